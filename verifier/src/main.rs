@@ -1,0 +1,3 @@
+//! `tuf-signer`: placeholder entry point (commands arrive with the signer issue).
+#![forbid(unsafe_code)]
+fn main() {}
