@@ -1,0 +1,31 @@
+//! # tuf-core
+//!
+//! The Update Framework (TUF) for crate registries: typed metadata, canonical JSON, keys
+//! and signatures, byte-compatible with python-tuf and go-tuf.
+//!
+//! * [`json`]: strict parsing (no duplicate keys, integers only, size caps) and the
+//!   canonical form signatures cover.
+//! * [`metadata`]: root, targets (with delegations and succinct hash bins), snapshot and
+//!   timestamp, inside a signed envelope that keeps the exact canonical bytes received.
+//! * [`keys`] and [`signer`]: ed25519, ecdsa-sha2-nistp256 and rsassa-pss-sha256 public
+//!   keys; ed25519 and P-256 private keys stored as encrypted PKCS#8.
+//! * [`verify`]: threshold verification counting each distinct key once.
+//! * [`hash`]: lengths and digests over exact bytes, also while streaming.
+//!
+//! Section numbers in comments refer to the TUF specification
+//! (<https://theupdateframework.github.io/specification/latest/>).
+#![forbid(unsafe_code)]
+
+pub mod clock;
+pub mod hash;
+pub mod json;
+pub mod keys;
+pub mod metadata;
+pub mod signer;
+pub mod verify;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use keys::{Key, KeyId};
+pub use metadata::{Metadata, MetadataError, Role, Root, Snapshot, Targets, Timestamp};
+pub use signer::{KeyAlgorithm, KeyEncryption, PrivateKey, Signer};
+pub use verify::{Delegator, SignatureReport, VerificationError};

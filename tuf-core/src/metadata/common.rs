@@ -1,0 +1,242 @@
+//! Pieces shared by several roles: `_type` markers, the `expires` date format, hashes,
+//! `MetaFile` entries and role key lists.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::MetadataError;
+use crate::json::Value;
+use crate::keys::KeyId;
+
+/// Extension fields kept verbatim (python-tuf's `unrecognized_fields`).
+pub type UnrecognizedFields = BTreeMap<String, Value>;
+
+/// Hash algorithm name to lowercase hex digest, e.g. `{"sha256": "ab12…"}`.
+pub type Hashes = BTreeMap<String, String>;
+
+macro_rules! type_tag {
+    ($name:ident, $value:literal) => {
+        #[doc = concat!("The `_type` marker `\"", $value, "\"` (serialises as that string).")]
+        #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+        pub struct $name;
+
+        impl $name {
+            /// The `_type` string.
+            pub const NAME: &'static str = $value;
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str($value)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let found = String::deserialize(deserializer)?;
+                if found == $value {
+                    Ok($name)
+                } else {
+                    Err(serde::de::Error::custom(format!(
+                        "expected _type {:?}, found {:?}",
+                        $value, found
+                    )))
+                }
+            }
+        }
+    };
+}
+
+type_tag!(RootType, "root");
+type_tag!(TargetsType, "targets");
+type_tag!(SnapshotType, "snapshot");
+type_tag!(TimestampType, "timestamp");
+
+/// The one date format TUF metadata uses: `YYYY-MM-DDTHH:MM:SSZ` (UTC, no fractions).
+pub const EXPIRES_FORMAT: &str = "%Y-%m-%dT%H:%M:%SZ";
+
+/// Parses an `expires` value, accepting exactly the form python-tuf writes and reads, so
+/// every accepted date re-serialises to the same bytes.
+pub fn parse_expires(text: &str) -> Option<DateTime<Utc>> {
+    let shape_ok = text.len() == 20
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            10 => b == b'T',
+            13 | 16 => b == b':',
+            19 => b == b'Z',
+            _ => b.is_ascii_digit(),
+        });
+    if !shape_ok {
+        return None;
+    }
+    NaiveDateTime::parse_from_str(text, EXPIRES_FORMAT)
+        .ok()
+        .map(|naive| naive.and_utc())
+}
+
+/// Formats an `expires` value.
+pub fn format_expires(when: &DateTime<Utc>) -> String {
+    when.format(EXPIRES_FORMAT).to_string()
+}
+
+/// serde adaptor for `expires` fields.
+pub(crate) mod expires_serde {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(when: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_expires(when))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_expires(&text).ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "invalid date {text:?}: expected YYYY-MM-DDTHH:MM:SSZ"
+            ))
+        })
+    }
+}
+
+/// Drops the nanoseconds of a time, as metadata dates have whole seconds.
+pub fn whole_seconds(when: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp(when.timestamp(), 0).unwrap_or(when)
+}
+
+/// The keys and threshold of one role (root's `roles` entries).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleKeys {
+    /// Keyids authorised to sign the role.
+    pub keyids: Vec<KeyId>,
+    /// How many distinct authorised keys must sign.
+    pub threshold: u64,
+    /// Extension fields, kept verbatim.
+    #[serde(flatten)]
+    pub unrecognized_fields: UnrecognizedFields,
+}
+
+impl RoleKeys {
+    /// A role entry with no extension fields.
+    pub fn new(keyids: Vec<KeyId>, threshold: u64) -> Self {
+        Self {
+            keyids,
+            threshold,
+            unrecognized_fields: UnrecognizedFields::new(),
+        }
+    }
+}
+
+/// Checks a role's threshold and keyid list (TUF §4.3: keyids unique, threshold ≥ 1).
+pub(crate) fn validate_role_keys(
+    path: &str,
+    keyids: &[KeyId],
+    threshold: u64,
+) -> Result<(), MetadataError> {
+    if threshold < 1 {
+        return Err(MetadataError::schema(
+            format!("{path}.threshold"),
+            "threshold must be at least 1",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, keyid) in keyids.iter().enumerate() {
+        if !seen.insert(keyid) {
+            return Err(MetadataError::schema(
+                format!("{path}.keyids[{i}]"),
+                format!("keyid {keyid} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Checks a hashes object: not empty, digests are hex.
+pub(crate) fn validate_hashes(path: &str, hashes: &Hashes) -> Result<(), MetadataError> {
+    if hashes.is_empty() {
+        return Err(MetadataError::schema(path, "hashes must not be empty"));
+    }
+    for (algorithm, digest) in hashes {
+        if digest.is_empty() || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(MetadataError::schema(
+                format!("{path}.{algorithm}"),
+                "digest must be a hex string",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An entry of snapshot or timestamp `meta`: the version (and optionally length and
+/// hashes) of another metadata file (TUF §4.4, METAFILES).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetaFile {
+    /// Version of the listed metadata.
+    pub version: u64,
+    /// Exact length in bytes of the listed file, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<u64>,
+    /// Digests of the listed file, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hashes: Option<Hashes>,
+    /// Extension fields, kept verbatim.
+    #[serde(flatten)]
+    pub unrecognized_fields: UnrecognizedFields,
+}
+
+impl MetaFile {
+    /// An entry naming only a version.
+    pub fn new(version: u64) -> Self {
+        Self {
+            version,
+            length: None,
+            hashes: None,
+            unrecognized_fields: UnrecognizedFields::new(),
+        }
+    }
+
+    /// An entry with version, length and sha256 of `bytes`.
+    pub fn with_bytes(version: u64, bytes: &[u8]) -> Self {
+        let mut entry = Self::new(version);
+        entry.length = Some(bytes.len() as u64);
+        entry.hashes = Some(crate::hash::sha256_hashes(bytes));
+        entry
+    }
+
+    pub(crate) fn validate(&self, path: &str) -> Result<(), MetadataError> {
+        if self.version < 1 {
+            return Err(MetadataError::schema(
+                format!("{path}.version"),
+                "version must be at least 1",
+            ));
+        }
+        if let Some(hashes) = &self.hashes {
+            validate_hashes(&format!("{path}.hashes"), hashes)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expires_accepts_only_the_exact_form() {
+        assert!(parse_expires("2030-01-02T03:04:05Z").is_some());
+        for bad in [
+            "2030-01-02T03:04:05",
+            "2030-01-02T03:04:05.5Z",
+            "2030-01-02 03:04:05Z",
+            "2030-1-02T03:04:05Z",
+            "2030-01-02T03:04:05+00:00",
+            "2030-13-02T03:04:05Z",
+            "2030-02-30T03:04:05Z",
+            "２０30-01-02T03:04:05Z",
+        ] {
+            assert!(parse_expires(bad).is_none(), "{bad}");
+        }
+        let when = parse_expires("2030-01-02T03:04:05Z").expect("valid");
+        assert_eq!(format_expires(&when), "2030-01-02T03:04:05Z");
+    }
+}

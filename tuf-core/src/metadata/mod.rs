@@ -1,0 +1,393 @@
+//! Typed TUF metadata (specification §4): the signed envelope and the four role types.
+//!
+//! [`Metadata<T>`] is a parsed document. Loading it keeps the canonical bytes of `signed`
+//! exactly as received, so signatures are checked over what was signed, not over a
+//! re-serialisation; fields this implementation does not know survive load and save.
+
+mod common;
+mod root;
+mod snapshot;
+mod targets;
+mod timestamp;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+pub use common::{
+    format_expires, parse_expires, whole_seconds, Hashes, MetaFile, RoleKeys, RootType,
+    SnapshotType, TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
+};
+pub use root::Root;
+pub use snapshot::Snapshot;
+pub use targets::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets};
+pub use timestamp::Timestamp;
+
+use crate::json::{self, CanonicalError, JsonError, Map, PythonLayout, Value};
+use crate::keys::KeyId;
+use crate::signer::{PrivateKeyError, Signer};
+
+/// The specification version written into new metadata.
+pub const SPEC_VERSION: &str = "1.0.31";
+
+/// Major version of the specification this implementation reads.
+pub const SUPPORTED_SPEC_MAJOR: &str = "1";
+
+/// Default cap on a metadata document's size when the caller sets none (TUF §5 "endless
+/// data"); clients pass tighter per-role limits.
+pub const DEFAULT_MAX_METADATA_BYTES: usize = 128 * 1024 * 1024;
+
+/// The names of the four top-level roles.
+pub const TOP_LEVEL_ROLE_NAMES: [&str; 4] = ["root", "targets", "snapshot", "timestamp"];
+
+/// Why a metadata document was rejected.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// Not strict JSON (duplicate keys, floats, syntax, size).
+    #[error(transparent)]
+    Json(#[from] JsonError),
+    /// `_type` names another role.
+    #[error("wrong _type at `{path}`: expected {expected:?}, found {found:?}")]
+    WrongType {
+        /// Path of the `_type` field.
+        path: String,
+        /// The type the caller asked for.
+        expected: &'static str,
+        /// The type the document declares.
+        found: String,
+    },
+    /// `spec_version` is malformed or of an unsupported major version.
+    #[error("unsupported spec_version {found:?} at `{path}`: this implementation reads 1.x")]
+    UnsupportedSpecVersion {
+        /// Path of the field.
+        path: String,
+        /// The declared version.
+        found: String,
+    },
+    /// A date is not `YYYY-MM-DDTHH:MM:SSZ`.
+    #[error("invalid date {found:?} at `{path}`: expected YYYY-MM-DDTHH:MM:SSZ")]
+    InvalidDate {
+        /// Path of the field.
+        path: String,
+        /// The text found.
+        found: String,
+    },
+    /// A field is missing, of the wrong type, or breaks a rule of the specification.
+    #[error("invalid metadata at `{path}`: {message}")]
+    Schema {
+        /// Path of the offending value.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+    /// The document holds a value canonical JSON cannot represent.
+    #[error(transparent)]
+    Canonical(#[from] CanonicalError),
+}
+
+impl MetadataError {
+    pub(crate) fn schema(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Schema {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The `signed` part of a metadata document of one role type.
+pub trait Role: Serialize + DeserializeOwned + Clone {
+    /// The `_type` value of this role type.
+    const TYPE: &'static str;
+    /// `signed.version`.
+    fn version(&self) -> u64;
+    /// `signed.expires`.
+    fn expires(&self) -> DateTime<Utc>;
+    /// `signed.spec_version`.
+    fn spec_version(&self) -> &str;
+    /// Checks the rules serde cannot express; errors carry paths from the document root.
+    fn validate(&self) -> Result<(), MetadataError>;
+    /// Whether the metadata has expired at `now` (TUF §5: expired when `expires <= now`).
+    fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires() <= now
+    }
+}
+
+/// One signature of the envelope (`{"keyid", "sig"}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// The keyid of the signing key.
+    pub keyid: KeyId,
+    /// Hex-encoded signature over the canonical JSON of `signed`.
+    pub sig: String,
+    /// Extension fields, kept verbatim.
+    #[serde(flatten)]
+    pub unrecognized_fields: UnrecognizedFields,
+}
+
+impl Signature {
+    /// A signature with no extension fields.
+    pub fn new(keyid: KeyId, sig: String) -> Self {
+        Self {
+            keyid,
+            sig,
+            unrecognized_fields: UnrecognizedFields::new(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope<T> {
+    signatures: Vec<Signature>,
+    signed: T,
+    #[serde(flatten)]
+    unrecognized_fields: UnrecognizedFields,
+}
+
+#[derive(Serialize)]
+struct EnvelopeRef<'a, T> {
+    signatures: &'a [Signature],
+    signed: &'a T,
+    #[serde(flatten)]
+    unrecognized_fields: &'a UnrecognizedFields,
+}
+
+/// A metadata document: signatures over a role's `signed` content.
+#[derive(Debug, Clone)]
+pub struct Metadata<T: Role> {
+    /// The signatures, in document order.
+    pub signatures: Vec<Signature>,
+    /// Extension fields of the envelope, kept verbatim.
+    pub unrecognized_fields: UnrecognizedFields,
+    signed: T,
+    /// Canonical bytes of `signed`: as received for parsed documents, computed on demand
+    /// after any change.
+    canonical_signed: OnceLock<Vec<u8>>,
+}
+
+impl<T: Role> Metadata<T> {
+    /// Wraps new `signed` content with no signatures.
+    pub fn new(signed: T) -> Self {
+        Self {
+            signatures: Vec::new(),
+            unrecognized_fields: UnrecognizedFields::new(),
+            signed,
+            canonical_signed: OnceLock::new(),
+        }
+    }
+
+    /// Parses a document of at most [`DEFAULT_MAX_METADATA_BYTES`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MetadataError> {
+        Self::from_bytes_with_limit(bytes, DEFAULT_MAX_METADATA_BYTES)
+    }
+
+    /// Parses a document, refusing it unread if it is longer than `max_len` bytes.
+    pub fn from_bytes_with_limit(bytes: &[u8], max_len: usize) -> Result<Self, MetadataError> {
+        let value = json::parse_strict(bytes, max_len)?;
+        Self::from_value(&value)
+    }
+
+    /// Builds typed metadata from a strictly parsed JSON value.
+    pub fn from_value(value: &Value) -> Result<Self, MetadataError> {
+        let signed = value
+            .as_object()
+            .ok_or_else(|| MetadataError::schema("", "metadata must be a JSON object"))?
+            .get("signed")
+            .ok_or_else(|| MetadataError::schema("signed", "missing field `signed`"))?;
+        check_signed_header(signed, T::TYPE)?;
+        let canonical = json::to_canonical(signed)?;
+        let envelope: Envelope<T> = serde_path_to_error::deserialize(value).map_err(|err| {
+            MetadataError::schema(json::display_path(err.path()), err.inner().to_string())
+        })?;
+        envelope.signed.validate()?;
+        check_signature_keyids(&envelope.signatures)?;
+        Ok(Self {
+            signatures: envelope.signatures,
+            unrecognized_fields: envelope.unrecognized_fields,
+            signed: envelope.signed,
+            canonical_signed: OnceLock::from(canonical),
+        })
+    }
+
+    /// The signed content.
+    pub fn signed(&self) -> &T {
+        &self.signed
+    }
+
+    /// The signed content, for editing. Existing signatures stay in place (they no longer
+    /// verify once the content changes) until replaced by [`Metadata::sign`].
+    pub fn signed_mut(&mut self) -> &mut T {
+        self.canonical_signed = OnceLock::new();
+        &mut self.signed
+    }
+
+    /// Takes the signed content out of the envelope.
+    pub fn into_signed(self) -> T {
+        self.signed
+    }
+
+    /// The canonical JSON bytes of `signed`: what every signature covers.
+    pub fn signed_bytes(&self) -> Result<&[u8], MetadataError> {
+        if let Some(bytes) = self.canonical_signed.get() {
+            return Ok(bytes);
+        }
+        let value = serde_json::to_value(&self.signed)
+            .map_err(|e| MetadataError::schema("signed", e.to_string()))?;
+        let bytes = json::to_canonical(&value)?;
+        Ok(self.canonical_signed.get_or_init(|| bytes))
+    }
+
+    /// Signs the content with `signer`. With `append`, other keys' signatures are kept
+    /// (a previous signature by the same keyid is replaced); otherwise they are dropped.
+    pub fn sign(&mut self, signer: &dyn Signer, append: bool) -> Result<Signature, SignError> {
+        let signature = signer.sign(self.signed_bytes()?)?;
+        if append {
+            self.signatures.retain(|s| s.keyid != signature.keyid);
+        } else {
+            self.signatures.clear();
+        }
+        self.signatures.push(signature.clone());
+        Ok(signature)
+    }
+
+    /// The whole document as a JSON value.
+    pub fn to_value(&self) -> Result<Value, MetadataError> {
+        serde_json::to_value(EnvelopeRef {
+            signatures: &self.signatures,
+            signed: &self.signed,
+            unrecognized_fields: &self.unrecognized_fields,
+        })
+        .map_err(|e| MetadataError::schema("", e.to_string()))
+    }
+
+    /// The document exactly as python-tuf's `Metadata.to_file()` writes it (compact,
+    /// sorted keys, ASCII-escaped).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, MetadataError> {
+        Ok(json::to_python_json(
+            &self.to_value()?,
+            PythonLayout::Compact,
+        )?)
+    }
+
+    /// The document indented as python-tuf's `JSONSerializer(compact=False)` writes it,
+    /// for files people read and diff.
+    pub fn to_pretty_bytes(&self) -> Result<Vec<u8>, MetadataError> {
+        Ok(json::to_python_json(
+            &self.to_value()?,
+            PythonLayout::Pretty,
+        )?)
+    }
+
+    /// The whole document in canonical JSON.
+    pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, MetadataError> {
+        Ok(json::to_canonical(&self.to_value()?)?)
+    }
+}
+
+/// Why signing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// The content could not be canonicalised.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// The signer failed.
+    #[error(transparent)]
+    Signer(#[from] PrivateKeyError),
+}
+
+/// Checks `_type`, `spec_version` and `expires` before typed parsing, so these common
+/// failures get their own error kinds.
+fn check_signed_header(signed: &Value, expected: &'static str) -> Result<(), MetadataError> {
+    let signed: &Map<String, Value> = signed
+        .as_object()
+        .ok_or_else(|| MetadataError::schema("signed", "`signed` must be an object"))?;
+    let string_field = |name: &str| -> Result<&str, MetadataError> {
+        signed
+            .get(name)
+            .ok_or_else(|| MetadataError::schema(format!("signed.{name}"), "missing field"))?
+            .as_str()
+            .ok_or_else(|| MetadataError::schema(format!("signed.{name}"), "must be a string"))
+    };
+    let found = string_field("_type")?;
+    if found != expected {
+        return Err(MetadataError::WrongType {
+            path: "signed._type".into(),
+            expected,
+            found: found.into(),
+        });
+    }
+    let spec_version = string_field("spec_version")?;
+    if !spec_version_supported(spec_version) {
+        return Err(MetadataError::UnsupportedSpecVersion {
+            path: "signed.spec_version".into(),
+            found: spec_version.into(),
+        });
+    }
+    let expires = string_field("expires")?;
+    if parse_expires(expires).is_none() {
+        return Err(MetadataError::InvalidDate {
+            path: "signed.expires".into(),
+            found: expires.into(),
+        });
+    }
+    Ok(())
+}
+
+/// `spec_version` is `MAJOR.MINOR` or `MAJOR.MINOR.PATCH` of digits, with major 1 (as
+/// python-tuf checks).
+fn spec_version_supported(version: &str) -> bool {
+    let parts: Vec<&str> = version.split('.').collect();
+    (parts.len() == 2 || parts.len() == 3)
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts.first() == Some(&SUPPORTED_SPEC_MAJOR)
+}
+
+/// Common checks of `version` for every role.
+pub(crate) fn validate_version(version: u64) -> Result<(), MetadataError> {
+    if version < 1 {
+        return Err(MetadataError::schema(
+            "signed.version",
+            "version must be at least 1",
+        ));
+    }
+    Ok(())
+}
+
+/// python-tuf refuses documents where two signatures claim the same keyid; so do we (a
+/// threshold would count them once anyway).
+fn check_signature_keyids(signatures: &[Signature]) -> Result<(), MetadataError> {
+    let mut seen = BTreeMap::new();
+    for (i, signature) in signatures.iter().enumerate() {
+        if let Some(first) = seen.insert(signature.keyid.as_str(), i) {
+            return Err(MetadataError::schema(
+                format!("signatures[{i}].keyid"),
+                format!(
+                    "keyid {} already signed at signatures[{first}]",
+                    signature.keyid
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spec_versions() {
+        for ok in ["1.0", "1.0.31", "1.2.3"] {
+            assert!(spec_version_supported(ok), "{ok}");
+        }
+        for bad in [
+            "2.0.0", "1", "1.0.0.0", "1.x.0", "", "01.0", "1..0", "v1.0.0",
+        ] {
+            assert!(!spec_version_supported(bad), "{bad}");
+        }
+    }
+}
