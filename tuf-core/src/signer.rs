@@ -206,7 +206,13 @@ impl PrivateKey {
     /// The unencrypted PKCS#8 DER of the key, in a zeroizing buffer.
     fn to_pkcs8_der(&self) -> Result<pkcs8::SecretDocument, PrivateKeyError> {
         match &self.secret {
-            SecretKey::Ed25519(key) => key.to_pkcs8_der(),
+            // PKCS#8 v1 (RFC 5208, no public key), as `openssl genpkey` writes it:
+            // OpenSSL before 3.5 cannot read the v2 form ed25519-dalek writes by default.
+            SecretKey::Ed25519(key) => ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: key.to_bytes(),
+                public_key: None,
+            }
+            .to_pkcs8_der(),
             SecretKey::EcdsaP256(key) => key.to_pkcs8_der(),
         }
         .map_err(|e| PrivateKeyError::Encode(e.to_string()))
