@@ -11,11 +11,14 @@
 //!   keys; ed25519 and P-256 private keys stored as encrypted PKCS#8.
 //! * [`verify`]: threshold verification counting each distinct key once.
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
+//! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
+//!   driving it over a narrow fetch trait.
 //!
 //! Section numbers in comments refer to the TUF specification
 //! (<https://theupdateframework.github.io/specification/latest/>).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod clock;
 pub mod hash;
 pub mod json;

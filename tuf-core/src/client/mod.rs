@@ -1,0 +1,20 @@
+//! The TUF client workflow (specification §5).
+//!
+//! * [`TrustedMetadataSet`]: the sans-I/O state machine deciding what to trust.
+//! * [`Updater`]: drives it over a [`Fetcher`] ([`DirectoryFetcher`], or
+//!   `HttpFetcher` with the `http` feature), persisting trusted metadata atomically in a
+//!   [`MetadataDir`] and resolving targets through delegations lazily.
+
+mod fetch;
+#[cfg(feature = "http")]
+mod http;
+mod store;
+mod trusted;
+mod updater;
+
+pub use fetch::{read_bounded, DirectoryFetcher, FetchError, Fetcher};
+#[cfg(feature = "http")]
+pub use http::HttpFetcher;
+pub use store::{quote_role_name, write_atomic, MetadataDir};
+pub use trusted::{Limits, TrustError, TrustedMetadataSet};
+pub use updater::{UpdateError, Updater, UpdaterConfig};
