@@ -320,8 +320,14 @@ impl TrustedMetadataSet {
             ));
         }
         let meta = snapshot_meta(self.final_timestamp()?)?.clone();
-        // §5.5.1: bounded by the signed length, or the configured maximum.
-        let max = meta.length.unwrap_or(limits.max_snapshot_length);
+        // §5.5.1: bounded by the signed length, or the configured maximum. A stored copy
+        // is an older version whose length timestamp no longer names: it is bounded by
+        // the maximum (and must still parse, verify and pass every other check, so it can
+        // serve as the rollback baseline of §5.5.5).
+        let max = match meta.length {
+            Some(length) if !from_local_cache => length,
+            _ => limits.max_snapshot_length,
+        };
         if !from_local_cache {
             // §5.5.2: length and hashes as timestamp signed them.
             verify_length_and_hashes(bytes, meta.length, meta.hashes.as_ref()).map_err(

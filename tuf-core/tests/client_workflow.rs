@@ -1,0 +1,831 @@
+//! The client workflow end to end over a local repository: what tuf-conformance does not
+//! cover (consistent_snapshot=false, succinct hash bins, a 10,000-namespace delegation
+//! tree fetched lazily), and each attack of the specification's list (§1.5.2) by name.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use tuf_core::client::{
+    DirectoryFetcher, FetchError, Fetcher, TrustError, UpdateError, Updater, UpdaterConfig,
+};
+use tuf_core::metadata::{
+    DelegatedRole, Delegations, MetaFile, Metadata, Role, RoleKeys, Root, Snapshot, SuccinctRoles,
+    TargetFile, Targets, Timestamp,
+};
+use tuf_core::signer::{KeyAlgorithm, PrivateKey, Signer};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 1, 0, 0, 0).unwrap()
+}
+
+fn in_days(days: i64) -> DateTime<Utc> {
+    now() + Duration::days(days)
+}
+
+/// Records every URL fetched.
+struct CountingFetcher {
+    inner: DirectoryFetcher,
+    urls: RefCell<Vec<String>>,
+}
+
+impl Fetcher for CountingFetcher {
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        self.urls.borrow_mut().push(url.to_owned());
+        self.inner.fetch(url, max_length)
+    }
+}
+
+impl CountingFetcher {
+    fn names(&self) -> Vec<String> {
+        self.urls
+            .borrow()
+            .iter()
+            .map(|u| u.rsplit('/').next().unwrap().to_owned())
+            .collect()
+    }
+    fn reset(&self) {
+        self.urls.borrow_mut().clear();
+    }
+}
+
+/// A repository on disk: `metadata/` and `targets/` under a temp dir, with its keys.
+struct Repo {
+    dir: tempfile::TempDir,
+    consistent: bool,
+    root_keys: Vec<PrivateKey>,
+    root_threshold_signers: usize,
+    timestamp_key: PrivateKey,
+    snapshot_key: PrivateKey,
+    targets_key: PrivateKey,
+    root: Metadata<Root>,
+    timestamp: Metadata<Timestamp>,
+    snapshot: Metadata<Snapshot>,
+    /// Every targets role by name, with the key that signs it.
+    roles: BTreeMap<String, (Metadata<Targets>, String)>,
+    keys: BTreeMap<String, PrivateKey>,
+    /// Roles written at least once: publishing again bumps their version.
+    written: std::collections::BTreeSet<String>,
+}
+
+impl Repo {
+    fn new(consistent: bool) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("metadata")).unwrap();
+        std::fs::create_dir_all(dir.path().join("targets")).unwrap();
+        let root_keys = vec![
+            PrivateKey::generate(KeyAlgorithm::Ed25519),
+            PrivateKey::generate(KeyAlgorithm::EcdsaP256),
+        ];
+        let timestamp_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let snapshot_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let targets_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let mut root = Root::new(in_days(365));
+        root.consistent_snapshot = Some(consistent);
+        for key in &root_keys {
+            root.keys
+                .insert(key.keyid().clone(), key.public_key().clone());
+        }
+        root.roles.insert(
+            "root".into(),
+            RoleKeys::new(root_keys.iter().map(|k| k.keyid().clone()).collect(), 2),
+        );
+        for (role, key) in [
+            ("timestamp", &timestamp_key),
+            ("snapshot", &snapshot_key),
+            ("targets", &targets_key),
+        ] {
+            root.keys
+                .insert(key.keyid().clone(), key.public_key().clone());
+            root.roles
+                .insert(role.into(), RoleKeys::new(vec![key.keyid().clone()], 1));
+        }
+        let mut repo = Self {
+            dir,
+            consistent,
+            root_keys,
+            root_threshold_signers: 2,
+            timestamp_key,
+            snapshot_key,
+            targets_key,
+            root: Metadata::new(root),
+            timestamp: Metadata::new(Timestamp::new(in_days(1))),
+            snapshot: Metadata::new(Snapshot::new(in_days(7))),
+            roles: BTreeMap::new(),
+            keys: BTreeMap::new(),
+            written: std::collections::BTreeSet::new(),
+        };
+        repo.roles.insert(
+            "targets".into(),
+            (Metadata::new(Targets::new(in_days(30))), "targets".into()),
+        );
+        repo.sign_root();
+        repo.publish();
+        repo
+    }
+
+    fn metadata_dir(&self) -> PathBuf {
+        self.dir.path().join("metadata")
+    }
+
+    fn sign_root(&mut self) {
+        self.root.signatures.clear();
+        for key in self.root_keys.iter().take(self.root_threshold_signers) {
+            self.root.sign(key, true).unwrap();
+        }
+        let bytes = self.root.to_bytes().unwrap();
+        let version = self.root.signed().version;
+        std::fs::write(
+            self.metadata_dir().join(format!("{version}.root.json")),
+            &bytes,
+        )
+        .unwrap();
+        std::fs::write(self.metadata_dir().join("root.json"), &bytes).unwrap();
+    }
+
+    fn key_for(&self, name: &str) -> &PrivateKey {
+        if name == "targets" {
+            &self.targets_key
+        } else {
+            &self.keys[name]
+        }
+    }
+
+    fn file_name(&self, role: &str, version: u64) -> String {
+        let quoted = tuf_core::client::quote_role_name(role);
+        if self.consistent {
+            format!("{version}.{quoted}.json")
+        } else {
+            format!("{quoted}.json")
+        }
+    }
+
+    fn write_role(&mut self, name: &str) -> MetaFile {
+        let key_name = self.roles[name].1.clone();
+        let key = self.key_for(&key_name).public_key().clone();
+        let signer = self.keys.get(&key_name).map_or(&self.targets_key, |k| k);
+        assert_eq!(signer.public_key(), &key);
+        let (md, _) = self.roles.get_mut(name).unwrap();
+        if !self.written.insert(name.to_owned()) {
+            md.signed_mut().version += 1;
+        }
+        md.sign(signer, false).unwrap();
+        let bytes = md.to_bytes().unwrap();
+        let version = md.signed().version;
+        std::fs::write(
+            self.metadata_dir().join(self.file_name(name, version)),
+            &bytes,
+        )
+        .unwrap();
+        MetaFile::with_bytes(version, &bytes)
+    }
+
+    /// Signs and writes every targets role, snapshot and timestamp (bumping the
+    /// versions of snapshot and timestamp).
+    fn publish(&mut self) {
+        let names: Vec<String> = self.roles.keys().cloned().collect();
+        let mut meta = BTreeMap::new();
+        for name in names {
+            let entry = self.write_role(&name);
+            meta.insert(format!("{name}.json"), MetaFile::new(entry.version));
+        }
+        self.publish_snapshot(meta);
+    }
+
+    fn publish_snapshot(&mut self, meta: BTreeMap<String, MetaFile>) {
+        let snapshot = self.snapshot.signed_mut();
+        snapshot.version += 1;
+        snapshot.meta = meta;
+        self.snapshot.sign(&self.snapshot_key, false).unwrap();
+        let bytes = self.snapshot.to_bytes().unwrap();
+        let version = self.snapshot.signed().version;
+        std::fs::write(
+            self.metadata_dir()
+                .join(self.file_name("snapshot", version)),
+            &bytes,
+        )
+        .unwrap();
+        let timestamp = self.timestamp.signed_mut();
+        timestamp.version += 1;
+        timestamp.meta.insert(
+            "snapshot.json".into(),
+            MetaFile::with_bytes(version, &bytes),
+        );
+        self.write_timestamp();
+    }
+
+    fn write_timestamp(&mut self) {
+        self.timestamp.sign(&self.timestamp_key, false).unwrap();
+        std::fs::write(
+            self.metadata_dir().join("timestamp.json"),
+            self.timestamp.to_bytes().unwrap(),
+        )
+        .unwrap();
+    }
+
+    fn add_target(&mut self, role: &str, path: &str, content: &[u8]) {
+        let info = TargetFile::from_bytes(content);
+        let (md, _) = self.roles.get_mut(role).unwrap();
+        md.signed_mut().targets.insert(path.into(), info.clone());
+        let (parent, name) = path.rsplit_once('/').unwrap_or(("", path));
+        let dir = self.dir.path().join("targets").join(parent);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = if self.consistent {
+            format!("{}.{name}", info.hashes["sha256"])
+        } else {
+            name.to_owned()
+        };
+        std::fs::write(dir.join(file), content).unwrap();
+    }
+
+    /// Delegates from `parent` to a new role `name` with its own key.
+    fn delegate(&mut self, parent: &str, name: &str, paths: &[&str], terminating: bool) {
+        let key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let (md, _) = self.roles.get_mut(parent).unwrap();
+        let delegations = md
+            .signed_mut()
+            .delegations
+            .get_or_insert_with(|| Delegations {
+                keys: BTreeMap::new(),
+                roles: Some(Vec::new()),
+                succinct_roles: None,
+                unrecognized_fields: BTreeMap::new(),
+            });
+        delegations
+            .keys
+            .insert(key.keyid().clone(), key.public_key().clone());
+        delegations.roles.as_mut().unwrap().push(DelegatedRole {
+            name: name.into(),
+            keyids: vec![key.keyid().clone()],
+            threshold: 1,
+            terminating,
+            paths: Some(paths.iter().map(|p| (*p).to_owned()).collect()),
+            path_hash_prefixes: None,
+            unrecognized_fields: BTreeMap::new(),
+        });
+        self.keys.insert(name.into(), key);
+        self.roles.insert(
+            name.into(),
+            (Metadata::new(Targets::new(in_days(30))), name.into()),
+        );
+    }
+
+    /// A client trusting this repository's current root.
+    fn client(&self) -> Client {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("metadata")).unwrap();
+        std::fs::create_dir_all(dir.path().join("targets")).unwrap();
+        std::fs::write(
+            dir.path().join("metadata/root.json"),
+            std::fs::read(self.metadata_dir().join("1.root.json")).unwrap(),
+        )
+        .unwrap();
+        Client { dir }
+    }
+
+    fn fetcher(&self) -> CountingFetcher {
+        CountingFetcher {
+            inner: DirectoryFetcher::new(self.dir.path()),
+            urls: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+struct Client {
+    dir: tempfile::TempDir,
+}
+
+impl Client {
+    fn metadata(&self) -> PathBuf {
+        self.dir.path().join("metadata")
+    }
+    fn targets(&self) -> PathBuf {
+        self.dir.path().join("targets")
+    }
+    fn updater<'a>(
+        &self,
+        repo: &Repo,
+        fetcher: &'a CountingFetcher,
+        at: DateTime<Utc>,
+    ) -> Updater<&'a CountingFetcher> {
+        let mut config = UpdaterConfig::new(
+            self.metadata(),
+            DirectoryFetcher::new(repo.dir.path()).base_url("metadata"),
+        );
+        config.targets_url = Some(DirectoryFetcher::new(repo.dir.path()).base_url("targets"));
+        Updater::new(config, fetcher, at).unwrap()
+    }
+    fn refresh(&self, repo: &Repo) -> Result<(), UpdateError> {
+        let fetcher = repo.fetcher();
+        self.updater(repo, &fetcher, now()).refresh()
+    }
+    fn stored(&self, role: &str) -> Option<Vec<u8>> {
+        std::fs::read(self.metadata().join(format!("{role}.json"))).ok()
+    }
+}
+
+fn trust_error(result: Result<(), UpdateError>) -> TrustError {
+    match result {
+        Err(UpdateError::Trust(e)) => e,
+        other => panic!("expected a trust error, got {other:?}"),
+    }
+}
+
+#[test]
+fn refresh_download_and_cache_with_consistent_snapshots() {
+    let mut repo = Repo::new(true);
+    repo.add_target(
+        "targets",
+        "crates/se/rd/serde-1.0.0.crate",
+        b"serde tarball",
+    );
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    updater.refresh().unwrap();
+    assert_eq!(
+        fetcher.names(),
+        [
+            "2.root.json",
+            "timestamp.json",
+            "3.snapshot.json",
+            "2.targets.json"
+        ]
+    );
+    // Exactly the verified bytes, unversioned names, nothing else.
+    let mut files: Vec<String> = std::fs::read_dir(client.metadata())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "root.json",
+            "snapshot.json",
+            "targets.json",
+            "timestamp.json"
+        ]
+    );
+    assert_eq!(
+        client.stored("targets").unwrap(),
+        std::fs::read(repo.metadata_dir().join("2.targets.json")).unwrap()
+    );
+
+    let path = "crates/se/rd/serde-1.0.0.crate";
+    let info = updater.get_target_info(path).unwrap().expect("listed");
+    assert!(updater
+        .find_cached_target(&info, path, &client.targets())
+        .is_none());
+    let stored = updater
+        .download_target(&info, path, &client.targets(), None)
+        .unwrap();
+    assert_eq!(std::fs::read(&stored).unwrap(), b"serde tarball");
+    assert!(stored.starts_with(client.targets()));
+    assert_eq!(
+        updater.find_cached_target(&info, path, &client.targets()),
+        Some(stored.clone())
+    );
+    // A cached copy that no longer matches is not reused.
+    std::fs::write(&stored, b"tampered").unwrap();
+    assert!(updater
+        .find_cached_target(&info, path, &client.targets())
+        .is_none());
+    assert!(updater
+        .get_target_info("crates/absent.crate")
+        .unwrap()
+        .is_none());
+}
+
+#[test]
+fn consistent_snapshot_off_uses_unversioned_names() {
+    let mut repo = Repo::new(false);
+    repo.add_target("targets", "a/file.txt", b"content");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    let info = updater.get_target_info("a/file.txt").unwrap().unwrap();
+    updater
+        .download_target(&info, "a/file.txt", &client.targets(), None)
+        .unwrap();
+    let names = fetcher.names();
+    assert_eq!(
+        names,
+        [
+            "2.root.json",
+            "timestamp.json",
+            "snapshot.json",
+            "targets.json",
+            "file.txt"
+        ]
+    );
+}
+
+#[test]
+fn succinct_hash_bins_fetch_only_the_bin_holding_the_path() {
+    let mut repo = Repo::new(true);
+    let bins_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let succinct = SuccinctRoles::new(vec![bins_key.keyid().clone()], 1, 6, "bin");
+    let path = "crates/ra/nd/rand-0.8.5.crate";
+    let bin = succinct.role_for_target(path);
+    {
+        let (targets, _) = repo.roles.get_mut("targets").unwrap();
+        targets.signed_mut().delegations = Some(Delegations {
+            keys: [(bins_key.keyid().clone(), bins_key.public_key().clone())].into(),
+            roles: None,
+            succinct_roles: Some(succinct.clone()),
+            unrecognized_fields: BTreeMap::new(),
+        });
+    }
+    repo.keys.insert("bins".into(), bins_key);
+    for name in succinct.role_names() {
+        repo.roles.insert(
+            name,
+            (Metadata::new(Targets::new(in_days(30))), "bins".into()),
+        );
+    }
+    repo.add_target(&bin, path, b"rand");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    updater.refresh().unwrap();
+    fetcher.reset();
+    let info = updater.get_target_info(path).unwrap().expect("in its bin");
+    assert_eq!(info.length, 4);
+    assert_eq!(fetcher.names(), [format!("1.{bin}.json")]);
+    // A path in another bin is not found there, and costs that one bin only.
+    fetcher.reset();
+    assert!(updater
+        .get_target_info("crates/other.crate")
+        .unwrap()
+        .is_none());
+    assert_eq!(fetcher.names().len(), 1);
+}
+
+#[test]
+fn ten_thousand_namespaces_cost_one_delegated_role_per_lookup() {
+    let mut repo = Repo::new(true);
+    for i in 0..10_000 {
+        repo.delegate(
+            "targets",
+            &format!("ns{i}"),
+            &[&format!("crates/ns{i}/*")],
+            true,
+        );
+    }
+    repo.add_target("ns7777", "crates/ns7777/ns7777-1.0.0.crate", b"7777");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    updater.refresh().unwrap();
+    fetcher.reset();
+    let info = updater
+        .get_target_info("crates/ns7777/ns7777-1.0.0.crate")
+        .unwrap();
+    assert_eq!(info.map(|i| i.length), Some(4));
+    assert_eq!(
+        fetcher.names(),
+        ["1.ns7777.json"],
+        "one delegated role fetched"
+    );
+    // A second lookup in the same namespace fetches nothing more.
+    fetcher.reset();
+    assert!(updater
+        .get_target_info("crates/ns7777/other.crate")
+        .unwrap()
+        .is_none());
+    assert!(fetcher.names().is_empty());
+}
+
+#[test]
+fn delegation_search_is_preorder_depth_first_and_stops_at_terminating_roles() {
+    let mut repo = Repo::new(true);
+    // targets -> a (non-terminating) -> a1 ; targets -> b (terminating) ; targets -> c
+    repo.delegate("targets", "a", &["x/*"], false);
+    repo.delegate("a", "a1", &["x/*"], false);
+    repo.delegate("targets", "b", &["x/*"], true);
+    repo.delegate("targets", "c", &["x/*"], false);
+    repo.add_target("c", "x/only-in-c", b"c");
+    repo.add_target("b", "x/in-b-and-a1", b"b");
+    repo.add_target("a1", "x/in-b-and-a1", b"a1!");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    updater.refresh().unwrap();
+    fetcher.reset();
+    // a1 (reached first, depth first) wins over b.
+    let info = updater.get_target_info("x/in-b-and-a1").unwrap().unwrap();
+    assert_eq!(info.length, 3);
+    assert_eq!(fetcher.names(), ["1.a.json", "1.a1.json"]);
+    // b is terminating: c is never consulted, so its target is not found.
+    fetcher.reset();
+    assert!(updater.get_target_info("x/only-in-c").unwrap().is_none());
+    assert_eq!(fetcher.names(), ["1.b.json"]);
+}
+
+#[test]
+fn delegation_cycles_and_the_visit_cap_end_the_search() {
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "a", &["*"], false);
+    repo.delegate("a", "b", &["*"], false);
+    // b delegates back to a (a cycle) with a's key.
+    let a_key = repo.keys["a"].public_key().clone();
+    let a_keyid = repo.keys["a"].keyid().clone();
+    {
+        let (b, _) = repo.roles.get_mut("b").unwrap();
+        b.signed_mut().delegations = Some(Delegations {
+            keys: [(a_keyid.clone(), a_key)].into(),
+            roles: Some(vec![DelegatedRole {
+                name: "a".into(),
+                keyids: vec![a_keyid],
+                threshold: 1,
+                terminating: false,
+                paths: Some(vec!["*".into()]),
+                path_hash_prefixes: None,
+                unrecognized_fields: BTreeMap::new(),
+            }]),
+            succinct_roles: None,
+            unrecognized_fields: BTreeMap::new(),
+        });
+    }
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(updater.get_target_info("nowhere").unwrap().is_none());
+}
+
+// ---- The attacks of §1.5.2, by name ----
+
+#[test]
+fn arbitrary_software_installation_is_refused() {
+    let mut repo = Repo::new(true);
+    repo.add_target("targets", "app.bin", b"good");
+    repo.publish();
+    // The mirror swaps the file: same length, other bytes.
+    let info = repo.roles["targets"].0.signed().targets["app.bin"].clone();
+    std::fs::write(
+        repo.dir
+            .path()
+            .join(format!("targets/{}.app.bin", info.hashes["sha256"])),
+        b"evil",
+    )
+    .unwrap();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    let info = updater.get_target_info("app.bin").unwrap().unwrap();
+    assert!(matches!(
+        updater.download_target(&info, "app.bin", &client.targets(), None),
+        Err(UpdateError::TargetMismatch { .. })
+    ));
+    assert!(
+        !client.targets().join("app.bin").exists(),
+        "nothing unverified written"
+    );
+
+    // Metadata signed by a key root does not authorise.
+    let intruder = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let (targets, _) = repo.roles.get_mut("targets").unwrap();
+    targets.signed_mut().version += 1;
+    targets.sign(&intruder, false).unwrap();
+    let bytes = targets.to_bytes().unwrap();
+    let version = targets.signed().version;
+    std::fs::write(
+        repo.metadata_dir().join(format!("{version}.targets.json")),
+        &bytes,
+    )
+    .unwrap();
+    repo.publish_snapshot([("targets.json".into(), MetaFile::new(version))].into());
+    let client = repo.client();
+    assert!(matches!(
+        trust_error(client.refresh(&repo)),
+        TrustError::Signatures { .. }
+    ));
+}
+
+#[test]
+fn rollback_attack_on_timestamp_is_refused() {
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    let old_timestamp = std::fs::read(repo.metadata_dir().join("timestamp.json")).unwrap();
+    repo.publish();
+    client.refresh(&repo).unwrap();
+    std::fs::write(repo.metadata_dir().join("timestamp.json"), old_timestamp).unwrap();
+    assert!(matches!(
+        trust_error(client.refresh(&repo)),
+        TrustError::Rollback {
+            trusted: 3,
+            new: 2,
+            ..
+        }
+    ));
+    // The trusted timestamp is unchanged.
+    let stored = Metadata::<Timestamp>::from_bytes(&client.stored("timestamp").unwrap()).unwrap();
+    assert_eq!(stored.signed().version(), 3);
+}
+
+#[test]
+fn rollback_attack_on_snapshot_and_targets_is_refused() {
+    let mut repo = Repo::new(true);
+    repo.publish(); // targets v2, snapshot v3
+    let client = repo.client();
+    client.refresh(&repo).unwrap();
+    // A new snapshot naming an older targets version.
+    repo.publish_snapshot([("targets.json".into(), MetaFile::new(1))].into());
+    assert!(matches!(
+        trust_error(client.refresh(&repo)),
+        TrustError::Rollback {
+            trusted: 2,
+            new: 1,
+            ..
+        }
+    ));
+    // A new snapshot dropping a role the trusted one lists.
+    repo.publish_snapshot(BTreeMap::new());
+    let err = trust_error(client.refresh(&repo));
+    assert!(
+        matches!(&err, TrustError::MissingFromSnapshot(name) if name == "targets.json"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn indefinite_freeze_attack_is_refused() {
+    // Each role in turn is the only one expiring (in one day); the client, two days on,
+    // must refuse the update and name that role.
+    for role in ["root", "timestamp", "snapshot", "targets"] {
+        let mut repo = Repo::new(true);
+        let client = repo.client();
+        let soon = in_days(1);
+        let later = in_days(500);
+        repo.timestamp.signed_mut().expires = if role == "timestamp" { soon } else { later };
+        repo.snapshot.signed_mut().expires = if role == "snapshot" { soon } else { later };
+        repo.roles
+            .get_mut("targets")
+            .unwrap()
+            .0
+            .signed_mut()
+            .expires = if role == "targets" { soon } else { later };
+        if role == "root" {
+            let root = repo.root.signed_mut();
+            root.version += 1;
+            root.expires = soon;
+            repo.sign_root();
+        }
+        repo.publish();
+        let fetcher = repo.fetcher();
+        client.updater(&repo, &fetcher, now()).refresh().unwrap();
+        match client.updater(&repo, &fetcher, in_days(2)).refresh() {
+            Err(UpdateError::Trust(TrustError::Expired { role: r, .. })) => assert_eq!(r, role),
+            other => panic!("{role}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn fast_forward_attack_is_recovered_from_after_key_rotation() {
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    // An attacker holding the timestamp key publishes version 1000.
+    repo.timestamp.signed_mut().version = 1000;
+    repo.write_timestamp();
+    client.refresh(&repo).unwrap();
+    // The repository rotates the timestamp key and goes back to sane versions.
+    let new_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let root = repo.root.signed_mut();
+    root.version += 1;
+    root.keys
+        .insert(new_key.keyid().clone(), new_key.public_key().clone());
+    root.roles.insert(
+        "timestamp".into(),
+        RoleKeys::new(vec![new_key.keyid().clone()], 1),
+    );
+    repo.timestamp_key = new_key;
+    repo.sign_root();
+    repo.timestamp.signed_mut().version = 5;
+    repo.publish();
+    client.refresh(&repo).unwrap();
+    let stored = Metadata::<Timestamp>::from_bytes(&client.stored("timestamp").unwrap()).unwrap();
+    assert_eq!(stored.signed().version(), 6);
+}
+
+#[test]
+fn mix_and_match_attack_is_refused() {
+    let mut repo = Repo::new(true);
+    repo.publish(); // snapshot lists targets v2
+                    // Serve a validly signed targets v1 under the v2 name.
+    let v1 = std::fs::read(repo.metadata_dir().join("1.targets.json")).unwrap();
+    std::fs::write(repo.metadata_dir().join("2.targets.json"), &v1).unwrap();
+    let client = repo.client();
+    assert!(matches!(
+        trust_error(client.refresh(&repo)),
+        TrustError::VersionMismatch {
+            expected: 2,
+            found: 1,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn endless_data_attack_is_cut_off() {
+    let mut repo = Repo::new(true);
+    repo.add_target("targets", "big.bin", b"four");
+    repo.publish();
+    // A timestamp larger than any valid one.
+    let client = repo.client();
+    let saved = std::fs::read(repo.metadata_dir().join("timestamp.json")).unwrap();
+    std::fs::write(
+        repo.metadata_dir().join("timestamp.json"),
+        vec![b' '; 20_000],
+    )
+    .unwrap();
+    assert!(matches!(
+        client.refresh(&repo),
+        Err(UpdateError::Fetch(FetchError::TooLong { max: 16_384, .. }))
+    ));
+    std::fs::write(repo.metadata_dir().join("timestamp.json"), saved).unwrap();
+    // A target body longer than its signed length is refused unread past the length.
+    let info = repo.roles["targets"].0.signed().targets["big.bin"].clone();
+    std::fs::write(
+        repo.dir
+            .path()
+            .join(format!("targets/{}.big.bin", info.hashes["sha256"])),
+        vec![0u8; 1 << 20],
+    )
+    .unwrap();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    let info = updater.get_target_info("big.bin").unwrap().unwrap();
+    assert!(matches!(
+        updater.download_target(&info, "big.bin", &client.targets(), None),
+        Err(UpdateError::Fetch(FetchError::TooLong { max: 4, .. }))
+    ));
+}
+
+#[test]
+fn key_compromise_below_threshold_cannot_rotate_root() {
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    // One of two root keys signs a new root: below the threshold of 2.
+    repo.root.signed_mut().version += 1;
+    repo.root_threshold_signers = 1;
+    repo.sign_root();
+    assert!(matches!(
+        trust_error(client.refresh(&repo)),
+        TrustError::Signatures { role, .. } if role == "root"
+    ));
+}
+
+#[test]
+fn wrong_software_installation_through_an_unauthorised_role_is_refused() {
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "serde", &["crates/serde/*"], true);
+    repo.delegate("targets", "fallback", &["crates/*/*"], false);
+    // The fallback role lists a path inside the claimed namespace; serde does not.
+    repo.add_target("fallback", "crates/serde/serde-9.9.9.crate", b"evil");
+    repo.add_target("fallback", "crates/rand/rand-1.0.0.crate", b"rand");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(updater
+        .get_target_info("crates/serde/serde-9.9.9.crate")
+        .unwrap()
+        .is_none());
+    assert!(updater
+        .get_target_info("crates/rand/rand-1.0.0.crate")
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn role_names_cannot_escape_the_metadata_directory() {
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "../escape", &["*"], false);
+    repo.add_target("../escape", "t.txt", b"t");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(updater.get_target_info("t.txt").unwrap().is_some());
+    assert!(client.metadata().join("..%2Fescape.json").exists());
+    assert!(!client.dir.path().join("escape.json").exists());
+    assert_eq!(
+        fetcher.names().last().map(String::as_str),
+        Some("1...%2Fescape.json")
+    );
+}
