@@ -829,3 +829,46 @@ fn role_names_cannot_escape_the_metadata_directory() {
         Some("1...%2Fescape.json")
     );
 }
+
+#[test]
+fn a_role_reached_through_two_delegators_must_satisfy_each() {
+    // targets -> parent-a (team-a/*) -> release   (release signed with parent-a's key)
+    // targets -> parent-b (team-b/*) -> release   (parent-b authorises another key)
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "parent-a", &["team-a/*"], false);
+    repo.delegate("targets", "parent-b", &["team-b/*"], false);
+    repo.delegate("parent-a", "release", &["team-a/*", "team-b/*"], false);
+    let other = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    {
+        let (parent_b, _) = repo.roles.get_mut("parent-b").unwrap();
+        parent_b.signed_mut().delegations = Some(Delegations {
+            keys: [(other.keyid().clone(), other.public_key().clone())].into(),
+            roles: Some(vec![DelegatedRole {
+                name: "release".into(),
+                keyids: vec![other.keyid().clone()],
+                threshold: 1,
+                terminating: false,
+                paths: Some(vec!["team-b/*".into()]),
+                path_hash_prefixes: None,
+                unrecognized_fields: BTreeMap::new(),
+            }]),
+            succinct_roles: None,
+            unrecognized_fields: BTreeMap::new(),
+        });
+    }
+    repo.add_target("release", "team-a/artifact", b"trusted A");
+    repo.add_target("release", "team-b/artifact", b"malicious B");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(updater
+        .get_target_info("team-a/artifact")
+        .unwrap()
+        .is_some());
+    // Same process, `release` already trusted via parent-a: via parent-b it is refused.
+    match updater.get_target_info("team-b/artifact") {
+        Err(UpdateError::Trust(TrustError::Signatures { role, .. })) => assert_eq!(role, "release"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -9,7 +9,7 @@
 //!
 //! The design follows python-tuf's `ngclient/_internal/trusted_metadata_set.py`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -154,6 +154,8 @@ pub struct TrustedMetadataSet {
     snapshot: Option<Metadata<Snapshot>>,
     /// `targets` and every delegated role loaded so far, by role name.
     targets: HashMap<String, Metadata<Targets>>,
+    /// For each loaded targets role, the delegators whose threshold it has met.
+    verified_by: HashMap<String, HashSet<String>>,
 }
 
 impl TrustedMetadataSet {
@@ -173,6 +175,7 @@ impl TrustedMetadataSet {
             timestamp: None,
             snapshot: None,
             targets: HashMap::new(),
+            verified_by: HashMap::new(),
         })
     }
 
@@ -410,18 +413,7 @@ impl TrustedMetadataSet {
         let expected_version = meta.version;
         let new = parse::<Targets>(role, bytes, max)?;
         // §5.6.3: signed by a threshold of the keys the delegator authorises for the role.
-        if delegator == "root" {
-            self.root
-                .verify_delegate(role, &new)
-                .map_err(signatures(role))?;
-        } else {
-            let parent = self.targets.get(delegator).ok_or(TrustError::Order(
-                "the delegating role must be trusted first",
-            ))?;
-            parent
-                .verify_delegate(role, &new)
-                .map_err(signatures(role))?;
-        }
+        self.verify_against_delegator(role, delegator, &new)?;
         // §5.6.4: exactly the version snapshot names (mix-and-match).
         if new.signed().version != expected_version {
             return Err(TrustError::VersionMismatch {
@@ -434,11 +426,63 @@ impl TrustedMetadataSet {
         if new.signed().is_expired(self.reference_time) {
             return Err(expired(role, &new));
         }
+        self.verified_by
+            .insert(role.to_owned(), HashSet::from([delegator.to_owned()]));
         Ok(self
             .targets
             .entry(role.to_owned())
             .insert_entry(new)
             .into_mut())
+    }
+
+    /// Returns an already trusted targets role reached through `delegator`, after
+    /// checking that it meets that delegator's threshold too (§5.6.3).
+    ///
+    /// A role can be delegated by several roles (a diamond), each authorising its own
+    /// keys. Metadata trusted through one delegator is not thereby trusted through
+    /// another: without this check, a role signed only for one parent could list targets
+    /// in the other parent's namespace.
+    pub fn trusted_targets_via(
+        &mut self,
+        role: &str,
+        delegator: &str,
+    ) -> Result<Option<&Metadata<Targets>>, TrustError> {
+        let Some(cached) = self.targets.get(role) else {
+            return Ok(None);
+        };
+        let already = self
+            .verified_by
+            .get(role)
+            .is_some_and(|delegators| delegators.contains(delegator));
+        if !already {
+            self.verify_against_delegator(role, delegator, cached)?;
+            self.verified_by
+                .entry(role.to_owned())
+                .or_default()
+                .insert(delegator.to_owned());
+        }
+        Ok(self.targets.get(role))
+    }
+
+    fn verify_against_delegator(
+        &self,
+        role: &str,
+        delegator: &str,
+        metadata: &Metadata<Targets>,
+    ) -> Result<(), TrustError> {
+        if delegator == "root" {
+            self.root
+                .verify_delegate(role, metadata)
+                .map_err(signatures(role))?;
+        } else {
+            let parent = self.targets.get(delegator).ok_or(TrustError::Order(
+                "the delegating role must be trusted first",
+            ))?;
+            parent
+                .verify_delegate(role, metadata)
+                .map_err(signatures(role))?;
+        }
+        Ok(())
     }
 }
 

@@ -249,7 +249,8 @@ impl<F: Fetcher> Updater<F> {
     /// §5.6: a targets role, from the local copy when it is still the version snapshot
     /// names, else downloaded.
     fn load_targets(&mut self, role: &str, delegator: &str) -> Result<(), UpdateError> {
-        if self.trusted.targets(role).is_some() {
+        // Already trusted: only the check against this delegator's keys remains (§5.6.3).
+        if self.trusted.trusted_targets_via(role, delegator)?.is_some() {
             return Ok(());
         }
         let limits = self.config.limits;
