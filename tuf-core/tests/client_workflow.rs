@@ -872,3 +872,168 @@ fn a_role_reached_through_two_delegators_must_satisfy_each() {
         other => panic!("{other:?}"),
     }
 }
+
+// ---- Repositories written by python-tuf ----
+
+fn python_tuf_fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/python-tuf")
+        .join(name)
+}
+
+/// Every target file stored in a python-tuf consistent-snapshot `targets/` directory, as
+/// (target path, file) pairs: `dir/<sha256>.<name>` holds target `dir/<name>`.
+fn stored_targets(root: &std::path::Path, dir: &std::path::Path, out: &mut Vec<(String, PathBuf)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            stored_targets(root, &path, out);
+            continue;
+        }
+        let relative = path
+            .strip_prefix(root)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let (parent, file) = relative.rsplit_once('/').unwrap_or(("", &relative));
+        let name = file.split_once('.').unwrap().1;
+        let target = if parent.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{parent}/{name}")
+        };
+        out.push((target, path));
+    }
+}
+
+#[test]
+fn python_tuf_repositories_update_resolve_and_download() {
+    let repo = python_tuf_fixture("full");
+    let client = tempfile::tempdir().unwrap();
+    let metadata = client.path().join("metadata");
+    let downloads = client.path().join("targets");
+    std::fs::create_dir_all(&metadata).unwrap();
+    std::fs::create_dir_all(&downloads).unwrap();
+    std::fs::copy(
+        repo.join("metadata/1.root.json"),
+        metadata.join("root.json"),
+    )
+    .unwrap();
+    let fetcher = CountingFetcher {
+        inner: DirectoryFetcher::new(&repo),
+        urls: RefCell::new(Vec::new()),
+    };
+    let mut config = UpdaterConfig::new(&metadata, fetcher.inner.base_url("metadata"));
+    config.targets_url = Some(fetcher.inner.base_url("targets"));
+    let mut updater = Updater::new(config, &fetcher, now()).unwrap();
+    updater.refresh().unwrap();
+    assert_eq!(
+        fetcher.names(),
+        [
+            "2.root.json",
+            "3.root.json",
+            "timestamp.json",
+            "1.snapshot.json",
+            "1.targets.json"
+        ]
+    );
+    let mut targets = Vec::new();
+    stored_targets(&repo.join("targets"), &repo.join("targets"), &mut targets);
+    assert!(targets.len() >= 8, "{targets:?}");
+    let mut roles_fetched = std::collections::BTreeSet::new();
+    for (target, file) in &targets {
+        fetcher.reset();
+        let info = updater
+            .get_target_info(target)
+            .unwrap()
+            .unwrap_or_else(|| panic!("{target} not found"));
+        let stored = updater
+            .download_target(&info, target, &downloads, None)
+            .unwrap();
+        assert_eq!(
+            std::fs::read(stored).unwrap(),
+            std::fs::read(file).unwrap(),
+            "{target}"
+        );
+        roles_fetched.extend(fetcher.names().into_iter().filter(|n| n.ends_with(".json")));
+    }
+    // Named, hash-prefixed and binned roles were all reached, lazily.
+    assert!(
+        roles_fetched.iter().any(|n| n.contains("serde")),
+        "{roles_fetched:?}"
+    );
+    assert!(
+        roles_fetched.iter().any(|n| n.contains("hashed")),
+        "{roles_fetched:?}"
+    );
+    assert!(
+        roles_fetched.iter().any(|n| n.contains("unclaimed-bin")),
+        "{roles_fetched:?}"
+    );
+    assert!(
+        roles_fetched
+            .iter()
+            .filter(|n| n.contains("unclaimed-bin"))
+            .count()
+            < 16
+    );
+
+    // The minimal repository: consistent_snapshot false, unversioned names.
+    let repo = python_tuf_fixture("minimal");
+    let client = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo.join("metadata/root.json"),
+        client.path().join("root.json"),
+    )
+    .unwrap();
+    let fetcher = CountingFetcher {
+        inner: DirectoryFetcher::new(&repo),
+        urls: RefCell::new(Vec::new()),
+    };
+    let config = UpdaterConfig::new(client.path(), fetcher.inner.base_url("metadata"));
+    Updater::new(config, &fetcher, now())
+        .unwrap()
+        .refresh()
+        .unwrap();
+    assert_eq!(
+        fetcher.names(),
+        [
+            "2.root.json",
+            "timestamp.json",
+            "snapshot.json",
+            "targets.json"
+        ]
+    );
+}
+
+#[test]
+fn malicious_mirror_cannot_replace_trusted_metadata() {
+    // A mirror serving garbage, truncated or unsigned files makes the update fail closed;
+    // what the client trusted before is left exactly as it was.
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    client.refresh(&repo).unwrap();
+    let before: Vec<Option<Vec<u8>>> = ["root", "timestamp", "snapshot", "targets"]
+        .iter()
+        .map(|r| client.stored(r))
+        .collect();
+    repo.publish();
+    let good = std::fs::read(repo.metadata_dir().join("timestamp.json")).unwrap();
+    for served in [
+        b"not json".to_vec(),
+        good[..good.len() / 2].to_vec(),
+        b"{}".to_vec(),
+        good.iter()
+            .map(|b| if *b == b'3' { b'4' } else { *b })
+            .collect(),
+    ] {
+        std::fs::write(repo.metadata_dir().join("timestamp.json"), &served).unwrap();
+        assert!(client.refresh(&repo).is_err());
+        let after: Vec<Option<Vec<u8>>> = ["root", "timestamp", "snapshot", "targets"]
+            .iter()
+            .map(|r| client.stored(r))
+            .collect();
+        assert_eq!(after, before);
+    }
+}
