@@ -1037,3 +1037,32 @@ fn malicious_mirror_cannot_replace_trusted_metadata() {
         assert_eq!(after, before);
     }
 }
+
+#[test]
+fn fast_forward_attack_on_snapshot_is_recovered_from_after_key_rotation() {
+    // The snapshot key signs a snapshot far in the future (version 1000), which an honest
+    // timestamp names. After the snapshot key is rotated and snapshot versions restart,
+    // the stored timestamp (naming snapshot 1000) must not block the update (§5.3.11:
+    // timestamp and snapshot files are both dropped when either role's keys rotate).
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    repo.snapshot.signed_mut().version = 999;
+    repo.publish(); // snapshot 1000, timestamp 3
+    client.refresh(&repo).unwrap();
+    let new_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let root = repo.root.signed_mut();
+    root.version += 1;
+    root.keys
+        .insert(new_key.keyid().clone(), new_key.public_key().clone());
+    root.roles.insert(
+        "snapshot".into(),
+        RoleKeys::new(vec![new_key.keyid().clone()], 1),
+    );
+    repo.snapshot_key = new_key;
+    repo.sign_root();
+    repo.snapshot.signed_mut().version = 4;
+    repo.publish(); // snapshot 5, timestamp 4
+    client.refresh(&repo).unwrap();
+    let stored = Metadata::<Snapshot>::from_bytes(&client.stored("snapshot").unwrap()).unwrap();
+    assert_eq!(stored.signed().version(), 5);
+}

@@ -168,19 +168,18 @@ impl<F: Fetcher> Updater<F> {
             self.trusted.update_root(&bytes, &limits)?;
             // §5.3.7: persist each trusted root.
             self.persist("root", &bytes)?;
-            // §5.3.11: fast-forward attack recovery. If timestamp or snapshot keys changed,
-            // the stored files cannot be trusted as a rollback baseline any more.
-            for (role, old) in ["timestamp", "snapshot"].into_iter().zip(previous) {
-                if old != role_keys(&self.trusted, role) {
+            // §5.3.11: fast-forward attack recovery. If the timestamp or snapshot keys
+            // changed, both stored files are dropped: either may carry a version (its own,
+            // or the snapshot version timestamp names) fast-forwarded by a compromised key.
+            let rotated = ["timestamp", "snapshot"]
+                .into_iter()
+                .zip(previous)
+                .any(|(role, old)| old != role_keys(&self.trusted, role));
+            if rotated {
+                for role in ["timestamp", "snapshot"] {
                     self.store
                         .remove(role)
                         .map_err(io(&self.store.role_path(role)))?;
-                    if role == "timestamp" {
-                        // A new timestamp key invalidates snapshot's baseline too.
-                        self.store
-                            .remove("snapshot")
-                            .map_err(io(&self.store.role_path("snapshot")))?;
-                    }
                 }
             }
         }
