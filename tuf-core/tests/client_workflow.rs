@@ -44,6 +44,12 @@ impl Fetcher for CountingFetcher {
 }
 
 impl CountingFetcher {
+    fn new(dir: &std::path::Path) -> Self {
+        Self {
+            inner: DirectoryFetcher::new(dir),
+            urls: RefCell::new(Vec::new()),
+        }
+    }
     fn names(&self) -> Vec<String> {
         self.urls
             .borrow()
@@ -291,10 +297,7 @@ impl Repo {
     }
 
     fn fetcher(&self) -> CountingFetcher {
-        CountingFetcher {
-            inner: DirectoryFetcher::new(self.dir.path()),
-            urls: RefCell::new(Vec::new()),
-        }
+        CountingFetcher::new(self.dir.path())
     }
 }
 
@@ -920,10 +923,7 @@ fn python_tuf_repositories_update_resolve_and_download() {
         metadata.join("root.json"),
     )
     .unwrap();
-    let fetcher = CountingFetcher {
-        inner: DirectoryFetcher::new(&repo),
-        urls: RefCell::new(Vec::new()),
-    };
+    let fetcher = CountingFetcher::new(&repo);
     let mut config = UpdaterConfig::new(&metadata, fetcher.inner.base_url("metadata"));
     config.targets_url = Some(fetcher.inner.base_url("targets"));
     let mut updater = Updater::new(config, &fetcher, now()).unwrap();
@@ -987,10 +987,7 @@ fn python_tuf_repositories_update_resolve_and_download() {
         client.path().join("root.json"),
     )
     .unwrap();
-    let fetcher = CountingFetcher {
-        inner: DirectoryFetcher::new(&repo),
-        urls: RefCell::new(Vec::new()),
-    };
+    let fetcher = CountingFetcher::new(&repo);
     let config = UpdaterConfig::new(client.path(), fetcher.inner.base_url("metadata"));
     Updater::new(config, &fetcher, now())
         .unwrap()

@@ -4,6 +4,21 @@
 //! exactly as received, so signatures are checked over what was signed, not over a
 //! re-serialisation; fields this implementation does not know survive load and save.
 
+/// The [`Role`] accessors shared by every role type, whose fields have the same names.
+macro_rules! role_accessors {
+    () => {
+        fn version(&self) -> u64 {
+            self.version
+        }
+        fn expires(&self) -> chrono::DateTime<chrono::Utc> {
+            self.expires
+        }
+        fn spec_version(&self) -> &str {
+            &self.spec_version
+        }
+    };
+}
+
 mod common;
 mod root;
 mod snapshot;

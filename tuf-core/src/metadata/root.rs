@@ -67,15 +67,7 @@ impl Root {
 impl Role for Root {
     const TYPE: &'static str = "root";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> DateTime<Utc> {
-        self.expires
-    }
-    fn spec_version(&self) -> &str {
-        &self.spec_version
-    }
+    role_accessors!();
 
     fn validate(&self) -> Result<(), MetadataError> {
         validate_version(self.version)?;

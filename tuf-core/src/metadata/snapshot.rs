@@ -50,15 +50,7 @@ impl Snapshot {
 impl Role for Snapshot {
     const TYPE: &'static str = "snapshot";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> DateTime<Utc> {
-        self.expires
-    }
-    fn spec_version(&self) -> &str {
-        &self.spec_version
-    }
+    role_accessors!();
 
     fn validate(&self) -> Result<(), MetadataError> {
         validate_version(self.version)?;

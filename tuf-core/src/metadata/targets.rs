@@ -55,15 +55,7 @@ impl Targets {
 impl Role for Targets {
     const TYPE: &'static str = "targets";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> DateTime<Utc> {
-        self.expires
-    }
-    fn spec_version(&self) -> &str {
-        &self.spec_version
-    }
+    role_accessors!();
 
     fn validate(&self) -> Result<(), MetadataError> {
         validate_version(self.version)?;

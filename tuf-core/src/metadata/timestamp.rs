@@ -53,15 +53,7 @@ impl Timestamp {
 impl Role for Timestamp {
     const TYPE: &'static str = "timestamp";
 
-    fn version(&self) -> u64 {
-        self.version
-    }
-    fn expires(&self) -> DateTime<Utc> {
-        self.expires
-    }
-    fn spec_version(&self) -> &str {
-        &self.spec_version
-    }
+    role_accessors!();
 
     fn validate(&self) -> Result<(), MetadataError> {
         validate_version(self.version)?;

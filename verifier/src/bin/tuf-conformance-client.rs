@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tuf_core::client::{write_atomic, HttpFetcher, Updater, UpdaterConfig};
+use tuf_core::client::{read_bounded, write_atomic, HttpFetcher, Limits, Updater, UpdaterConfig};
 
 /// A TUF client for the tuf-conformance test suite.
 #[derive(Debug, Parser)]
@@ -113,8 +113,12 @@ fn updater(cli: &Cli) -> Result<Updater<HttpFetcher>, String> {
 fn run(cli: &Cli) -> Result<(), String> {
     match &cli.command {
         Command::Init { trusted_root } => {
-            let bytes = std::fs::read(trusted_root)
+            // Bounded like any root the updater reads (Limits::max_root_length).
+            let file = std::fs::File::open(trusted_root)
                 .map_err(|e| format!("{}: {e}", trusted_root.display()))?;
+            let max = Limits::default().max_root_length;
+            let bytes = read_bounded(file, &trusted_root.display().to_string(), max)
+                .map_err(|e| e.to_string())?;
             std::fs::create_dir_all(&cli.metadata_dir)
                 .map_err(|e| format!("{}: {e}", cli.metadata_dir.display()))?;
             let path = cli.metadata_dir.join("root.json");
