@@ -13,6 +13,9 @@
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
 //! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
 //!   driving it over a narrow fetch trait.
+//! * [`repository`]: the repository editor: the crate registry role layout, staged
+//!   edits, multi-party signing, publishing with consistent snapshots, and verification
+//!   of a whole repository as a client sees it.
 //!
 //! Section numbers in comments refer to the TUF specification
 //! (<https://theupdateframework.github.io/specification/latest/>).
@@ -24,6 +27,7 @@ pub mod hash;
 pub mod json;
 pub mod keys;
 pub mod metadata;
+pub mod repository;
 pub mod signer;
 pub mod verify;
 

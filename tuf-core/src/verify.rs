@@ -62,7 +62,7 @@ impl Delegator for Targets {
 }
 
 /// How the signatures of one document stand against an authorisation.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct SignatureReport {
     /// Signatures needed.
     pub threshold: u64,

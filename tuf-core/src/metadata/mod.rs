@@ -38,7 +38,9 @@ pub use common::{
 };
 pub use root::Root;
 pub use snapshot::Snapshot;
-pub use targets::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets};
+pub use targets::{
+    path_matches_pattern, DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets,
+};
 pub use timestamp::Timestamp;
 
 use crate::json::{self, CanonicalError, JsonError, Map, PythonLayout, Value};

@@ -1,0 +1,542 @@
+//! Verifying a whole repository as a client would, listing every problem rather than
+//! stopping at the first: the `verify` command, and the check publish makes before it
+//! switches to new metadata.
+//!
+//! The walk uses the client's own state machine ([`TrustedMetadataSet`]): the root chain
+//! from a trusted root (§5.3), timestamp (§5.4), snapshot (§5.5), targets (§5.6), then
+//! every delegated role breadth-first through its delegator (§5.6.7), including each
+//! succinct hash bin. For each target it checks that a client looking the path up
+//! (pre-order depth-first, terminating delegations, §5.6.7.2) reaches the role that lists
+//! it, and optionally that the hash-prefixed tarball on disk matches.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::editor::hashed_target_path;
+use super::Progress;
+use crate::client::{quote_role_name, read_bounded, FetchError, Limits, TrustError, TrustedMetadataSet};
+use crate::hash::verify_length_and_hashes;
+use crate::metadata::{format_expires, Role, TargetFile};
+
+/// Where verification reads metadata files from, by file name (`3.targets.json`).
+pub trait MetadataSource {
+    /// The file's bytes, `None` if it does not exist; an error if it is longer than
+    /// `max_length` or unreadable.
+    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String>;
+}
+
+/// Metadata files in one directory.
+#[derive(Debug, Clone)]
+pub struct DirectorySource {
+    dir: PathBuf,
+}
+
+impl DirectorySource {
+    /// Reads from `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+}
+
+impl MetadataSource for DirectorySource {
+    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String> {
+        if file_name.is_empty()
+            || file_name.starts_with('.')
+            || file_name.contains(['/', '\\'])
+        {
+            return Err(format!("{file_name:?}: not a metadata file name"));
+        }
+        let path = self.dir.join(file_name);
+        match std::fs::File::open(&path) {
+            Ok(file) => read_bounded(file, &path.to_string_lossy(), max_length)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(format!("{}: {e}", path.display())),
+        }
+    }
+}
+
+/// New files laid over another source: what the repository would look like after a
+/// publish.
+pub struct OverlaySource<'a> {
+    base: Option<&'a dyn MetadataSource>,
+    files: HashMap<String, Vec<u8>>,
+}
+
+impl<'a> OverlaySource<'a> {
+    /// `files` (name → bytes) over `base`.
+    pub fn new(base: Option<&'a dyn MetadataSource>, files: HashMap<String, Vec<u8>>) -> Self {
+        Self { base, files }
+    }
+}
+
+impl MetadataSource for OverlaySource<'_> {
+    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String> {
+        if let Some(bytes) = self.files.get(file_name) {
+            if bytes.len() as u64 > max_length {
+                return Err(format!("{file_name}: longer than the {max_length} bytes allowed"));
+            }
+            return Ok(Some(bytes.clone()));
+        }
+        match self.base {
+            Some(base) => base.read(file_name, max_length),
+            None => Ok(None),
+        }
+    }
+}
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// A client would refuse something, or a release cannot be downloaded.
+    Error,
+    /// Worth knowing, harmless to clients.
+    Warning,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The role concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The target concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: ")?;
+        if let Some(role) = &self.role {
+            write!(f, "{role}: ")?;
+        }
+        if let Some(target) = &self.target {
+            write!(f, "{target}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    /// The time expiry is judged against.
+    pub reference_time: DateTime<Utc>,
+    /// Download limits, as a client's.
+    pub limits: Limits,
+    /// Check each release tarball here (the repository's `targets/` directory).
+    pub targets_dir: Option<PathBuf>,
+    /// Only these roles changed: unchanged hash bins of an unchanged delegator are not
+    /// re-read, and only changed roles' targets are checked. `None` checks everything.
+    pub changed_roles: Option<BTreeSet<String>>,
+}
+
+impl VerifyOptions {
+    /// Checks everything (metadata only) at `reference_time`.
+    pub fn new(reference_time: DateTime<Utc>) -> Self {
+        Self {
+            reference_time,
+            limits: Limits {
+                // A repository's own verification reads whole bins and large snapshots.
+                max_snapshot_length: 512 * 1024 * 1024,
+                max_targets_length: 512 * 1024 * 1024,
+                ..Limits::default()
+            },
+            targets_dir: None,
+            changed_roles: None,
+        }
+    }
+}
+
+/// The result of a verification.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct VerifyReport {
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// Version of the newest root reached.
+    pub root_version: Option<u64>,
+    /// Version of the timestamp.
+    pub timestamp_version: Option<u64>,
+    /// Version of the snapshot.
+    pub snapshot_version: Option<u64>,
+    /// Targets roles verified (top-level and delegated).
+    pub roles_verified: usize,
+    /// Targets whose lookup was checked.
+    pub targets_checked: usize,
+    /// Tarballs whose length and hashes were checked.
+    pub target_files_checked: usize,
+}
+
+impl VerifyReport {
+    /// Whether no error was found (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        !self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+
+    /// The errors, as text.
+    pub fn errors(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    fn error(&mut self, role: Option<&str>, target: Option<&str>, message: impl Into<String>) {
+        self.push(Severity::Error, role, target, message);
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        role: Option<&str>,
+        target: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            severity,
+            role: role.map(str::to_owned),
+            target: target.map(str::to_owned),
+            message: message.into(),
+        });
+    }
+}
+
+fn trust_message(e: &TrustError) -> String {
+    e.to_string()
+}
+
+/// Verifies the repository in `source` as a client holding `trusted_root` would.
+pub fn verify_repository(
+    source: &dyn MetadataSource,
+    trusted_root: &[u8],
+    options: &VerifyOptions,
+    progress: &dyn Progress,
+) -> VerifyReport {
+    let mut report = VerifyReport::default();
+    let limits = options.limits;
+    // §5.2: the trusted root.
+    let mut trusted = match TrustedMetadataSet::new(trusted_root, options.reference_time, &limits) {
+        Ok(trusted) => trusted,
+        Err(e) => {
+            report.error(Some("root"), None, format!("the trusted root: {}", trust_message(&e)));
+            return report;
+        }
+    };
+    // §5.3: the root chain.
+    let mut rotations = 0;
+    loop {
+        let next = trusted.root().signed().version.saturating_add(1);
+        let name = format!("{next}.root.json");
+        match source.read(&name, limits.max_root_length) {
+            Ok(None) => break,
+            Ok(Some(bytes)) => {
+                if let Err(e) = trusted.update_root(&bytes, &limits) {
+                    report.error(Some("root"), None, format!("{name}: {}", trust_message(&e)));
+                    return report;
+                }
+            }
+            Err(e) => {
+                report.error(Some("root"), None, e);
+                return report;
+            }
+        }
+        rotations += 1;
+        if rotations >= limits.max_root_rotations {
+            report.error(
+                Some("root"),
+                None,
+                format!("more than {} root versions to follow", limits.max_root_rotations),
+            );
+            return report;
+        }
+    }
+    report.root_version = Some(trusted.root().signed().version);
+    // §5.3.10: the final root must not have expired.
+    if trusted.root().signed().is_expired(options.reference_time) {
+        report.error(
+            Some("root"),
+            None,
+            format!(
+                "version {} expired at {}",
+                trusted.root().signed().version,
+                format_expires(&trusted.root().signed().expires)
+            ),
+        );
+        return report;
+    }
+    let consistent = trusted.root().signed().consistent_snapshot();
+    let file_name = |role: &str, version: u64| {
+        if consistent {
+            format!("{version}.{}.json", quote_role_name(role))
+        } else {
+            format!("{}.json", quote_role_name(role))
+        }
+    };
+    // §5.4: timestamp.
+    let bytes = match source.read("timestamp.json", limits.max_timestamp_length) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => {
+            report.error(Some("timestamp"), None, "timestamp.json is missing");
+            return report;
+        }
+        Err(e) => {
+            report.error(Some("timestamp"), None, e);
+            return report;
+        }
+    };
+    match trusted.update_timestamp(&bytes, &limits) {
+        Ok(t) => report.timestamp_version = Some(t.signed().version),
+        Err(e) => {
+            report.error(Some("timestamp"), None, trust_message(&e));
+            return report;
+        }
+    }
+    // §5.5: snapshot.
+    let Some(meta) = trusted
+        .timestamp()
+        .and_then(|t| t.signed().snapshot_meta())
+        .cloned()
+    else {
+        report.error(Some("timestamp"), None, "no snapshot.json entry");
+        return report;
+    };
+    let name = file_name("snapshot", meta.version);
+    let max = meta.length.unwrap_or(limits.max_snapshot_length);
+    match source.read(&name, max) {
+        Ok(Some(bytes)) => match trusted.update_snapshot(&bytes, false, &limits) {
+            Ok(s) => report.snapshot_version = Some(s.signed().version),
+            Err(e) => {
+                report.error(Some("snapshot"), None, trust_message(&e));
+                return report;
+            }
+        },
+        Ok(None) => {
+            report.error(Some("snapshot"), None, format!("{name} is missing"));
+            return report;
+        }
+        Err(e) => {
+            report.error(Some("snapshot"), None, e);
+            return report;
+        }
+    }
+    let snapshot_roles: Vec<String> = trusted
+        .snapshot()
+        .map(|s| {
+            s.signed()
+                .meta
+                .keys()
+                .filter_map(|k| k.strip_suffix(".json").map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    // §5.6 and §5.6.7: every targets role, breadth-first through its delegator.
+    let changed = options.changed_roles.as_ref();
+    let mut queue: VecDeque<(String, String)> = VecDeque::from([("targets".into(), "root".into())]);
+    let mut reached: HashSet<String> = HashSet::new();
+    let mut loaded_order: Vec<String> = Vec::new();
+    while let Some((role, delegator)) = queue.pop_front() {
+        if reached.contains(&role) {
+            // A second delegator (a diamond): its own threshold must hold too (§5.6.3).
+            if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
+                report.error(Some(&role), None, format!("as delegated by {delegator}: {e}"));
+            }
+            continue;
+        }
+        reached.insert(role.clone());
+        let Some(meta) = trusted.snapshot().and_then(|s| s.signed().role_meta(&role)).cloned()
+        else {
+            report.error(
+                Some(&role),
+                None,
+                format!("delegated by {delegator} but not listed in snapshot"),
+            );
+            continue;
+        };
+        let name = file_name(&role, meta.version);
+        let max = meta.length.unwrap_or(limits.max_targets_length);
+        let bytes = match source.read(&name, max) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => {
+                report.error(Some(&role), None, format!("{name} is missing"));
+                continue;
+            }
+            Err(e) => {
+                report.error(Some(&role), None, e);
+                continue;
+            }
+        };
+        let targets = match trusted.update_delegated_targets(&bytes, &role, &delegator, &limits) {
+            Ok(targets) => targets,
+            Err(e) => {
+                report.error(Some(&role), None, trust_message(&e));
+                continue;
+            }
+        };
+        report.roles_verified += 1;
+        loaded_order.push(role.clone());
+        let Some(delegations) = targets.signed().delegations.clone() else {
+            continue;
+        };
+        if let Some(roles) = &delegations.roles {
+            for child in roles {
+                queue.push_back((child.name.clone(), role.clone()));
+            }
+        } else if let Some(bins) = &delegations.succinct_roles {
+            for bin in bins.role_names() {
+                // An unchanged bin of an unchanged delegator was verified when published.
+                let skip = changed.is_some_and(|c| !c.contains(&bin) && !c.contains(&role));
+                if skip {
+                    reached.insert(bin);
+                } else {
+                    queue.push_back((bin, role.clone()));
+                }
+            }
+        }
+    }
+    if changed.is_none() {
+        for role in &snapshot_roles {
+            if !reached.contains(role) {
+                report.push(
+                    Severity::Warning,
+                    Some(role),
+                    None,
+                    "listed in snapshot but delegated by no role (an undelegated namespace keeps \
+                     its entry: clients refuse a snapshot that drops a role)",
+                );
+            }
+        }
+    }
+    // Targets: each listed path must resolve to the role listing it; tarballs must match.
+    let check_roles: Vec<&String> = loaded_order
+        .iter()
+        .filter(|r| changed.is_none_or(|c| c.contains(*r)))
+        .collect();
+    let total: usize = check_roles
+        .iter()
+        .filter_map(|r| trusted.targets(r))
+        .map(|t| t.signed().targets.len())
+        .sum();
+    progress.set_length(total as u64);
+    for role in check_roles {
+        let Some(targets) = trusted.targets(role) else {
+            continue;
+        };
+        for (path, info) in &targets.signed().targets {
+            report.targets_checked += 1;
+            match resolve(&trusted, path, limits.max_delegations) {
+                Resolution::Found(found, found_info) if &found == role => {
+                    if found_info != *info {
+                        report.error(Some(role), Some(path), "resolves to a different entry");
+                    }
+                }
+                Resolution::Found(found, _) => report.error(
+                    Some(role),
+                    Some(path),
+                    format!("listed here, but a client looking it up gets the entry of {found}"),
+                ),
+                Resolution::NotFound => report.error(
+                    Some(role),
+                    Some(path),
+                    "listed here, but this role is not trusted for the path: clients will not find it",
+                ),
+                Resolution::Unloaded => {}
+            }
+            if let Some(dir) = &options.targets_dir {
+                report.target_files_checked += 1;
+                if let Err(message) = check_target_file(dir, path, info, consistent) {
+                    report.error(Some(role), Some(path), message);
+                }
+            }
+            progress.advance(1);
+        }
+    }
+    report
+}
+
+/// Checks the tarball of `path` under `dir` against its signed length and hashes.
+pub(crate) fn check_target_file(
+    dir: &Path,
+    path: &str,
+    info: &TargetFile,
+    consistent: bool,
+) -> Result<(), String> {
+    let relative = if consistent {
+        hashed_target_path(path, info).map_err(|e| e.to_string())?
+    } else {
+        path.to_owned()
+    };
+    let file_path = dir.join(&relative);
+    let file = std::fs::File::open(&file_path)
+        .map_err(|e| format!("tarball {}: {e}", file_path.display()))?;
+    let bytes = read_bounded(file, &file_path.to_string_lossy(), info.length).map_err(|e| match e {
+        FetchError::TooLong { .. } => format!("tarball {} is longer than signed", file_path.display()),
+        other => other.to_string(),
+    })?;
+    verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes))
+        .map_err(|e| format!("tarball {}: {e}", file_path.display()))
+}
+
+enum Resolution {
+    Found(String, TargetFile),
+    NotFound,
+    /// The lookup needs a role that was not loaded (a partial check).
+    Unloaded,
+}
+
+/// A client's lookup of `path` (§5.6.7) over the roles already trusted.
+fn resolve(trusted: &TrustedMetadataSet, path: &str, max_delegations: usize) -> Resolution {
+    let mut stack: Vec<String> = vec!["targets".into()];
+    let mut visited: HashSet<String> = HashSet::new();
+    let mut budget = max_delegations;
+    while budget > 0 {
+        let Some(role) = stack.pop() else {
+            break;
+        };
+        if visited.contains(&role) {
+            continue;
+        }
+        let Some(targets) = trusted.targets(&role) else {
+            return Resolution::Unloaded;
+        };
+        if let Some(info) = targets.signed().targets.get(path) {
+            return Resolution::Found(role, info.clone());
+        }
+        visited.insert(role.clone());
+        budget -= 1;
+        let Some(delegations) = &targets.signed().delegations else {
+            continue;
+        };
+        let mut children = Vec::new();
+        if let Some(roles) = &delegations.roles {
+            for child in roles {
+                if child.is_delegated_path(path) {
+                    children.push(child.name.clone());
+                    if child.terminating {
+                        stack.clear();
+                        break;
+                    }
+                }
+            }
+        } else if let Some(bins) = &delegations.succinct_roles {
+            children.push(bins.role_for_target(path));
+            stack.clear();
+        }
+        stack.extend(children.into_iter().rev());
+    }
+    Resolution::NotFound
+}

@@ -1,0 +1,358 @@
+//! The role layout and target path scheme of a crate registry's TUF repository, shared by
+//! the signer (which lists releases) and the verifier (which looks them up). The reference
+//! is `spec/role-layout.md`.
+//!
+//! A release `NAME VERSION` is the target
+//!
+//! ```text
+//! crates/<namespace>/<leaf>/<leaf>-<version>.crate
+//! ```
+//!
+//! * `<leaf>` is the crate name in ASCII lowercase, with the namespace separator `::`
+//!   written `~` (`serde::derive` → `serde~derive`). Lowercase, because crate names are
+//!   case-insensitive on crates.io and paths must not collide on case-insensitive file
+//!   systems; `~` because `:` is not allowed in Windows file names and `~` is never part
+//!   of a crate name.
+//! * `<namespace>` is the part of the name before `::` (the whole name for a crate outside
+//!   any namespace), lowercased and with `-` folded to `_`: crates.io treats `foo-bar` and
+//!   `foo_bar` as the same name, so one namespace owns both spellings.
+//! * `<version>` is the semantic version, lowercased.
+//!
+//! The namespace `serde` is the delegation `ns-serde` with the single path pattern
+//! `crates/serde/*/*`. TUF matches patterns one path segment at a time, so that pattern
+//! covers `serde` and every `serde::*` crate and nothing else: not `serde_json`
+//! (`crates/serde_json/…`), `serde-json` (also `crates/serde_json/…`) or `serdex`.
+//! Every crate no namespace claims falls to the role `unclaimed` (pattern
+//! `crates/*/*/*`), listed after every namespace, which hands its targets to succinct hash
+//! bins (TAP 15). Namespace delegations are terminating, so `unclaimed` is never consulted
+//! for a path inside a claimed namespace.
+
+/// The directory all release tarballs live under.
+pub const CRATES_DIR: &str = "crates";
+
+/// The role that signs every crate no namespace claims.
+pub const FALLBACK_ROLE: &str = "unclaimed";
+
+/// The path pattern delegated to [`FALLBACK_ROLE`].
+pub const FALLBACK_PATH_PATTERN: &str = "crates/*/*/*";
+
+/// Prefix of the hash bins [`FALLBACK_ROLE`] delegates to (`unclaimed-00`, …).
+pub const FALLBACK_BIN_PREFIX: &str = "unclaimed";
+
+/// Prefix of namespace role names (`ns-serde`).
+pub const NAMESPACE_ROLE_PREFIX: &str = "ns-";
+
+/// Longest crate name crates.io accepts (each part of a namespaced name).
+pub const MAX_CRATE_NAME_LEN: usize = 64;
+
+/// Longest version string accepted.
+pub const MAX_VERSION_LEN: usize = 128;
+
+/// Why a crate name, version or target path does not fit the layout.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// Not a valid crate name.
+    #[error("invalid crate name {name:?}: {reason}")]
+    CrateName {
+        /// The name given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Not a valid namespace.
+    #[error("invalid namespace {name:?}: {reason}")]
+    Namespace {
+        /// The namespace given.
+        name: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// Not a semantic version.
+    #[error("invalid version {version:?}: {reason}")]
+    Version {
+        /// The version given.
+        version: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+}
+
+/// Names Windows reserves for devices in every directory; crates.io refuses them too.
+const WINDOWS_RESERVED: [&str; 22] = [
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8",
+    "com9", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+fn check_name_part(full: &str, part: &str) -> Result<(), LayoutError> {
+    let err = |reason| LayoutError::CrateName {
+        name: full.to_owned(),
+        reason,
+    };
+    if part.is_empty() {
+        return Err(err("empty name"));
+    }
+    if part.len() > MAX_CRATE_NAME_LEN {
+        return Err(err("longer than 64 characters"));
+    }
+    if !part.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        return Err(err("must start with an ASCII letter"));
+    }
+    if !part
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(err(
+            "only ASCII letters, digits, `-` and `_` are allowed (and `::` once, for a namespace)",
+        ));
+    }
+    if WINDOWS_RESERVED.contains(&part.to_ascii_lowercase().as_str()) {
+        return Err(err("reserved device name on Windows"));
+    }
+    Ok(())
+}
+
+/// Checks a crate name: crates.io's rules (ASCII letters, digits, `-`, `_`, starting with
+/// a letter, at most 64 characters, no Windows device names), optionally as a namespaced
+/// name `parent::child` (RFC 3243, one level).
+pub fn validate_crate_name(name: &str) -> Result<(), LayoutError> {
+    match name.split_once("::") {
+        Some((parent, child)) => {
+            check_name_part(name, parent)?;
+            if child.contains("::") {
+                return Err(LayoutError::CrateName {
+                    name: name.to_owned(),
+                    reason: "only one level of namespace is allowed",
+                });
+            }
+            check_name_part(name, child)
+        }
+        None => check_name_part(name, name),
+    }
+}
+
+/// Checks a namespace name: a valid crate name without `::`.
+pub fn validate_namespace(namespace: &str) -> Result<(), LayoutError> {
+    if namespace.contains("::") {
+        return Err(LayoutError::Namespace {
+            name: namespace.to_owned(),
+            reason: "a namespace is a single crate name, without `::`",
+        });
+    }
+    check_name_part(namespace, namespace).map_err(|err| match err {
+        LayoutError::CrateName { reason, .. } => LayoutError::Namespace {
+            name: namespace.to_owned(),
+            reason,
+        },
+        other => other,
+    })
+}
+
+fn valid_identifiers(text: &str, numeric_no_leading_zero: bool) -> bool {
+    text.split('.').all(|id| {
+        !id.is_empty()
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !(numeric_no_leading_zero
+                && id.len() > 1
+                && id.starts_with('0')
+                && id.bytes().all(|b| b.is_ascii_digit()))
+    })
+}
+
+/// Checks a semantic version (`MAJOR.MINOR.PATCH[-PRE][+BUILD]`, as cargo requires).
+pub fn validate_version(version: &str) -> Result<(), LayoutError> {
+    let err = |reason| LayoutError::Version {
+        version: version.to_owned(),
+        reason,
+    };
+    if version.len() > MAX_VERSION_LEN {
+        return Err(err("longer than 128 characters"));
+    }
+    let (rest, build) = match version.split_once('+') {
+        Some((rest, build)) => (rest, Some(build)),
+        None => (version, None),
+    };
+    let (core, pre) = match rest.split_once('-') {
+        Some((core, pre)) => (core, Some(pre)),
+        None => (rest, None),
+    };
+    let numbers: Vec<&str> = core.split('.').collect();
+    if numbers.len() != 3 {
+        return Err(err("expected MAJOR.MINOR.PATCH"));
+    }
+    for number in numbers {
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err("MAJOR, MINOR and PATCH must be numbers"));
+        }
+        if number.len() > 1 && number.starts_with('0') {
+            return Err(err("numbers must not have leading zeros"));
+        }
+        if number.parse::<u64>().is_err() {
+            return Err(err("number too large"));
+        }
+    }
+    if let Some(pre) = pre {
+        if !valid_identifiers(pre, true) {
+            return Err(err("invalid pre-release identifiers"));
+        }
+    }
+    if let Some(build) = build {
+        if !valid_identifiers(build, false) {
+            return Err(err("invalid build metadata"));
+        }
+    }
+    Ok(())
+}
+
+/// The namespace a crate belongs to: its name before `::`, lowercased, `-` folded to `_`.
+pub fn namespace_of(name: &str) -> Result<String, LayoutError> {
+    validate_crate_name(name)?;
+    let parent = name.split_once("::").map_or(name, |(parent, _)| parent);
+    Ok(canonical_namespace(parent))
+}
+
+/// The canonical form of a namespace: lowercased, `-` folded to `_`.
+pub fn canonical_namespace(namespace: &str) -> String {
+    namespace.to_ascii_lowercase().replace('-', "_")
+}
+
+/// The target path of the release `name` `version` (see the module documentation).
+pub fn crate_target_path(name: &str, version: &str) -> Result<String, LayoutError> {
+    let namespace = namespace_of(name)?;
+    validate_version(version)?;
+    let leaf = name.to_ascii_lowercase().replace("::", "~");
+    let version = version.to_ascii_lowercase();
+    Ok(format!(
+        "{CRATES_DIR}/{namespace}/{leaf}/{leaf}-{version}.crate"
+    ))
+}
+
+/// The role that owns a namespace.
+pub fn namespace_role_name(namespace: &str) -> Result<String, LayoutError> {
+    validate_namespace(namespace)?;
+    Ok(format!(
+        "{NAMESPACE_ROLE_PREFIX}{}",
+        canonical_namespace(namespace)
+    ))
+}
+
+/// The path pattern delegated to a namespace's role.
+pub fn namespace_path_pattern(namespace: &str) -> Result<String, LayoutError> {
+    validate_namespace(namespace)?;
+    Ok(format!(
+        "{CRATES_DIR}/{}/*/*",
+        canonical_namespace(namespace)
+    ))
+}
+
+/// Whether `role` is a namespace role name.
+pub fn is_namespace_role(role: &str) -> bool {
+    role.strip_prefix(NAMESPACE_ROLE_PREFIX)
+        .is_some_and(|namespace| validate_namespace(namespace).is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metadata::path_matches_pattern;
+
+    #[test]
+    fn paths_follow_the_scheme() {
+        assert_eq!(
+            crate_target_path("serde", "1.0.200").unwrap(),
+            "crates/serde/serde/serde-1.0.200.crate"
+        );
+        assert_eq!(
+            crate_target_path("serde::derive", "1.0.0-RC.1+Build.5").unwrap(),
+            "crates/serde/serde~derive/serde~derive-1.0.0-rc.1+build.5.crate"
+        );
+        assert_eq!(
+            crate_target_path("Serde-JSON", "1.0.0").unwrap(),
+            "crates/serde_json/serde-json/serde-json-1.0.0.crate"
+        );
+        for name in ["serde", "serde::derive", "serde-json", "a_b::c-d"] {
+            let path = crate_target_path(name, "0.1.0").unwrap();
+            assert!(!path.contains(':') && !path.contains('\\'), "{path}");
+        }
+    }
+
+    #[test]
+    fn a_namespace_pattern_covers_its_crates_and_nothing_else() {
+        let pattern = namespace_path_pattern("serde").unwrap();
+        let covered = |name: &str| {
+            path_matches_pattern(&crate_target_path(name, "1.0.0").unwrap(), &pattern)
+        };
+        assert!(covered("serde"));
+        assert!(covered("serde::derive"));
+        assert!(covered("SERDE::Derive"));
+        for other in ["serde_json", "serde-json", "serdex", "xserde", "serde_json::x"] {
+            assert!(!covered(other), "{other} must not be in the serde namespace");
+        }
+        // Both spellings of a hyphenated namespace fall in one namespace.
+        let pattern = namespace_path_pattern("foo-bar").unwrap();
+        for name in ["foo-bar", "foo_bar", "foo_bar::baz", "Foo-Bar"] {
+            assert!(path_matches_pattern(
+                &crate_target_path(name, "1.0.0").unwrap(),
+                &pattern
+            ));
+        }
+        // The fallback pattern covers every crate path.
+        for name in ["serde", "serde::derive", "x"] {
+            assert!(path_matches_pattern(
+                &crate_target_path(name, "1.0.0").unwrap(),
+                FALLBACK_PATH_PATTERN
+            ));
+        }
+    }
+
+    #[test]
+    fn names_are_checked_as_crates_io_does() {
+        for good in ["a", "serde", "a-b_c9", "serde::derive", &"a".repeat(64)] {
+            validate_crate_name(good).unwrap();
+        }
+        for bad in [
+            "",
+            "1abc",
+            "_a",
+            "a b",
+            "a/b",
+            "a.b",
+            "a:b",
+            "::a",
+            "a::",
+            "a::b::c",
+            "con",
+            "a::nul",
+            "é",
+            &"a".repeat(65),
+        ] {
+            assert!(validate_crate_name(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(validate_namespace("serde::derive").is_err());
+        assert!(namespace_role_name("../x").is_err());
+        assert_eq!(namespace_role_name("Foo-Bar").unwrap(), "ns-foo_bar");
+        assert!(is_namespace_role("ns-serde"));
+        assert!(!is_namespace_role("unclaimed-0a"));
+        assert!(!is_namespace_role("ns-"));
+    }
+
+    #[test]
+    fn versions_are_semver() {
+        for good in ["0.0.0", "1.2.3", "1.0.0-alpha.1", "1.0.0+build.7", "10.20.30-rc-1+x"] {
+            validate_version(good).unwrap();
+        }
+        for bad in [
+            "1.0",
+            "1.0.0.0",
+            "01.0.0",
+            "1.0.0-",
+            "1.0.0+",
+            "1.0.0-01",
+            "1.0.0-a..b",
+            "1.0.0-a/b",
+            "v1.0.0",
+            "99999999999999999999.0.0",
+        ] {
+            assert!(validate_version(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+}

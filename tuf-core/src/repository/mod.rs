@@ -1,0 +1,207 @@
+//! The repository editor: creates and keeps the TUF repository of a crate registry's
+//! releases, in the role layout of [`layout`] (`spec/role-layout.md`).
+//!
+//! A [`Repository`] is a working directory:
+//!
+//! ```text
+//! repository.json               settings: expiry periods, fallback bin count
+//! staged/<role>.json            pending metadata: edited, waiting for signatures
+//! staged/targets/…              release tarballs added but not yet published
+//! published/metadata/           what clients read (a symlink to the current generation)
+//! published/targets/…           hash-prefixed release tarballs (consistent snapshots)
+//! ```
+//!
+//! Edits (keys, thresholds, namespace delegations, releases) change *staged* metadata: a
+//! copy of the published role with its version increased and a fresh expiry. Key holders
+//! add signatures to staged metadata, on this machine ([`Repository::sign`]) or another
+//! ([`Repository::detached_signature`], [`Repository::import_signature`]).
+//! [`Repository::publish`] signs the online roles, writes snapshot and timestamp, checks
+//! that a client holding the published root would accept the result, and only then
+//! switches `published/metadata` to the new generation in one atomic rename.
+//!
+//! Every file is written atomically (temporary file in the same directory, fsync,
+//! rename, directory fsync), and a lock file keeps two processes from editing at once.
+
+mod check;
+mod editor;
+pub mod layout;
+mod published;
+mod publish;
+mod settings;
+
+use std::path::PathBuf;
+
+pub use check::{
+    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, VerifyOptions,
+    VerifyReport,
+};
+pub use editor::{
+    Change, DetachedSignature, InitOptions, NamespaceEdit, ReleaseAdded, Repository, RoleKeySpec,
+    RoleStatus, SignatureOutcome, Status,
+};
+pub use publish::PublishReport;
+pub use settings::{
+    format_duration, parse_duration, DurationError, ExpiryPolicy, Settings,
+    DEFAULT_FALLBACK_BIN_BITS, SETTINGS_FORMAT,
+};
+
+use crate::metadata::MetadataError;
+use crate::signer::PrivateKeyError;
+use crate::verify::VerificationError;
+use layout::LayoutError;
+
+/// Something that reports progress of a long operation (a progress bar, or nothing).
+pub trait Progress {
+    /// Sets the number of steps.
+    fn set_length(&self, length: u64);
+    /// Advances by `steps`.
+    fn advance(&self, steps: u64);
+}
+
+/// No progress reporting.
+impl Progress for () {
+    fn set_length(&self, _length: u64) {}
+    fn advance(&self, _steps: u64) {}
+}
+
+/// Why a repository operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepositoryError {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// A metadata file could not be read or written.
+    #[error("{path}: {source}")]
+    Metadata {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: MetadataError,
+    },
+    /// The settings file is unreadable.
+    #[error("{path}: {message}")]
+    Settings {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The directory is not a repository made by this editor.
+    #[error("{0}: not a tuf-signer repository (no repository.json); create one with `init`")]
+    NotARepository(PathBuf),
+    /// `init` was pointed at an existing repository.
+    #[error("{0}: a repository already exists here")]
+    AlreadyExists(PathBuf),
+    /// Another process holds the repository lock.
+    #[error("{0}: another tuf-signer process is working on this repository")]
+    Locked(PathBuf),
+    /// A name, version or namespace outside the layout.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
+    /// A role this repository does not have.
+    #[error("no role {0:?} in this repository")]
+    UnknownRole(String),
+    /// A role whose keys this operation cannot change.
+    #[error("{role}: {message}")]
+    InvalidEdit {
+        /// The role.
+        role: String,
+        /// Why the edit is refused.
+        message: String,
+    },
+    /// A key is not authorised for a role.
+    #[error("{role}: key {keyid} is not authorised to sign this role")]
+    KeyNotAuthorized {
+        /// The role.
+        role: String,
+        /// The key.
+        keyid: String,
+    },
+    /// The namespace is already delegated.
+    #[error("namespace {0:?} is already delegated; undelegate it first or change its keys")]
+    NamespaceClaimed(String),
+    /// The namespace is not delegated.
+    #[error("namespace {0:?} is not delegated")]
+    NamespaceNotDelegated(String),
+    /// The release is already listed with other content.
+    #[error(
+        "{path} is already signed with different content (length {listed_length}, sha256 {listed_sha256}); \
+         a published version is immutable: remove it first if this is really intended"
+    )]
+    ReleaseConflict {
+        /// The target path.
+        path: String,
+        /// Length listed.
+        listed_length: u64,
+        /// sha256 listed.
+        listed_sha256: String,
+    },
+    /// The release is not listed.
+    #[error("{name} {version} is not in the repository ({path})")]
+    ReleaseNotFound {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+        /// Its target path.
+        path: String,
+    },
+    /// The role has no pending changes.
+    #[error("{0}: nothing staged for this role")]
+    NotStaged(String),
+    /// A detached signature is for other content than the staged role.
+    #[error(
+        "{role}: the signature was made over different content (staged version {staged_version}, \
+         sha256 {staged_sha256}; signature is for version {signed_version}, sha256 {signed_sha256}); \
+         export a new signature over the current staged metadata"
+    )]
+    SignatureMismatch {
+        /// The role.
+        role: String,
+        /// Staged version.
+        staged_version: u64,
+        /// sha256 of the staged canonical bytes.
+        staged_sha256: String,
+        /// Version the signature claims.
+        signed_version: u64,
+        /// sha256 the signature claims.
+        signed_sha256: String,
+    },
+    /// A signature does not verify.
+    #[error("{role}: the signature by key {keyid} does not verify: {reason}")]
+    BadSignature {
+        /// The role.
+        role: String,
+        /// The key.
+        keyid: String,
+        /// Why.
+        reason: String,
+    },
+    /// Publishing was refused: roles lack signatures.
+    #[error("cannot publish: {}", .0.join("; "))]
+    NotSigned(Vec<String>),
+    /// Publishing was refused: a client would not accept the result.
+    #[error("cannot publish: a client would not accept the result: {}", .0.join("; "))]
+    WouldNotVerify(Vec<String>),
+    /// Nothing to publish.
+    #[error("nothing is staged: there is nothing to publish")]
+    NothingToPublish,
+    /// Signing failed.
+    #[error("signing failed: {0}")]
+    Sign(#[from] PrivateKeyError),
+    /// A signature could not be checked.
+    #[error(transparent)]
+    Verification(#[from] VerificationError),
+}
+
+fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RepositoryError + '_ {
+    move |source| RepositoryError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}

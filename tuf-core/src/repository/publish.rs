@@ -1,0 +1,389 @@
+//! Publishing: sign the online roles, write snapshot and timestamp, check that a client
+//! would accept the result, then switch `published/metadata` to it atomically.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::check::{verify_repository, DirectorySource, MetadataSource, OverlaySource, VerifyOptions};
+use super::editor::{hashed_target_path, role_kind, Repository, PUBLISHED_DIR};
+use super::published::{metadata_bytes, versioned_file_name, write_generation, Published, TARGETS_DIR};
+use super::{io_error, Progress, RepositoryError};
+use crate::hash::verify_length_and_hashes;
+use crate::metadata::{
+    whole_seconds, MetaFile, Metadata, Role, Root, Snapshot, Targets, Timestamp,
+};
+use crate::signer::Signer;
+use crate::verify::Delegator;
+
+/// What a publish wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct PublishReport {
+    /// Root version clients now reach.
+    pub root_version: u64,
+    /// The new timestamp version (also the generation directory's name).
+    pub timestamp_version: u64,
+    /// The snapshot version timestamp names.
+    pub snapshot_version: u64,
+    /// Roles published with a new version, and that version.
+    pub roles: Vec<(String, u64)>,
+    /// Release tarballs newly published.
+    pub releases_published: usize,
+    /// Metadata files written.
+    pub files_written: usize,
+}
+
+fn expires_at(now: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+    whole_seconds(now + chrono::Duration::try_seconds(seconds).unwrap_or(chrono::Duration::MAX))
+}
+
+/// Signs `doc` with every signer `authorized` lists, keeping other signatures.
+fn sign_with<T: Role>(
+    doc: &mut Metadata<T>,
+    online: &[&dyn Signer],
+    authorized: &[String],
+) -> Result<(), RepositoryError> {
+    for signer in online {
+        if authorized.iter().any(|k| k == signer.keyid()) {
+            doc.sign(*signer, true).map_err(|e| match e {
+                crate::metadata::SignError::Signer(e) => RepositoryError::Sign(e),
+                crate::metadata::SignError::Metadata(source) => RepositoryError::Metadata {
+                    path: Path::new("(in memory)").to_owned(),
+                    source,
+                },
+            })?;
+        }
+    }
+    Ok(())
+}
+
+impl Repository {
+    /// Publishes every staged role: signs the online roles (the fallback role and its bins)
+    /// with `online`, refuses if any other staged role lacks signatures, writes a new
+    /// snapshot and timestamp signed with `online`, verifies the whole result from the
+    /// published root as a client would, and switches to it atomically.
+    pub fn publish(
+        &mut self,
+        online: &[&dyn Signer],
+        now: DateTime<Utc>,
+        progress: &dyn Progress,
+    ) -> Result<PublishReport, RepositoryError> {
+        if self.staged_root.is_none() && self.staged.is_empty() {
+            return Err(RepositoryError::NothingToPublish);
+        }
+        self.publish_roles(online, now, true, true, progress)
+    }
+
+    /// Re-signs the online roles that expire within `within_seconds` (by default half of
+    /// each role's validity period): a new timestamp, a new snapshot if it or any online
+    /// targets role is due, and the due fallback roles. Staged offline changes are left
+    /// staged. Returns `None` when nothing was due.
+    pub fn refresh(
+        &mut self,
+        online: &[&dyn Signer],
+        now: DateTime<Utc>,
+        within_seconds: Option<u64>,
+        progress: &dyn Progress,
+    ) -> Result<Option<PublishReport>, RepositoryError> {
+        let due = |expires: DateTime<Utc>, period: u64| {
+            let window = within_seconds.unwrap_or(period / 2);
+            expires <= expires_at(now, window)
+        };
+        let expiry = self.settings.expiry;
+        let Some(timestamp) = self.published.timestamp.as_ref() else {
+            return Err(RepositoryError::NothingToPublish);
+        };
+        let mut timestamp_due = due(timestamp.signed().expires, expiry.timestamp);
+        let mut snapshot_due = self
+            .published
+            .snapshot
+            .as_ref()
+            .is_some_and(|s| due(s.signed().expires, expiry.snapshot));
+        let online_roles: Vec<String> = self
+            .published
+            .targets_roles()
+            .into_iter()
+            .filter(|r| role_kind(r).is_online())
+            .collect();
+        for role in online_roles {
+            let expires = self.published.targets(&role)?.map(|d| d.signed().expires);
+            if expires.is_some_and(|e| due(e, expiry.fallback)) {
+                self.stage_targets(&role, now)?;
+                snapshot_due = true;
+            }
+        }
+        timestamp_due |= snapshot_due;
+        if !timestamp_due {
+            return Ok(None);
+        }
+        self.save()?;
+        self.publish_roles(online, now, false, snapshot_due, progress)
+            .map(Some)
+    }
+
+    fn publish_roles(
+        &mut self,
+        online: &[&dyn Signer],
+        now: DateTime<Utc>,
+        include_offline: bool,
+        new_snapshot: bool,
+        progress: &dyn Progress,
+    ) -> Result<PublishReport, RepositoryError> {
+        let published_dir = self.dir.join(PUBLISHED_DIR);
+        // Which staged roles go out.
+        let publish_root = include_offline && self.staged_root.is_some();
+        let roles: Vec<String> = self
+            .staged
+            .keys()
+            .filter(|r| include_offline || role_kind(r).is_online())
+            .cloned()
+            .collect();
+        // Sign the online targets roles.
+        for role in &roles {
+            if role_kind(role).is_online() {
+                let (_, keyids, _) = self.authorization_of(role)?;
+                if let Some(doc) = self.staged.get_mut(role) {
+                    sign_with(doc, online, &keyids)?;
+                }
+            }
+        }
+        // Every published role must meet its thresholds.
+        let mut unsigned = Vec::new();
+        let mut check_roles: Vec<String> = roles.clone();
+        if publish_root {
+            check_roles.insert(0, "root".into());
+        }
+        for role in &check_roles {
+            let (report, previous) = self.signature_reports(role)?;
+            if !report.threshold_met() {
+                unsigned.push(format!(
+                    "{role} has {} of {} signatures (not yet signed by: {})",
+                    report.valid.len(),
+                    report.threshold,
+                    report.missing.join(", ")
+                ));
+            }
+            if let Some(previous) = previous.filter(|p| !p.threshold_met()) {
+                unsigned.push(format!(
+                    "root has {} of {} signatures of the previous root's keys (not yet signed by: {})",
+                    previous.valid.len(),
+                    previous.threshold,
+                    previous.missing.join(", ")
+                ));
+            }
+        }
+        if !unsigned.is_empty() {
+            return Err(RepositoryError::NotSigned(unsigned));
+        }
+        // The root clients will hold.
+        let root: Metadata<Root> = match (publish_root, &self.staged_root, &self.published.root) {
+            (true, Some(root), _) | (false, _, Some(root)) => root.clone(),
+            _ => return Err(RepositoryError::UnknownRole("root".into())),
+        };
+        let mut files: Vec<(String, Vec<u8>)> = Vec::new();
+        let metadata_dir = published_dir.join(super::published::METADATA_LINK);
+        if publish_root {
+            let path = metadata_dir.join("root.json");
+            let bytes = metadata_bytes(&root, &path)?;
+            files.push((versioned_file_name("root", root.signed().version), bytes.clone()));
+            files.push(("root.json".into(), bytes));
+        }
+        // Targets roles.
+        let mut snapshot = match &self.published.snapshot {
+            Some(s) => s.signed().clone(),
+            None => Snapshot::new(now),
+        };
+        let mut published_roles = Vec::new();
+        for role in &roles {
+            let Some(doc) = self.staged.get(role) else {
+                continue;
+            };
+            let version = doc.signed().version;
+            let bytes = metadata_bytes(doc, &metadata_dir.join(role))?;
+            snapshot
+                .meta
+                .insert(format!("{role}.json"), MetaFile::with_bytes(version, &bytes));
+            files.push((versioned_file_name(role, version), bytes));
+            published_roles.push((role.clone(), version));
+        }
+        // Snapshot (§4.4): every targets role with version, length and sha256.
+        let snapshot_bytes;
+        let snapshot_version;
+        if new_snapshot || self.published.snapshot.is_none() {
+            snapshot.version = self
+                .published
+                .snapshot
+                .as_ref()
+                .map_or(1, |s| s.signed().version.saturating_add(1));
+            snapshot.expires = expires_at(now, self.settings.expiry.snapshot);
+            let mut doc = Metadata::new(snapshot);
+            let keyids = root_keyids(&root, "snapshot");
+            sign_with(&mut doc, online, &keyids)?;
+            root.verify_delegate("snapshot", &doc)
+                .map_err(|e| RepositoryError::NotSigned(vec![format!("snapshot: {e} (give the snapshot key with the online keys)")]))?;
+            snapshot_version = doc.signed().version;
+            snapshot_bytes = metadata_bytes(&doc, &metadata_dir.join("snapshot.json"))?;
+            files.push((versioned_file_name("snapshot", snapshot_version), snapshot_bytes.clone()));
+            published_roles.push(("snapshot".into(), snapshot_version));
+        } else {
+            let current = self
+                .published
+                .snapshot
+                .as_ref()
+                .map_or(0, |s| s.signed().version);
+            snapshot_version = current;
+            let path = metadata_dir.join(versioned_file_name("snapshot", current));
+            snapshot_bytes = std::fs::read(&path).map_err(io_error(&path))?;
+        }
+        // Timestamp (§4.6).
+        let timestamp_version = self
+            .published
+            .timestamp
+            .as_ref()
+            .map_or(1, |t| t.signed().version.saturating_add(1));
+        let mut timestamp = Timestamp::new(expires_at(now, self.settings.expiry.timestamp));
+        timestamp.version = timestamp_version;
+        timestamp.meta.insert(
+            "snapshot.json".into(),
+            MetaFile::with_bytes(snapshot_version, &snapshot_bytes),
+        );
+        let mut timestamp = Metadata::new(timestamp);
+        sign_with(&mut timestamp, online, &root_keyids(&root, "timestamp"))?;
+        root.verify_delegate("timestamp", &timestamp)
+            .map_err(|e| RepositoryError::NotSigned(vec![format!("timestamp: {e} (give the timestamp key with the online keys)")]))?;
+        files.push((
+            "timestamp.json".into(),
+            metadata_bytes(&timestamp, &metadata_dir.join("timestamp.json"))?,
+        ));
+        published_roles.push(("timestamp".into(), timestamp_version));
+
+        // Would a client accept it? Check from the root clients hold now (or the new
+        // first root), reading only what changed plus the roles it depends on.
+        let trusted_root = match &self.published.root {
+            Some(published_root) => {
+                let path = metadata_dir.join(versioned_file_name("root", published_root.signed().version));
+                std::fs::read(&path).map_err(io_error(&path))?
+            }
+            None => metadata_bytes(&root, &metadata_dir.join("1.root.json"))?,
+        };
+        let base = DirectorySource::new(&metadata_dir);
+        let base_ref: Option<&dyn MetadataSource> = metadata_dir.exists().then_some(&base as _);
+        let overlay = OverlaySource::new(base_ref, files.iter().cloned().collect::<HashMap<_, _>>());
+        let mut options = VerifyOptions::new(now);
+        let mut changed: BTreeSet<String> = roles.iter().cloned().collect();
+        if self.published.snapshot.is_none() {
+            changed.extend(self.staged.keys().cloned());
+        }
+        options.changed_roles = Some(changed);
+        let report = verify_repository(&overlay, &trusted_root, &options, &());
+        if !report.is_ok() {
+            return Err(RepositoryError::WouldNotVerify(report.errors()));
+        }
+        // Release tarballs of the new entries: present and matching, then published.
+        let moves = self.release_moves(&roles, &published_dir)?;
+        progress.set_length(moves.len() as u64 + files.len() as u64);
+        for (from, to) in &moves {
+            if !to.exists() {
+                if let Some(parent) = to.parent() {
+                    std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+                }
+                std::fs::rename(from, to).map_err(io_error(from))?;
+                if let Some(parent) = to.parent() {
+                    std::fs::File::open(parent)
+                        .and_then(|d| d.sync_all())
+                        .map_err(io_error(parent))?;
+                }
+            }
+            progress.advance(1);
+        }
+        // The new generation, switched to in one rename.
+        write_generation(&published_dir, timestamp_version, &files, &())?;
+        progress.advance(files.len() as u64);
+        // Done: clear what was published from the staging area.
+        let staged_dir = self.dir.join(super::editor::STAGED_DIR);
+        if publish_root {
+            self.staged_root = None;
+            super::editor::remove_if_exists(&staged_dir.join("root.json"))?;
+        }
+        for role in &roles {
+            self.staged.remove(role);
+            super::editor::remove_if_exists(&staged_dir.join(format!("{role}.json")))?;
+        }
+        self.published = Published::load(&published_dir)?;
+        Ok(PublishReport {
+            root_version: root.signed().version,
+            timestamp_version,
+            snapshot_version,
+            roles: published_roles,
+            releases_published: moves.len(),
+            files_written: files.len(),
+        })
+    }
+
+    /// For each target new in the published roles: where its tarball is now (staged, or
+    /// already published) checked against the signed length and hashes, and where it goes.
+    fn release_moves(
+        &mut self,
+        roles: &[String],
+        published_dir: &Path,
+    ) -> Result<Vec<(std::path::PathBuf, std::path::PathBuf)>, RepositoryError> {
+        let mut moves = Vec::new();
+        let mut problems = Vec::new();
+        for role in roles {
+            let Some(doc) = self.staged.get(role) else {
+                continue;
+            };
+            let new_targets: Vec<(String, crate::metadata::TargetFile)> = doc
+                .signed()
+                .targets
+                .iter()
+                .map(|(p, t)| (p.clone(), t.clone()))
+                .collect();
+            let old: Option<Metadata<Targets>> = self.published.targets(role)?.cloned();
+            for (path, info) in new_targets {
+                if old
+                    .as_ref()
+                    .and_then(|o| o.signed().targets.get(&path))
+                    .is_some_and(|o| o == &info)
+                {
+                    continue;
+                }
+                let relative = hashed_target_path(&path, &info)?;
+                let destination = published_dir.join(TARGETS_DIR).join(&relative);
+                let staged = self.staged_target_file(&path, &info)?;
+                let source = if staged.exists() { staged } else { destination.clone() };
+                match std::fs::read(&source) {
+                    Ok(bytes) => {
+                        if let Err(e) =
+                            verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes))
+                        {
+                            problems.push(format!("{path}: tarball {}: {e}", source.display()));
+                        }
+                    }
+                    Err(e) => problems.push(format!(
+                        "{path}: its tarball is neither staged nor published ({}: {e}); add it again",
+                        source.display()
+                    )),
+                }
+                if source != destination {
+                    moves.push((source, destination));
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Err(RepositoryError::WouldNotVerify(problems));
+        }
+        Ok(moves)
+    }
+}
+
+fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {
+    root.signed()
+        .authorization(role)
+        .map(|a| a.keyids.to_vec())
+        .unwrap_or_default()
+}
+

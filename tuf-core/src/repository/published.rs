@@ -1,0 +1,260 @@
+//! The published side of a repository: reading the current generation of metadata, and
+//! laying out a new generation so that switching to it is one atomic rename.
+//!
+//! `published/metadata` is a symbolic link to `published/.generations/<N>`, where `N` is
+//! the timestamp version. A new generation starts as hard links to every file of the
+//! current one (files are never changed in place, so sharing them is safe), gets its new
+//! files written beside them, is synced, and is then swapped in by renaming a fresh
+//! symbolic link over `published/metadata`. A crash at any point leaves the link naming
+//! either the old generation or the new one, each complete: this is what makes a root
+//! rotation that changes the online keys safe to publish, where writing `N.root.json`
+//! and `timestamp.json` one after the other would leave a window in which they disagree.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::{io_error, RepositoryError};
+use crate::client::{quote_role_name, write_atomic};
+use crate::metadata::{Metadata, Role, Root, Snapshot, Targets, Timestamp};
+
+/// `published/metadata`: the link clients read through.
+pub(crate) const METADATA_LINK: &str = "metadata";
+/// `published/.generations`: one directory per published timestamp version.
+pub(crate) const GENERATIONS_DIR: &str = ".generations";
+/// `published/targets`: hash-prefixed release tarballs.
+pub(crate) const TARGETS_DIR: &str = "targets";
+
+/// The file name of `role` at `version` under consistent snapshots.
+pub(crate) fn versioned_file_name(role: &str, version: u64) -> String {
+    format!("{version}.{}.json", quote_role_name(role))
+}
+
+/// Reads and parses one metadata file.
+pub(crate) fn read_metadata<T: Role>(path: &Path) -> Result<Metadata<T>, RepositoryError> {
+    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    Metadata::<T>::from_bytes(&bytes).map_err(|source| RepositoryError::Metadata {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// Reads a metadata file if it exists.
+pub(crate) fn read_metadata_if_exists<T: Role>(
+    path: &Path,
+) -> Result<Option<Metadata<T>>, RepositoryError> {
+    match std::fs::metadata(path) {
+        Ok(_) => read_metadata(path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RepositoryError::Io {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Serialises metadata as python-tuf's `to_file()` does.
+pub(crate) fn metadata_bytes<T: Role>(
+    metadata: &Metadata<T>,
+    path: &Path,
+) -> Result<Vec<u8>, RepositoryError> {
+    metadata
+        .to_bytes()
+        .map_err(|source| RepositoryError::Metadata {
+            path: path.to_owned(),
+            source,
+        })
+}
+
+/// The currently published metadata, loaded lazily role by role.
+#[derive(Debug)]
+pub(crate) struct Published {
+    /// `published/metadata`.
+    pub metadata_dir: PathBuf,
+    /// The newest root, if anything was published.
+    pub root: Option<Metadata<Root>>,
+    /// The published timestamp.
+    pub timestamp: Option<Metadata<Timestamp>>,
+    /// The published snapshot.
+    pub snapshot: Option<Metadata<Snapshot>>,
+    targets: HashMap<String, Metadata<Targets>>,
+}
+
+impl Published {
+    /// Reads root, timestamp and snapshot of the current generation under
+    /// `published_dir` (nothing, before the first publish).
+    pub fn load(published_dir: &Path) -> Result<Self, RepositoryError> {
+        let metadata_dir = published_dir.join(METADATA_LINK);
+        let mut published = Self {
+            metadata_dir: metadata_dir.clone(),
+            root: None,
+            timestamp: None,
+            snapshot: None,
+            targets: HashMap::new(),
+        };
+        if !metadata_dir.exists() {
+            return Ok(published);
+        }
+        let mut newest_root = 0;
+        for entry in std::fs::read_dir(&metadata_dir).map_err(io_error(&metadata_dir))? {
+            let entry = entry.map_err(io_error(&metadata_dir))?;
+            let name = entry.file_name();
+            let Some(version) = name
+                .to_str()
+                .and_then(|n| n.strip_suffix(".root.json"))
+                .and_then(|v| v.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            newest_root = newest_root.max(version);
+        }
+        if newest_root > 0 {
+            published.root = Some(read_metadata(
+                &metadata_dir.join(versioned_file_name("root", newest_root)),
+            )?);
+        }
+        published.timestamp = read_metadata_if_exists(&metadata_dir.join("timestamp.json"))?;
+        if let Some(timestamp) = &published.timestamp {
+            if let Some(meta) = timestamp.signed().snapshot_meta() {
+                published.snapshot = Some(read_metadata(
+                    &metadata_dir.join(versioned_file_name("snapshot", meta.version)),
+                )?);
+            }
+        }
+        Ok(published)
+    }
+
+    /// The published version of a targets role, from snapshot.
+    pub fn targets_version(&self, role: &str) -> Option<u64> {
+        self.snapshot
+            .as_ref()?
+            .signed()
+            .role_meta(role)
+            .map(|meta| meta.version)
+    }
+
+    /// The published metadata of a targets role, read on first use.
+    pub fn targets(&mut self, role: &str) -> Result<Option<&Metadata<Targets>>, RepositoryError> {
+        if !self.targets.contains_key(role) {
+            let Some(version) = self.targets_version(role) else {
+                return Ok(None);
+            };
+            let path = self.metadata_dir.join(versioned_file_name(role, version));
+            let metadata = read_metadata::<Targets>(&path)?;
+            self.targets.insert(role.to_owned(), metadata);
+        }
+        Ok(self.targets.get(role))
+    }
+
+    /// The names of every targets role snapshot lists.
+    pub fn targets_roles(&self) -> Vec<String> {
+        self.snapshot
+            .as_ref()
+            .map(|s| {
+                s.signed()
+                    .meta
+                    .keys()
+                    .filter_map(|name| name.strip_suffix(".json").map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Writes a new generation of `published/metadata` and switches to it atomically.
+///
+/// `files` are the new files (name → bytes); every other file of the current generation
+/// is carried over as a hard link. `generation` names the new directory.
+pub(crate) fn write_generation(
+    published_dir: &Path,
+    generation: u64,
+    files: &[(String, Vec<u8>)],
+    progress: &dyn super::Progress,
+) -> Result<(), RepositoryError> {
+    let generations = published_dir.join(GENERATIONS_DIR);
+    std::fs::create_dir_all(&generations).map_err(io_error(&generations))?;
+    let new_dir = generations.join(generation.to_string());
+    // A directory of this name can only be left over from an interrupted publish that
+    // never switched to it (the link is switched last): start it again.
+    if new_dir.exists() {
+        std::fs::remove_dir_all(&new_dir).map_err(io_error(&new_dir))?;
+    }
+    std::fs::create_dir(&new_dir).map_err(io_error(&new_dir))?;
+    let link = published_dir.join(METADATA_LINK);
+    let replaced: std::collections::HashSet<&str> =
+        files.iter().map(|(name, _)| name.as_str()).collect();
+    if link.exists() {
+        for entry in std::fs::read_dir(&link).map_err(io_error(&link))? {
+            let entry = entry.map_err(io_error(&link))?;
+            let name = entry.file_name();
+            let Some(name_str) = name.to_str() else {
+                continue;
+            };
+            if replaced.contains(name_str) || name_str.starts_with(".tmp-") {
+                continue;
+            }
+            let target = new_dir.join(&name);
+            std::fs::hard_link(entry.path(), &target).map_err(io_error(&target))?;
+        }
+    }
+    progress.set_length(files.len() as u64);
+    for (name, bytes) in files {
+        let path = new_dir.join(name);
+        write_atomic(&path, bytes).map_err(io_error(&path))?;
+        progress.advance(1);
+    }
+    sync_dir(&new_dir)?;
+    switch_link(published_dir, generation)?;
+    prune_generations(&generations, generation)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), RepositoryError> {
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io_error(dir))
+}
+
+#[cfg(unix)]
+fn switch_link(published_dir: &Path, generation: u64) -> Result<(), RepositoryError> {
+    let target = Path::new(GENERATIONS_DIR).join(generation.to_string());
+    let temp = published_dir.join(format!(".{METADATA_LINK}.{generation}.tmp"));
+    if std::fs::symlink_metadata(&temp).is_ok() {
+        std::fs::remove_file(&temp).map_err(io_error(&temp))?;
+    }
+    std::os::unix::fs::symlink(&target, &temp).map_err(io_error(&temp))?;
+    let link = published_dir.join(METADATA_LINK);
+    // rename(2) replaces the old link atomically: readers see one generation or the other.
+    std::fs::rename(&temp, &link).map_err(io_error(&link))?;
+    sync_dir(published_dir)
+}
+
+#[cfg(not(unix))]
+fn switch_link(published_dir: &Path, _generation: u64) -> Result<(), RepositoryError> {
+    Err(RepositoryError::Io {
+        path: published_dir.join(METADATA_LINK),
+        source: std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "publishing switches generations with a symbolic link, which needs a Unix file system",
+        ),
+    })
+}
+
+/// Keeps the new generation and the one before it (clients may be reading it), removes
+/// older ones.
+fn prune_generations(generations: &Path, current: u64) -> Result<(), RepositoryError> {
+    let mut found: Vec<u64> = Vec::new();
+    for entry in std::fs::read_dir(generations).map_err(io_error(generations))? {
+        let entry = entry.map_err(io_error(generations))?;
+        if let Some(n) = entry.file_name().to_str().and_then(|s| s.parse().ok()) {
+            found.push(n);
+        }
+    }
+    found.sort_unstable();
+    let previous = found.iter().copied().filter(|n| *n < current).max();
+    for n in found {
+        if n != current && Some(n) != previous {
+            let dir = generations.join(n.to_string());
+            std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
+        }
+    }
+    Ok(())
+}

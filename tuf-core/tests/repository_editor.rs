@@ -1,0 +1,273 @@
+//! The repository editor end to end in one process: init, multi-party signing,
+//! namespaces and fallback bins, publish, refresh, root rotation, and verification as a
+//! client sees the result.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use tuf_core::client::{DirectoryFetcher, Updater, UpdaterConfig};
+use tuf_core::repository::layout::crate_target_path;
+use tuf_core::repository::{
+    verify_repository, DirectorySource, InitOptions, Repository, RepositoryError, RoleKeySpec,
+    Settings, VerifyOptions,
+};
+use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 20, 12, 0, 0).unwrap()
+}
+
+struct Keys {
+    root: Vec<PrivateKey>,
+    targets: PrivateKey,
+    online: PrivateKey,
+}
+
+fn spec(keys: &[&PrivateKey], threshold: u64) -> RoleKeySpec {
+    RoleKeySpec {
+        keys: keys.iter().map(|k| k.public_key().clone()).collect(),
+        threshold,
+    }
+}
+
+fn keys() -> Keys {
+    Keys {
+        root: (0..3).map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519)).collect(),
+        targets: PrivateKey::generate(KeyAlgorithm::EcdsaP256),
+        online: PrivateKey::generate(KeyAlgorithm::Ed25519),
+    }
+}
+
+fn init(dir: &std::path::Path, keys: &Keys, bits: u32) -> Repository {
+    let root: Vec<&PrivateKey> = keys.root.iter().collect();
+    let options = InitOptions {
+        root: spec(&root, 2),
+        targets: spec(&[&keys.targets], 1),
+        snapshot: spec(&[&keys.online], 1),
+        timestamp: spec(&[&keys.online], 1),
+        fallback: spec(&[&keys.online], 1),
+        settings: Settings {
+            fallback_bin_bits: bits,
+            ..Settings::default()
+        },
+    };
+    Repository::init(dir, &options, now()).unwrap()
+}
+
+fn verify(repo_dir: &std::path::Path, at: DateTime<Utc>) -> tuf_core::repository::VerifyReport {
+    let published = repo_dir.join("published");
+    let root = std::fs::read(published.join("metadata/1.root.json")).unwrap();
+    let mut options = VerifyOptions::new(at);
+    options.targets_dir = Some(published.join("targets"));
+    verify_repository(
+        &DirectorySource::new(published.join("metadata")),
+        &root,
+        &options,
+        &(),
+    )
+}
+
+fn first_publish(dir: &std::path::Path, keys: &Keys) -> Repository {
+    let mut repo = init(dir, keys, 4);
+    assert!(matches!(
+        repo.publish(&[&keys.online], now(), &()),
+        Err(RepositoryError::NotSigned(_))
+    ));
+    repo.sign("root", &keys.root[0]).unwrap();
+    let outcome = repo.sign("root", &keys.root[2]).unwrap();
+    assert!(outcome.report.threshold_met());
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    repo
+}
+
+#[test]
+fn a_new_repository_needs_its_offline_signatures_then_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let repo = first_publish(dir.path(), &keys);
+    assert!(repo.staged_roles().is_empty());
+    let report = verify(dir.path(), now());
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // targets, unclaimed and 16 bins.
+    assert_eq!(report.roles_verified, 18);
+    assert_eq!(report.root_version, Some(1));
+}
+
+#[test]
+fn a_key_not_authorised_for_a_role_cannot_sign_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = init(dir.path(), &keys, 2);
+    let err = repo.sign("root", &keys.targets).unwrap_err();
+    assert!(matches!(err, RepositoryError::KeyNotAuthorized { .. }), "{err}");
+    let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    assert!(repo.sign("targets", &stranger).is_err());
+}
+
+#[test]
+fn namespaces_and_bins_resolve_for_a_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    // An unclaimed crate goes to a bin, signed online at publish.
+    let added = repo
+        .add_release("serde", "1.0.0", b"serde 1.0.0 tarball", None, now())
+        .unwrap();
+    assert!(added.role.starts_with("unclaimed-"), "{}", added.role);
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+
+    // serde's owners claim the namespace: the existing release moves into their role.
+    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let edit = repo
+        .delegate_namespace("serde", &spec(&[&owner], 1), now())
+        .unwrap();
+    assert_eq!(edit.role, "ns-serde");
+    assert_eq!(edit.releases_moved, vec![crate_target_path("serde", "1.0.0").unwrap()]);
+    let added = repo
+        .add_release("serde::derive", "1.0.0", b"derive", None, now())
+        .unwrap();
+    assert_eq!(added.role, "ns-serde");
+    let added = repo
+        .add_release("serde_json", "1.0.0", b"json", None, now())
+        .unwrap();
+    assert!(added.role.starts_with("unclaimed-"));
+    // Owners and targets keys have not signed yet.
+    let err = repo.publish(&[&keys.online], now(), &()).unwrap_err();
+    let RepositoryError::NotSigned(missing) = err else {
+        panic!("{err}")
+    };
+    assert_eq!(missing.len(), 2, "{missing:?}");
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.sign("ns-serde", &owner).unwrap();
+    let published = repo.publish(&[&keys.online], now(), &()).unwrap();
+    assert_eq!(published.releases_published, 2);
+    let report = verify(dir.path(), now());
+    assert!(report.is_ok(), "{:?}", report.problems);
+    assert_eq!(report.target_files_checked, 3);
+
+    // A client resolves each through the right role and downloads it.
+    let client = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        dir.path().join("published/metadata/1.root.json"),
+        client.path().join("root.json"),
+    )
+    .unwrap();
+    let published_dir = std::fs::canonicalize(dir.path().join("published")).unwrap();
+    let fetcher = DirectoryFetcher::new(&published_dir);
+    let mut config = UpdaterConfig::new(client.path(), fetcher.base_url("metadata"));
+    config.targets_url = Some(fetcher.base_url("targets"));
+    let mut updater = Updater::new(config, fetcher, now()).unwrap();
+    for (name, body) in [
+        ("serde", &b"serde 1.0.0 tarball"[..]),
+        ("serde::derive", b"derive"),
+        ("serde_json", b"json"),
+    ] {
+        let path = crate_target_path(name, "1.0.0").unwrap();
+        let info = updater.get_target_info(&path).unwrap().expect(name);
+        let file = updater.download_target(&info, &path, client.path(), None).unwrap();
+        assert_eq!(std::fs::read(file).unwrap(), body);
+    }
+}
+
+#[test]
+fn an_edit_after_signing_drops_the_signatures_and_a_stale_detached_signature_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.delegate_namespace("tokio", &spec(&[&owner], 1), now())
+        .unwrap();
+    let detached = repo.detached_signature("targets", &keys.targets).unwrap();
+    repo.sign("targets", &keys.targets).unwrap();
+    let second = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.delegate_namespace("rand", &spec(&[&second], 1), now())
+        .unwrap();
+    assert!(repo.dropped_signatures().any(|r| r == "targets"));
+    let err = repo.import_signature(&detached).unwrap_err();
+    assert!(matches!(err, RepositoryError::SignatureMismatch { .. }), "{err}");
+    // A fresh detached signature imports, and a tampered one is refused.
+    let mut fresh = repo.detached_signature("targets", &keys.targets).unwrap();
+    let mut tampered = fresh.clone();
+    tampered.signature.sig = format!("00{}", &fresh.signature.sig[2..]);
+    assert!(matches!(
+        repo.import_signature(&tampered),
+        Err(RepositoryError::BadSignature { .. })
+    ));
+    fresh.signature.unrecognized_fields.clear();
+    let outcome = repo.import_signature(&fresh).unwrap();
+    assert!(outcome.report.threshold_met());
+}
+
+#[test]
+fn root_rotation_needs_both_thresholds_and_clients_follow_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    let new_keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519)).collect();
+    let new_refs: Vec<&PrivateKey> = new_keys.iter().collect();
+    repo.rotate_root(&spec(&new_refs, 2), now()).unwrap();
+    // Only the new keys: the old root's threshold is missing.
+    repo.sign("root", &new_keys[0]).unwrap();
+    repo.sign("root", &new_keys[1]).unwrap();
+    let err = repo.publish(&[&keys.online], now(), &()).unwrap_err();
+    assert!(err.to_string().contains("previous root"), "{err}");
+    repo.sign("root", &keys.root[1]).unwrap();
+    repo.sign("root", &keys.root[2]).unwrap();
+    let report = repo.publish(&[&keys.online], now(), &()).unwrap();
+    assert_eq!(report.root_version, 2);
+    let verified = verify(dir.path(), now());
+    assert!(verified.is_ok(), "{:?}", verified.problems);
+    assert_eq!(verified.root_version, Some(2));
+    // The old keys can no longer change root on their own.
+    repo.set_threshold("root", 1, now()).unwrap();
+    repo.sign("root", &keys.root[0]).unwrap_err();
+}
+
+#[test]
+fn refresh_renews_the_online_roles_before_they_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    // Nothing due yet.
+    assert!(repo.refresh(&[&keys.online], now(), None, &()).unwrap().is_none());
+    // 20 hours later the 1-day timestamp is due, the 7-day snapshot not.
+    let later = now() + Duration::hours(20);
+    let report = repo.refresh(&[&keys.online], later, None, &()).unwrap().unwrap();
+    assert_eq!(report.timestamp_version, 2);
+    assert_eq!(report.snapshot_version, 1);
+    // 80 days later everything online is due.
+    let much_later = now() + Duration::days(80);
+    let report = repo.refresh(&[&keys.online], much_later, None, &()).unwrap().unwrap();
+    assert_eq!(report.snapshot_version, 2);
+    assert!(report.roles.iter().any(|(r, v)| r == "unclaimed" && *v == 2));
+    let verified = verify(dir.path(), much_later);
+    assert!(verified.is_ok(), "{:?}", verified.problems);
+    // Without refresh a client refuses the repository once timestamp expires.
+    let expired = verify(dir.path(), much_later + Duration::days(2));
+    assert!(!expired.is_ok());
+}
+
+#[test]
+fn publish_refuses_what_a_client_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    repo.add_release("anyhow", "1.0.0", b"anyhow", None, now())
+        .unwrap();
+    // Publishing without the snapshot/timestamp key is refused before anything is written.
+    let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let err = repo.publish(&[&stranger], now(), &()).unwrap_err();
+    assert!(matches!(err, RepositoryError::NotSigned(_)), "{err}");
+    assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
+    // A staged tarball that went missing is refused too.
+    let staged_targets = dir.path().join("staged/targets");
+    std::fs::remove_dir_all(&staged_targets).unwrap();
+    let err = repo.publish(&[&keys.online], now(), &()).unwrap_err();
+    assert!(err.to_string().contains("anyhow"), "{err}");
+    assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
+}
