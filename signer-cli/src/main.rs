@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+#[allow(dead_code)]
+mod tarball;
+
 /// Sign crate releases and run TUF key ceremonies for a registry.
 ///
 /// The repository commands (key generation, init, delegate, add, sign, publish,

@@ -22,6 +22,8 @@ use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod crate_tarball;
+
 /// Environment variable naming the python interpreter to run python-tuf with.
 pub const PYTHON_ENV: &str = "TUF_CRATES_PYTHON";
 
