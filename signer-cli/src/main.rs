@@ -2,28 +2,136 @@
 //!
 //! Maintainers sign releases; registries run key ceremonies (keys, thresholds,
 //! per-namespace delegations, root rotation) and publish snapshot and timestamp with
-//! online keys. The repository-writing logic lives in `tuf-core`; this binary is the
-//! command line over it.
+//! online keys. The repository-writing logic lives in `tuf-core`'s editor
+//! (`tuf_core::repository`); this binary is the command line over it, one module per
+//! group of subcommands.
 #![forbid(unsafe_code)]
 
+mod commands;
+mod output;
+mod secrets;
+mod tarball;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::Parser;
-
-#[allow(dead_code)]
-mod tarball;
+use clap::{Args, Parser, Subcommand};
 
 /// Sign crate releases and run TUF key ceremonies for a registry.
 ///
-/// The repository commands (key generation, init, delegate, add, sign, publish,
-/// rotate-root, status, verify) are being built on tuf-core's editor; see README.md for
-/// the plan. This release checks its command line and reports its version.
+/// A repository is a working directory: `repository.json` (settings), `staged/`
+/// (changes waiting for signatures) and `published/` (what clients read: serve it over
+/// HTTP as the TUF repository). Edits stage changes; key holders `sign` them; `publish`
+/// signs the online roles, writes snapshot and timestamp, and switches clients to the
+/// result only if a client would accept it.
+///
+/// Exit status: 0 success; 1 the operation failed or found problems (the message says
+/// what, on which file or role, and what to do); 2 the command line is wrong.
+///
+/// Private keys are PKCS#8 PEM files encrypted with a passphrase (readable by `openssl
+/// pkey`). The passphrase is asked on the terminal without echo, or read from
+/// `--passphrase-env NAME` / `--passphrase-file PATH` in scripts. It is never printed or
+/// logged.
 #[derive(Debug, Parser)]
 #[command(name = "tuf-signer", version, about, long_about)]
-struct Cli {}
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct GlobalArgs {
+    /// The repository directory.
+    #[arg(
+        short = 'C',
+        long,
+        global = true,
+        env = "TUF_SIGNER_REPO",
+        default_value = "."
+    )]
+    repo: PathBuf,
+    /// Print the result as one JSON object on stdout, for scripts.
+    #[arg(long, global = true)]
+    json: bool,
+    /// Read private key passphrases from this environment variable.
+    #[arg(
+        long,
+        global = true,
+        value_name = "NAME",
+        conflicts_with = "passphrase_file"
+    )]
+    passphrase_env: Option<String>,
+    /// Read private key passphrases from the first line of this file.
+    #[arg(long, global = true, value_name = "PATH")]
+    passphrase_file: Option<PathBuf>,
+    /// More log output on stderr (-v info, -vv debug); or set TUF_SIGNER_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate, inspect and authorise keys.
+    #[command(subcommand)]
+    Key(commands::key::KeyCommand),
+    /// Create a repository: keys and thresholds of every role, expiry periods.
+    Init(commands::edit::InitArgs),
+    /// Delegate or undelegate a crate namespace.
+    #[command(subcommand)]
+    Namespace(commands::edit::NamespaceCommand),
+    /// Set the threshold of a role.
+    Threshold(commands::edit::ThresholdArgs),
+    /// Replace the root keys: the new root must be signed by the old and the new keys.
+    RotateRoot(commands::edit::RotateRootArgs),
+    /// Add or remove release tarballs.
+    #[command(subcommand)]
+    Release(commands::edit::ReleaseCommand),
+    /// Show what changed in staged roles since the published version.
+    Diff(commands::sign::DiffArgs),
+    /// Add your signature to staged roles (after showing what changed).
+    Sign(commands::sign::SignArgs),
+    /// Export or import a detached signature (for signing on another machine).
+    #[command(subcommand)]
+    Signature(commands::sign::SignatureCommand),
+    /// Publish staged roles: sign the online roles, write snapshot and timestamp.
+    Publish(commands::publish::PublishArgs),
+    /// Re-sign the online roles that expire soon (for a cron job).
+    Refresh(commands::publish::RefreshArgs),
+    /// Drop every staged change.
+    Discard,
+    /// Versions, expiry and missing signatures of every role.
+    Status(commands::inspect::StatusArgs),
+    /// Verify the published repository as a client would, listing every problem.
+    Verify(commands::inspect::VerifyArgs),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUF_SIGNER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!("tuf-signer: no command given; see `tuf-signer --help`");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let result = commands::run(&cli.global, cli.command);
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            output::print_error(&cli.global, &error);
+            ExitCode::from(1)
+        }
+    }
 }

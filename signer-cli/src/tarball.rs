@@ -14,6 +14,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path};
+use tuf_core::repository::layout::{self, LayoutError};
 
 use flate2::read::GzDecoder;
 use serde::Deserialize;
@@ -289,6 +290,7 @@ pub fn read_crate_release(
 /// that manifest's `[package] name` and `version` must be a valid crate name and
 /// semver version, and must agree with the directory and with `file_name`
 /// (`NAME-VERSION.crate`).
+#[cfg(test)]
 pub fn parse_crate_release(
     file_name: &str,
     bytes: Vec<u8>,
@@ -592,98 +594,25 @@ fn check_names(
     }
 }
 
-/// Checks a crate name as crates.io does: 1 to 64 characters, ASCII letters, digits,
-/// `-` and `_`, starting with a letter.
+/// The layout's crate-name check (crates.io rules), with its reason.
 fn validate_crate_name(name: &str) -> Result<(), &'static str> {
-    let mut chars = name.chars();
-    let Some(first) = chars.next() else {
-        return Err("empty");
-    };
-    if name.chars().count() > 64 {
-        return Err("longer than 64 characters");
+    if name.contains("::") {
+        return Err("a Cargo.toml package name cannot contain `::`");
     }
-    if !first.is_ascii_alphabetic() {
-        return Err("must start with an ASCII letter");
-    }
-    if !chars.all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-        return Err("only ASCII letters, digits, `-` and `_` are allowed");
-    }
-    Ok(())
+    layout::validate_crate_name(name).map_err(|e| match e {
+        LayoutError::CrateName { reason, .. }
+        | LayoutError::Namespace { reason, .. }
+        | LayoutError::Version { reason, .. } => reason,
+    })
 }
 
-/// Checks a semver version: `MAJOR.MINOR.PATCH` (numbers without leading zeros),
-/// optional `-PRERELEASE` and `+BUILD`, each dot-separated non-empty identifiers of
-/// `[0-9A-Za-z-]`; numeric pre-release identifiers have no leading zeros either.
+/// The layout's semantic-version check, with its reason.
 fn validate_version(version: &str) -> Result<(), &'static str> {
-    let (rest, build) = match version.split_once('+') {
-        Some((rest, build)) => (rest, Some(build)),
-        None => (version, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (rest, None),
-    };
-
-    let mut numbers = core.split('.');
-    for _ in 0..3 {
-        let number = numbers
-            .next()
-            .ok_or("needs MAJOR.MINOR.PATCH, three numbers")?;
-        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err("MAJOR, MINOR and PATCH must be numbers");
-        }
-        if number.len() > 1 && number.starts_with('0') {
-            return Err("MAJOR, MINOR and PATCH must not have leading zeros");
-        }
-        if number.parse::<u64>().is_err() {
-            return Err("MAJOR, MINOR and PATCH must fit in 64 bits");
-        }
-    }
-    if numbers.next().is_some() {
-        return Err("needs MAJOR.MINOR.PATCH, three numbers");
-    }
-
-    if let Some(pre) = pre {
-        for identifier in pre.split('.') {
-            check_identifier(
-                identifier,
-                "empty pre-release identifier",
-                "pre-release may hold only ASCII letters, digits and `-`",
-            )?;
-            let numeric = identifier.bytes().all(|b| b.is_ascii_digit());
-            if numeric && identifier.len() > 1 && identifier.starts_with('0') {
-                return Err("numeric pre-release identifiers must not have leading zeros");
-            }
-        }
-    }
-    if let Some(build) = build {
-        for identifier in build.split('.') {
-            check_identifier(
-                identifier,
-                "empty build metadata identifier",
-                "build metadata may hold only ASCII letters, digits and `-`",
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// One pre-release or build identifier: non-empty, `[0-9A-Za-z-]`.
-fn check_identifier(
-    identifier: &str,
-    if_empty: &'static str,
-    if_bad_char: &'static str,
-) -> Result<(), &'static str> {
-    if identifier.is_empty() {
-        return Err(if_empty);
-    }
-    if !identifier
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-    {
-        return Err(if_bad_char);
-    }
-    Ok(())
+    layout::validate_version(version).map_err(|e| match e {
+        LayoutError::CrateName { reason, .. }
+        | LayoutError::Namespace { reason, .. }
+        | LayoutError::Version { reason, .. } => reason,
+    })
 }
 
 #[cfg(test)]

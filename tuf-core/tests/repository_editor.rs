@@ -36,7 +36,9 @@ fn spec(keys: &[&PrivateKey], threshold: u64) -> RoleKeySpec {
 
 fn keys() -> Keys {
     Keys {
-        root: (0..3).map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519)).collect(),
+        root: (0..3)
+            .map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519))
+            .collect(),
         targets: PrivateKey::generate(KeyAlgorithm::EcdsaP256),
         online: PrivateKey::generate(KeyAlgorithm::Ed25519),
     }
@@ -104,7 +106,10 @@ fn a_key_not_authorised_for_a_role_cannot_sign_it() {
     let keys = keys();
     let mut repo = init(dir.path(), &keys, 2);
     let err = repo.sign("root", &keys.targets).unwrap_err();
-    assert!(matches!(err, RepositoryError::KeyNotAuthorized { .. }), "{err}");
+    assert!(
+        matches!(err, RepositoryError::KeyNotAuthorized { .. }),
+        "{err}"
+    );
     let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
     assert!(repo.sign("targets", &stranger).is_err());
 }
@@ -127,7 +132,10 @@ fn namespaces_and_bins_resolve_for_a_client() {
         .delegate_namespace("serde", &spec(&[&owner], 1), now())
         .unwrap();
     assert_eq!(edit.role, "ns-serde");
-    assert_eq!(edit.releases_moved, vec![crate_target_path("serde", "1.0.0").unwrap()]);
+    assert_eq!(
+        edit.releases_moved,
+        vec![crate_target_path("serde", "1.0.0").unwrap()]
+    );
     let added = repo
         .add_release("serde::derive", "1.0.0", b"derive", None, now())
         .unwrap();
@@ -169,7 +177,9 @@ fn namespaces_and_bins_resolve_for_a_client() {
     ] {
         let path = crate_target_path(name, "1.0.0").unwrap();
         let info = updater.get_target_info(&path).unwrap().expect(name);
-        let file = updater.download_target(&info, &path, client.path(), None).unwrap();
+        let file = updater
+            .download_target(&info, &path, client.path(), None)
+            .unwrap();
         assert_eq!(std::fs::read(file).unwrap(), body);
     }
 }
@@ -189,7 +199,10 @@ fn an_edit_after_signing_drops_the_signatures_and_a_stale_detached_signature_is_
         .unwrap();
     assert!(repo.dropped_signatures().any(|r| r == "targets"));
     let err = repo.import_signature(&detached).unwrap_err();
-    assert!(matches!(err, RepositoryError::SignatureMismatch { .. }), "{err}");
+    assert!(
+        matches!(err, RepositoryError::SignatureMismatch { .. }),
+        "{err}"
+    );
     // A fresh detached signature imports, and a tampered one is refused.
     let mut fresh = repo.detached_signature("targets", &keys.targets).unwrap();
     let mut tampered = fresh.clone();
@@ -208,7 +221,9 @@ fn root_rotation_needs_both_thresholds_and_clients_follow_it() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys();
     let mut repo = first_publish(dir.path(), &keys);
-    let new_keys: Vec<PrivateKey> = (0..3).map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519)).collect();
+    let new_keys: Vec<PrivateKey> = (0..3)
+        .map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519))
+        .collect();
     let new_refs: Vec<&PrivateKey> = new_keys.iter().collect();
     repo.rotate_root(&spec(&new_refs, 2), now()).unwrap();
     // Only the new keys: the old root's threshold is missing.
@@ -234,17 +249,29 @@ fn refresh_renews_the_online_roles_before_they_expire() {
     let keys = keys();
     let mut repo = first_publish(dir.path(), &keys);
     // Nothing due yet.
-    assert!(repo.refresh(&[&keys.online], now(), None, &()).unwrap().is_none());
+    assert!(repo
+        .refresh(&[&keys.online], now(), None, &())
+        .unwrap()
+        .is_none());
     // 20 hours later the 1-day timestamp is due, the 7-day snapshot not.
     let later = now() + Duration::hours(20);
-    let report = repo.refresh(&[&keys.online], later, None, &()).unwrap().unwrap();
+    let report = repo
+        .refresh(&[&keys.online], later, None, &())
+        .unwrap()
+        .unwrap();
     assert_eq!(report.timestamp_version, 2);
     assert_eq!(report.snapshot_version, 1);
     // 80 days later everything online is due.
     let much_later = now() + Duration::days(80);
-    let report = repo.refresh(&[&keys.online], much_later, None, &()).unwrap().unwrap();
+    let report = repo
+        .refresh(&[&keys.online], much_later, None, &())
+        .unwrap()
+        .unwrap();
     assert_eq!(report.snapshot_version, 2);
-    assert!(report.roles.iter().any(|(r, v)| r == "unclaimed" && *v == 2));
+    assert!(report
+        .roles
+        .iter()
+        .any(|(r, v)| r == "unclaimed" && *v == 2));
     let verified = verify(dir.path(), much_later);
     assert!(verified.is_ok(), "{:?}", verified.problems);
     // Without refresh a client refuses the repository once timestamp expires.

@@ -17,7 +17,9 @@ use serde::Serialize;
 
 use super::editor::hashed_target_path;
 use super::Progress;
-use crate::client::{quote_role_name, read_bounded, FetchError, Limits, TrustError, TrustedMetadataSet};
+use crate::client::{
+    quote_role_name, read_bounded, FetchError, Limits, TrustError, TrustedMetadataSet,
+};
 use crate::hash::verify_length_and_hashes;
 use crate::metadata::{format_expires, Role, TargetFile};
 
@@ -43,10 +45,7 @@ impl DirectorySource {
 
 impl MetadataSource for DirectorySource {
     fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String> {
-        if file_name.is_empty()
-            || file_name.starts_with('.')
-            || file_name.contains(['/', '\\'])
-        {
+        if file_name.is_empty() || file_name.starts_with('.') || file_name.contains(['/', '\\']) {
             return Err(format!("{file_name:?}: not a metadata file name"));
         }
         let path = self.dir.join(file_name);
@@ -78,7 +77,9 @@ impl MetadataSource for OverlaySource<'_> {
     fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String> {
         if let Some(bytes) = self.files.get(file_name) {
             if bytes.len() as u64 > max_length {
-                return Err(format!("{file_name}: longer than the {max_length} bytes allowed"));
+                return Err(format!(
+                    "{file_name}: longer than the {max_length} bytes allowed"
+                ));
             }
             return Ok(Some(bytes.clone()));
         }
@@ -233,7 +234,11 @@ pub fn verify_repository(
     let mut trusted = match TrustedMetadataSet::new(trusted_root, options.reference_time, &limits) {
         Ok(trusted) => trusted,
         Err(e) => {
-            report.error(Some("root"), None, format!("the trusted root: {}", trust_message(&e)));
+            report.error(
+                Some("root"),
+                None,
+                format!("the trusted root: {}", trust_message(&e)),
+            );
             return report;
         }
     };
@@ -260,7 +265,10 @@ pub fn verify_repository(
             report.error(
                 Some("root"),
                 None,
-                format!("more than {} root versions to follow", limits.max_root_rotations),
+                format!(
+                    "more than {} root versions to follow",
+                    limits.max_root_rotations
+                ),
             );
             return report;
         }
@@ -353,12 +361,19 @@ pub fn verify_repository(
         if reached.contains(&role) {
             // A second delegator (a diamond): its own threshold must hold too (§5.6.3).
             if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
-                report.error(Some(&role), None, format!("as delegated by {delegator}: {e}"));
+                report.error(
+                    Some(&role),
+                    None,
+                    format!("as delegated by {delegator}: {e}"),
+                );
             }
             continue;
         }
         reached.insert(role.clone());
-        let Some(meta) = trusted.snapshot().and_then(|s| s.signed().role_meta(&role)).cloned()
+        let Some(meta) = trusted
+            .snapshot()
+            .and_then(|s| s.signed().role_meta(&role))
+            .cloned()
         else {
             report.error(
                 Some(&role),
@@ -483,10 +498,13 @@ pub(crate) fn check_target_file(
     let file_path = dir.join(&relative);
     let file = std::fs::File::open(&file_path)
         .map_err(|e| format!("tarball {}: {e}", file_path.display()))?;
-    let bytes = read_bounded(file, &file_path.to_string_lossy(), info.length).map_err(|e| match e {
-        FetchError::TooLong { .. } => format!("tarball {} is longer than signed", file_path.display()),
-        other => other.to_string(),
-    })?;
+    let bytes =
+        read_bounded(file, &file_path.to_string_lossy(), info.length).map_err(|e| match e {
+            FetchError::TooLong { .. } => {
+                format!("tarball {} is longer than signed", file_path.display())
+            }
+            other => other.to_string(),
+        })?;
     verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes))
         .map_err(|e| format!("tarball {}: {e}", file_path.display()))
 }

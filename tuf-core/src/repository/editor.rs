@@ -286,7 +286,12 @@ fn json_text(value: &serde_json::Value) -> String {
     }
 }
 
-fn diff_values(path: &str, old: &serde_json::Value, new: &serde_json::Value, out: &mut Vec<Change>) {
+fn diff_values(
+    path: &str,
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    out: &mut Vec<Change>,
+) {
     use serde_json::Value;
     match (old, new) {
         (Value::Object(a), Value::Object(b)) => {
@@ -429,12 +434,11 @@ impl Repository {
         }
         repo.dirty.insert("root".into());
         repo.dirty.extend(repo.staged.keys().cloned());
-        let settings_bytes = serde_json::to_vec_pretty(&repo.settings).map_err(|e| {
-            RepositoryError::Settings {
+        let settings_bytes =
+            serde_json::to_vec_pretty(&repo.settings).map_err(|e| RepositoryError::Settings {
                 path: settings_path.clone(),
                 message: e.to_string(),
-            }
-        })?;
+            })?;
         repo.save()?;
         // The settings file marks the directory as a repository: written last.
         write_atomic(&settings_path, &settings_bytes).map_err(io_error(&settings_path))?;
@@ -715,7 +719,10 @@ impl Repository {
     }
 
     /// The keys and threshold that authorise `role` after the next publish.
-    pub fn authorization_of(&mut self, role: &str) -> Result<(BTreeMap<KeyId, Key>, Vec<KeyId>, u64), RepositoryError> {
+    pub fn authorization_of(
+        &mut self,
+        role: &str,
+    ) -> Result<(BTreeMap<KeyId, Key>, Vec<KeyId>, u64), RepositoryError> {
         let bin;
         let role = if role == FALLBACK_BINS_ALIAS {
             bin = self.bins()?.bin_name(0);
@@ -728,10 +735,17 @@ impl Repository {
         let owned = |a: Authorization<'_>| (a.keys.clone(), a.keyids.to_vec(), a.threshold);
         if delegator == "root" {
             let root = self.current_root().ok_or_else(unknown)?;
-            return root.signed().authorization(role).map(owned).ok_or_else(unknown);
+            return root
+                .signed()
+                .authorization(role)
+                .map(owned)
+                .ok_or_else(unknown);
         }
         let doc = self.current_targets(&delegator)?.ok_or_else(unknown)?;
-        doc.signed().authorization(role).map(owned).ok_or_else(unknown)
+        doc.signed()
+            .authorization(role)
+            .map(owned)
+            .ok_or_else(unknown)
     }
 
     // ----- keys and thresholds -------------------------------------------------------
@@ -739,11 +753,17 @@ impl Repository {
     /// Authorises `key` for `role`: a top-level role (a root change), a namespace role
     /// or the fallback role (a targets change), or the fallback bins (`unclaimed-*`, a
     /// change of the fallback role's succinct delegation).
-    pub fn add_key(&mut self, role: &str, key: &Key, now: DateTime<Utc>) -> Result<(), RepositoryError> {
-        key.verifying_key().map_err(|e| RepositoryError::InvalidEdit {
-            role: role.to_owned(),
-            message: format!("unusable key: {e}"),
-        })?;
+    pub fn add_key(
+        &mut self,
+        role: &str,
+        key: &Key,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        key.verifying_key()
+            .map_err(|e| RepositoryError::InvalidEdit {
+                role: role.to_owned(),
+                message: format!("unusable key: {e}"),
+            })?;
         let keyid = key.keyid();
         self.edit_role_keys(role, now, |keys, keyids, _threshold| {
             keys.insert(keyid.clone(), key.clone());
@@ -755,7 +775,12 @@ impl Repository {
     }
 
     /// Removes `keyid` from `role`. Refused if fewer keys than the threshold would remain.
-    pub fn remove_key(&mut self, role: &str, keyid: &str, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+    pub fn remove_key(
+        &mut self,
+        role: &str,
+        keyid: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
         let role_name = role.to_owned();
         self.edit_role_keys(role, now, |_keys, keyids, threshold| {
             let before = keyids.len();
@@ -801,7 +826,11 @@ impl Repository {
 
     /// Replaces the root keys and threshold in one step: a root rotation. The new root
     /// must be signed by a threshold of the old root keys and of the new ones.
-    pub fn rotate_root(&mut self, spec: &RoleKeySpec, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+    pub fn rotate_root(
+        &mut self,
+        spec: &RoleKeySpec,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
         check_threshold("root", spec)?;
         let root = self.stage_root(now)?;
         let keyids: BTreeSet<KeyId> = spec.keys.iter().map(Key::keyid).collect();
@@ -814,7 +843,12 @@ impl Repository {
         Ok(())
     }
 
-    fn apply_threshold(&mut self, role: &str, threshold: u64, now: DateTime<Utc>) -> Result<(), RepositoryError> {
+    fn apply_threshold(
+        &mut self,
+        role: &str,
+        threshold: u64,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
         match self.key_site(role)? {
             KeySite::Root => {
                 let root = self.stage_root(now)?;
@@ -833,7 +867,11 @@ impl Repository {
             }
             KeySite::Bins => {
                 let doc = self.stage_targets(FALLBACK_ROLE, now)?;
-                if let Some(bins) = doc.delegations.as_mut().and_then(|d| d.succinct_roles.as_mut()) {
+                if let Some(bins) = doc
+                    .delegations
+                    .as_mut()
+                    .and_then(|d| d.succinct_roles.as_mut())
+                {
                     bins.threshold = threshold;
                 }
             }
@@ -858,7 +896,11 @@ impl Repository {
         &mut self,
         role: &str,
         now: DateTime<Utc>,
-        edit: impl FnOnce(&mut BTreeMap<KeyId, Key>, &mut Vec<KeyId>, u64) -> Result<(), RepositoryError>,
+        edit: impl FnOnce(
+            &mut BTreeMap<KeyId, Key>,
+            &mut Vec<KeyId>,
+            u64,
+        ) -> Result<(), RepositoryError>,
     ) -> Result<(), RepositoryError> {
         match self.key_site(role)? {
             KeySite::Root => {
@@ -901,7 +943,12 @@ impl Repository {
                 let mut keyids = entry.keyids.clone();
                 let threshold = entry.threshold;
                 edit(&mut delegations.keys, &mut keyids, threshold)?;
-                if let Some(entry) = delegations.roles.iter_mut().flatten().find(|r| r.name == role) {
+                if let Some(entry) = delegations
+                    .roles
+                    .iter_mut()
+                    .flatten()
+                    .find(|r| r.name == role)
+                {
                     entry.keyids = keyids;
                 }
                 prune_delegation_keys(&mut delegations);
@@ -962,7 +1009,9 @@ impl Repository {
         });
         let roles = delegations.roles.get_or_insert_with(Vec::new);
         if roles.iter().any(|r| r.name == role) {
-            return Err(RepositoryError::NamespaceClaimed(layout::canonical_namespace(namespace)));
+            return Err(RepositoryError::NamespaceClaimed(
+                layout::canonical_namespace(namespace),
+            ));
         }
         let keyids: BTreeSet<KeyId> = spec.keys.iter().map(Key::keyid).collect();
         let entry = DelegatedRole {
@@ -1186,7 +1235,11 @@ impl Repository {
     }
 
     /// Where a staged tarball waits for publish: `staged/targets/<dir>/<sha256>.<file>`.
-    pub(crate) fn staged_target_file(&self, path: &str, info: &TargetFile) -> Result<PathBuf, RepositoryError> {
+    pub(crate) fn staged_target_file(
+        &self,
+        path: &str,
+        info: &TargetFile,
+    ) -> Result<PathBuf, RepositoryError> {
         Ok(self
             .staged_dir()
             .join("targets")
@@ -1225,17 +1278,13 @@ impl Repository {
             role: role.to_owned(),
             message: e.to_string(),
         };
-        let old = old.map_err(schema)?.unwrap_or(serde_json::Value::Null);
+        // A new role is compared with an empty object: every field shows as added.
+        let old = old
+            .map_err(schema)?
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
         let new = new.map_err(schema)?;
         let mut changes = Vec::new();
-        if old.is_null() {
-            changes.push(Change::Added {
-                path: "signed".into(),
-                value: "(new role)".into(),
-            });
-        }
         diff_values("signed", &old, &new, &mut changes);
-        changes.retain(|c| !matches!(c, Change::Changed { path, .. } if path == "signed" ));
         Ok(changes)
     }
 
@@ -1250,13 +1299,19 @@ impl Repository {
                 .staged_root
                 .as_ref()
                 .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            Ok((root.signed().version, root.signed_bytes().map_err(meta_err)?.to_vec()))
+            Ok((
+                root.signed().version,
+                root.signed_bytes().map_err(meta_err)?.to_vec(),
+            ))
         } else {
             let doc = self
                 .staged
                 .get(role)
                 .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            Ok((doc.signed().version, doc.signed_bytes().map_err(meta_err)?.to_vec()))
+            Ok((
+                doc.signed().version,
+                doc.signed_bytes().map_err(meta_err)?.to_vec(),
+            ))
         }
     }
 
@@ -1281,9 +1336,18 @@ impl Repository {
         }
     }
 
+    /// Whether `keyid` may sign staged `role` (see [`Self::sign`]).
+    pub fn can_sign(&mut self, role: &str, keyid: &str) -> bool {
+        self.check_authorized(role, keyid).is_ok()
+    }
+
     /// Signs staged `role` with `signer`, keeping the other signatures and the signed
     /// bytes unchanged, then checks the new signature.
-    pub fn sign(&mut self, role: &str, signer: &dyn Signer) -> Result<SignatureOutcome, RepositoryError> {
+    pub fn sign(
+        &mut self,
+        role: &str,
+        signer: &dyn Signer,
+    ) -> Result<SignatureOutcome, RepositoryError> {
         let detached = self.detached_signature(role, signer)?;
         self.import_signature(&detached)
     }
@@ -1395,9 +1459,9 @@ impl Repository {
         let report = check_signatures(&authorization, &signatures, &bytes);
         let previous = if role == "root" {
             self.published.root.as_ref().and_then(|old| {
-                old.signed().authorization("root").map(|authorization| {
-                    check_signatures(&authorization, &signatures, &bytes)
-                })
+                old.signed()
+                    .authorization("root")
+                    .map(|authorization| check_signatures(&authorization, &signatures, &bytes))
             })
         } else {
             None
@@ -1421,9 +1485,16 @@ impl Repository {
 
     /// Every role's version, expiry and signatures; `expires_soon` marks published roles
     /// expiring within `within_seconds` of `now`.
-    pub fn status(&mut self, now: DateTime<Utc>, within_seconds: u64) -> Result<Status, RepositoryError> {
+    pub fn status(
+        &mut self,
+        now: DateTime<Utc>,
+        within_seconds: u64,
+    ) -> Result<Status, RepositoryError> {
         let soon = expires_at(now, within_seconds);
-        let mut names: Vec<String> = TOP_LEVEL_ROLE_NAMES.iter().map(|s| (*s).to_owned()).collect();
+        let mut names: Vec<String> = TOP_LEVEL_ROLE_NAMES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         let mut others: BTreeSet<String> = self.published.targets_roles().into_iter().collect();
         others.extend(self.staged.keys().cloned());
         others.remove("targets");
@@ -1450,7 +1521,9 @@ impl Repository {
             let online = role_kind(&role).is_online();
             let ready = !staged
                 || online
-                || (signatures.as_ref().is_some_and(SignatureReport::threshold_met)
+                || (signatures
+                    .as_ref()
+                    .is_some_and(SignatureReport::threshold_met)
                     && previous_root_signatures
                         .as_ref()
                         .is_none_or(SignatureReport::threshold_met));
@@ -1482,7 +1555,9 @@ enum KeySite {
 }
 
 fn meta_of<T: Role>(doc: Option<&Metadata<T>>) -> (Option<u64>, Option<DateTime<Utc>>) {
-    doc.map_or((None, None), |d| (Some(d.signed().version()), Some(d.signed().expires())))
+    doc.map_or((None, None), |d| {
+        (Some(d.signed().version()), Some(d.signed().expires()))
+    })
 }
 
 fn pretty<T: Role>(doc: &Metadata<T>, path: &Path) -> Result<Vec<u8>, RepositoryError> {

@@ -278,14 +278,22 @@ mod tests {
     #[test]
     fn a_namespace_pattern_covers_its_crates_and_nothing_else() {
         let pattern = namespace_path_pattern("serde").unwrap();
-        let covered = |name: &str| {
-            path_matches_pattern(&crate_target_path(name, "1.0.0").unwrap(), &pattern)
-        };
+        let covered =
+            |name: &str| path_matches_pattern(&crate_target_path(name, "1.0.0").unwrap(), &pattern);
         assert!(covered("serde"));
         assert!(covered("serde::derive"));
         assert!(covered("SERDE::Derive"));
-        for other in ["serde_json", "serde-json", "serdex", "xserde", "serde_json::x"] {
-            assert!(!covered(other), "{other} must not be in the serde namespace");
+        for other in [
+            "serde_json",
+            "serde-json",
+            "serdex",
+            "xserde",
+            "serde_json::x",
+        ] {
+            assert!(
+                !covered(other),
+                "{other} must not be in the serde namespace"
+            );
         }
         // Both spellings of a hyphenated namespace fall in one namespace.
         let pattern = namespace_path_pattern("foo-bar").unwrap();
@@ -337,7 +345,13 @@ mod tests {
 
     #[test]
     fn versions_are_semver() {
-        for good in ["0.0.0", "1.2.3", "1.0.0-alpha.1", "1.0.0+build.7", "10.20.30-rc-1+x"] {
+        for good in [
+            "0.0.0",
+            "1.2.3",
+            "1.0.0-alpha.1",
+            "1.0.0+build.7",
+            "10.20.30-rc-1+x",
+        ] {
             validate_version(good).unwrap();
         }
         for bad in [

@@ -25,8 +25,8 @@
 mod check;
 mod editor;
 pub mod layout;
-mod published;
 mod publish;
+mod published;
 mod settings;
 
 use std::path::PathBuf;

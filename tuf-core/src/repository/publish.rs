@@ -7,9 +7,13 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::check::{verify_repository, DirectorySource, MetadataSource, OverlaySource, VerifyOptions};
+use super::check::{
+    verify_repository, DirectorySource, MetadataSource, OverlaySource, VerifyOptions,
+};
 use super::editor::{hashed_target_path, role_kind, Repository, PUBLISHED_DIR};
-use super::published::{metadata_bytes, versioned_file_name, write_generation, Published, TARGETS_DIR};
+use super::published::{
+    metadata_bytes, versioned_file_name, write_generation, Published, TARGETS_DIR,
+};
 use super::{io_error, Progress, RepositoryError};
 use crate::hash::verify_length_and_hashes;
 use crate::metadata::{
@@ -188,7 +192,10 @@ impl Repository {
         if publish_root {
             let path = metadata_dir.join("root.json");
             let bytes = metadata_bytes(&root, &path)?;
-            files.push((versioned_file_name("root", root.signed().version), bytes.clone()));
+            files.push((
+                versioned_file_name("root", root.signed().version),
+                bytes.clone(),
+            ));
             files.push(("root.json".into(), bytes));
         }
         // Targets roles.
@@ -203,9 +210,10 @@ impl Repository {
             };
             let version = doc.signed().version;
             let bytes = metadata_bytes(doc, &metadata_dir.join(role))?;
-            snapshot
-                .meta
-                .insert(format!("{role}.json"), MetaFile::with_bytes(version, &bytes));
+            snapshot.meta.insert(
+                format!("{role}.json"),
+                MetaFile::with_bytes(version, &bytes),
+            );
             files.push((versioned_file_name(role, version), bytes));
             published_roles.push((role.clone(), version));
         }
@@ -222,11 +230,17 @@ impl Repository {
             let mut doc = Metadata::new(snapshot);
             let keyids = root_keyids(&root, "snapshot");
             sign_with(&mut doc, online, &keyids)?;
-            root.verify_delegate("snapshot", &doc)
-                .map_err(|e| RepositoryError::NotSigned(vec![format!("snapshot: {e} (give the snapshot key with the online keys)")]))?;
+            root.verify_delegate("snapshot", &doc).map_err(|e| {
+                RepositoryError::NotSigned(vec![format!(
+                    "snapshot: {e} (give the snapshot key with the online keys)"
+                )])
+            })?;
             snapshot_version = doc.signed().version;
             snapshot_bytes = metadata_bytes(&doc, &metadata_dir.join("snapshot.json"))?;
-            files.push((versioned_file_name("snapshot", snapshot_version), snapshot_bytes.clone()));
+            files.push((
+                versioned_file_name("snapshot", snapshot_version),
+                snapshot_bytes.clone(),
+            ));
             published_roles.push(("snapshot".into(), snapshot_version));
         } else {
             let current = self
@@ -252,8 +266,11 @@ impl Repository {
         );
         let mut timestamp = Metadata::new(timestamp);
         sign_with(&mut timestamp, online, &root_keyids(&root, "timestamp"))?;
-        root.verify_delegate("timestamp", &timestamp)
-            .map_err(|e| RepositoryError::NotSigned(vec![format!("timestamp: {e} (give the timestamp key with the online keys)")]))?;
+        root.verify_delegate("timestamp", &timestamp).map_err(|e| {
+            RepositoryError::NotSigned(vec![format!(
+                "timestamp: {e} (give the timestamp key with the online keys)"
+            )])
+        })?;
         files.push((
             "timestamp.json".into(),
             metadata_bytes(&timestamp, &metadata_dir.join("timestamp.json"))?,
@@ -264,14 +281,16 @@ impl Repository {
         // first root), reading only what changed plus the roles it depends on.
         let trusted_root = match &self.published.root {
             Some(published_root) => {
-                let path = metadata_dir.join(versioned_file_name("root", published_root.signed().version));
+                let path =
+                    metadata_dir.join(versioned_file_name("root", published_root.signed().version));
                 std::fs::read(&path).map_err(io_error(&path))?
             }
             None => metadata_bytes(&root, &metadata_dir.join("1.root.json"))?,
         };
         let base = DirectorySource::new(&metadata_dir);
         let base_ref: Option<&dyn MetadataSource> = metadata_dir.exists().then_some(&base as _);
-        let overlay = OverlaySource::new(base_ref, files.iter().cloned().collect::<HashMap<_, _>>());
+        let overlay =
+            OverlaySource::new(base_ref, files.iter().cloned().collect::<HashMap<_, _>>());
         let mut options = VerifyOptions::new(now);
         let mut changed: BTreeSet<String> = roles.iter().cloned().collect();
         if self.published.snapshot.is_none() {
@@ -354,7 +373,11 @@ impl Repository {
                 let relative = hashed_target_path(&path, &info)?;
                 let destination = published_dir.join(TARGETS_DIR).join(&relative);
                 let staged = self.staged_target_file(&path, &info)?;
-                let source = if staged.exists() { staged } else { destination.clone() };
+                let source = if staged.exists() {
+                    staged
+                } else {
+                    destination.clone()
+                };
                 match std::fs::read(&source) {
                     Ok(bytes) => {
                         if let Err(e) =
@@ -386,4 +409,3 @@ fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {
         .map(|a| a.keyids.to_vec())
         .unwrap_or_default()
 }
-

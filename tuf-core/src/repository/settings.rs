@@ -76,9 +76,7 @@ pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
     let err = || DurationError {
         text: text.to_owned(),
     };
-    let unit_at = text
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(err)?;
+    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
     let (number, unit) = text.split_at(unit_at);
     let number: u64 = number.parse().map_err(|_| err())?;
     let scale = match unit {
@@ -116,7 +114,17 @@ mod tests {
         assert_eq!(parse_duration("90d").unwrap(), 90 * DAY);
         assert_eq!(parse_duration("12h").unwrap(), 12 * 3600);
         assert_eq!(parse_duration("2w").unwrap(), 14 * DAY);
-        for bad in ["", "d", "12", "1.5d", "-1d", "0d", "1y", "99999999999999999999d", "9999999w"] {
+        for bad in [
+            "",
+            "d",
+            "12",
+            "1.5d",
+            "-1d",
+            "0d",
+            "1y",
+            "99999999999999999999d",
+            "9999999w",
+        ] {
             assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
         }
         assert_eq!(format_duration(7 * DAY), "1w");

@@ -1,0 +1,363 @@
+//! Commands that stage changes: `init`, `namespace`, `threshold`, `rotate-root`,
+//! `release`, `discard`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Error};
+use clap::{Args, Subcommand};
+use serde::Serialize;
+use tuf_core::repository::{
+    format_duration, parse_duration, ExpiryPolicy, InitOptions, Repository, RoleKeySpec, Settings,
+    DEFAULT_FALLBACK_BIN_BITS,
+};
+
+use crate::output::{emit, Bar};
+use crate::secrets::load_public_keys;
+use crate::tarball::{read_crate_release, TarballLimits};
+use crate::GlobalArgs;
+
+fn duration(text: &str) -> Result<u64, String> {
+    parse_duration(text).map_err(|e| e.to_string())
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Root public keys (offline).
+    #[arg(long = "root-key", required = true, value_name = "PUB")]
+    root_keys: Vec<PathBuf>,
+    /// Root signatures needed.
+    #[arg(long, default_value_t = 1)]
+    root_threshold: u64,
+    /// Top-level targets public keys (offline).
+    #[arg(long = "targets-key", required = true, value_name = "PUB")]
+    targets_keys: Vec<PathBuf>,
+    /// Targets signatures needed.
+    #[arg(long, default_value_t = 1)]
+    targets_threshold: u64,
+    /// The online public key: signs snapshot, timestamp and the fallback bins unless
+    /// the options below name other keys.
+    #[arg(long = "online-key", value_name = "PUB")]
+    online_keys: Vec<PathBuf>,
+    /// Snapshot public keys (default: the online keys).
+    #[arg(long = "snapshot-key", value_name = "PUB")]
+    snapshot_keys: Vec<PathBuf>,
+    /// Timestamp public keys (default: the online keys).
+    #[arg(long = "timestamp-key", value_name = "PUB")]
+    timestamp_keys: Vec<PathBuf>,
+    /// Keys of the fallback role and its hash bins (default: the online keys).
+    #[arg(long = "fallback-key", value_name = "PUB")]
+    fallback_keys: Vec<PathBuf>,
+    /// Root validity.
+    #[arg(long, value_parser = duration, default_value = "365d")]
+    root_expiry: u64,
+    /// Targets validity.
+    #[arg(long, value_parser = duration, default_value = "365d")]
+    targets_expiry: u64,
+    /// Namespace roles' validity.
+    #[arg(long, value_parser = duration, default_value = "365d")]
+    namespace_expiry: u64,
+    /// Fallback role and bins validity.
+    #[arg(long, value_parser = duration, default_value = "90d")]
+    fallback_expiry: u64,
+    /// Snapshot validity.
+    #[arg(long, value_parser = duration, default_value = "7d")]
+    snapshot_expiry: u64,
+    /// Timestamp validity.
+    #[arg(long, value_parser = duration, default_value = "1d")]
+    timestamp_expiry: u64,
+    /// The fallback role splits unclaimed crates into 2^BITS hash bins.
+    #[arg(long, default_value_t = DEFAULT_FALLBACK_BIN_BITS, value_parser = clap::value_parser!(u32).range(1..=16))]
+    bin_bits: u32,
+}
+
+fn keys_or_online(role: &str, keys: &[PathBuf], online: &[PathBuf]) -> Result<RoleKeySpec, Error> {
+    let chosen = if keys.is_empty() { online } else { keys };
+    if chosen.is_empty() {
+        return Err(Error::msg(format!(
+            "no keys for {role}: give --online-key (or --{role}-key)"
+        )));
+    }
+    Ok(RoleKeySpec {
+        keys: load_public_keys(chosen)?,
+        threshold: 1,
+    })
+}
+
+/// `init`.
+pub fn init(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, Error> {
+    let options = InitOptions {
+        root: RoleKeySpec {
+            keys: load_public_keys(&args.root_keys)?,
+            threshold: args.root_threshold,
+        },
+        targets: RoleKeySpec {
+            keys: load_public_keys(&args.targets_keys)?,
+            threshold: args.targets_threshold,
+        },
+        snapshot: keys_or_online("snapshot", &args.snapshot_keys, &args.online_keys)?,
+        timestamp: keys_or_online("timestamp", &args.timestamp_keys, &args.online_keys)?,
+        fallback: keys_or_online("fallback", &args.fallback_keys, &args.online_keys)?,
+        settings: Settings {
+            expiry: ExpiryPolicy {
+                root: args.root_expiry,
+                targets: args.targets_expiry,
+                namespace: args.namespace_expiry,
+                fallback: args.fallback_expiry,
+                snapshot: args.snapshot_expiry,
+                timestamp: args.timestamp_expiry,
+            },
+            fallback_bin_bits: args.bin_bits,
+            ..Settings::default()
+        },
+    };
+    let repo = Repository::init(&global.repo, &options, chrono::Utc::now())
+        .with_context(|| format!("creating a repository in {}", global.repo.display()))?;
+    let staged = repo.staged_roles();
+    emit(
+        global,
+        &serde_json::json!({ "repository": global.repo, "staged": staged }),
+        || {
+            println!(
+                "created {} with {} staged roles (root, targets, unclaimed and {} bins)",
+                global.repo.display(),
+                staged.len(),
+                1u64 << args.bin_bits
+            );
+            println!("validity: {}", describe_expiry(&options.settings.expiry));
+            println!("next: root and targets key holders run `tuf-signer sign`, then `tuf-signer publish`");
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NamespaceCommand {
+    /// Delegate NAMESPACE (the crate NAMESPACE and every NAMESPACE::* crate) to keys.
+    /// Releases of it already signed by the fallback role move to the new role.
+    Delegate {
+        /// The namespace (a crate name).
+        namespace: String,
+        /// The owners' public keys.
+        #[arg(long = "key", required = true, value_name = "PUB")]
+        keys: Vec<PathBuf>,
+        /// Signatures needed.
+        #[arg(long, default_value_t = 1)]
+        threshold: u64,
+    },
+    /// Remove a namespace's delegation; its releases move to the fallback bins.
+    Undelegate {
+        /// The namespace.
+        namespace: String,
+    },
+}
+
+/// `namespace`.
+pub fn namespace(global: &GlobalArgs, command: NamespaceCommand) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    let now = chrono::Utc::now();
+    let (verb, edit) = match command {
+        NamespaceCommand::Delegate {
+            namespace,
+            keys,
+            threshold,
+        } => {
+            let keys = load_public_keys(&keys)?;
+            let edit = repo
+                .delegate_namespace(&namespace, &RoleKeySpec { keys, threshold }, now)
+                .with_context(|| format!("delegating the namespace {namespace}"))?;
+            ("delegated", edit)
+        }
+        NamespaceCommand::Undelegate { namespace } => {
+            let edit = repo
+                .undelegate_namespace(&namespace, now)
+                .with_context(|| format!("undelegating the namespace {namespace}"))?;
+            ("undelegated", edit)
+        }
+    };
+    repo.save()?;
+    super::warn_dropped(&repo);
+    emit(global, &edit, || {
+        println!(
+            "staged: namespace {} {verb} (role {})",
+            edit.namespace, edit.role
+        );
+        for path in &edit.releases_moved {
+            println!("  moved {path}");
+        }
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct ThresholdArgs {
+    /// The role.
+    #[arg(long)]
+    role: String,
+    /// Signatures needed.
+    threshold: u64,
+}
+
+/// `threshold`.
+pub fn threshold(global: &GlobalArgs, args: &ThresholdArgs) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    repo.set_threshold(&args.role, args.threshold, chrono::Utc::now())
+        .with_context(|| format!("setting the threshold of {}", args.role))?;
+    repo.save()?;
+    super::warn_dropped(&repo);
+    emit(
+        global,
+        &serde_json::json!({ "role": args.role, "threshold": args.threshold }),
+        || println!("staged: {} threshold = {}", args.role, args.threshold),
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Args)]
+pub struct RotateRootArgs {
+    /// The new root public keys (replacing the current ones).
+    #[arg(long = "key", required = true, value_name = "PUB")]
+    keys: Vec<PathBuf>,
+    /// Signatures of the new keys needed.
+    #[arg(long)]
+    threshold: u64,
+}
+
+/// `rotate-root`.
+pub fn rotate_root(global: &GlobalArgs, args: &RotateRootArgs) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    let keys = load_public_keys(&args.keys)?;
+    let keyids: Vec<String> = keys.iter().map(tuf_core::Key::keyid).collect();
+    repo.rotate_root(
+        &RoleKeySpec {
+            keys,
+            threshold: args.threshold,
+        },
+        chrono::Utc::now(),
+    )
+    .context("rotating the root keys")?;
+    repo.save()?;
+    let version = repo.current_root().map(|r| r.signed().version).unwrap_or(0);
+    emit(
+        global,
+        &serde_json::json!({ "root_version": version, "keyids": keyids, "threshold": args.threshold }),
+        || {
+            println!(
+                "staged: root v{version} with {} new keys (threshold {})",
+                keyids.len(),
+                args.threshold
+            );
+            println!(
+                "it must be signed by a threshold of the current root keys and of the new ones"
+            );
+        },
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReleaseCommand {
+    /// Add `.crate` tarballs; name and version come from each one's Cargo.toml and
+    /// must match its file name.
+    Add {
+        /// `.crate` files.
+        #[arg(required = true)]
+        tarballs: Vec<PathBuf>,
+    },
+    /// Remove a release.
+    Remove {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+    },
+}
+
+#[derive(Serialize)]
+struct Added {
+    name: String,
+    version: String,
+    path: String,
+    role: String,
+    unchanged: bool,
+}
+
+/// `release`.
+pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    let now = chrono::Utc::now();
+    match command {
+        ReleaseCommand::Add { tarballs } => {
+            let limits = TarballLimits::default();
+            let bar = Bar::new("adding");
+            tuf_core::repository::Progress::set_length(&bar, tarballs.len() as u64);
+            let mut added = Vec::new();
+            for path in &tarballs {
+                let release = read_crate_release(path, &limits)?;
+                let outcome = repo
+                    .add_release(&release.name, &release.version, &release.bytes, None, now)
+                    .with_context(|| format!("adding {}", path.display()))?;
+                tracing::info!(path = %outcome.path, role = %outcome.role, "release staged");
+                added.push(Added {
+                    name: release.name,
+                    version: release.version,
+                    path: outcome.path,
+                    role: outcome.role,
+                    unchanged: outcome.unchanged,
+                });
+                bar.inc();
+            }
+            repo.save()?;
+            bar.finish();
+            super::warn_dropped(&repo);
+            emit(global, &added, || {
+                for a in &added {
+                    if a.unchanged {
+                        println!(
+                            "unchanged: {} {} (already listed by {})",
+                            a.name, a.version, a.role
+                        );
+                    } else {
+                        println!(
+                            "staged: {} {} -> {} ({})",
+                            a.name, a.version, a.role, a.path
+                        );
+                    }
+                }
+            });
+        }
+        ReleaseCommand::Remove { name, version } => {
+            let path = repo
+                .remove_release(&name, &version, now)
+                .with_context(|| format!("removing {name} {version}"))?;
+            repo.save()?;
+            super::warn_dropped(&repo);
+            emit(global, &serde_json::json!({ "removed": path }), || {
+                println!("staged: removed {path}");
+            });
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `discard`.
+pub fn discard(global: &GlobalArgs) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    let roles = repo.discard().context("discarding staged changes")?;
+    emit(global, &serde_json::json!({ "discarded": roles }), || {
+        println!("discarded staged changes to {} roles", roles.len());
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_expiry(policy: &ExpiryPolicy) -> String {
+    format!(
+        "root {}, targets {}, namespaces {}, fallback {}, snapshot {}, timestamp {}",
+        format_duration(policy.root),
+        format_duration(policy.targets),
+        format_duration(policy.namespace),
+        format_duration(policy.fallback),
+        format_duration(policy.snapshot),
+        format_duration(policy.timestamp)
+    )
+}

@@ -1,0 +1,216 @@
+//! `key generate`, `key id`, `key add`, `key remove`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Error};
+use clap::{Args, Subcommand, ValueEnum};
+use serde::Serialize;
+use tuf_core::{KeyAlgorithm, KeyEncryption, PrivateKey, Signer};
+
+use crate::output::emit;
+use crate::secrets::{load_public_key, PassphraseSource};
+use crate::GlobalArgs;
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Generate a key pair: OUT.pem (encrypted PKCS#8) and OUT.pub.json (the TUF public
+    /// key); prints the keyid.
+    Generate(GenerateArgs),
+    /// Print the keyid of a public key file.
+    Id {
+        /// A `.pub.json` file.
+        public_key: PathBuf,
+    },
+    /// Authorise a public key for a role (root, targets, snapshot, timestamp, a
+    /// namespace role `ns-NAME`, `unclaimed`, or `unclaimed-*` for the fallback bins).
+    Add {
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// `.pub.json` files.
+        #[arg(required = true)]
+        public_keys: Vec<PathBuf>,
+    },
+    /// Remove a key from a role, by keyid.
+    Remove {
+        /// The role.
+        #[arg(long)]
+        role: String,
+        /// Keyids.
+        #[arg(required = true)]
+        keyids: Vec<String>,
+    },
+}
+
+/// Key algorithms.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Algorithm {
+    /// Ed25519 (the default).
+    Ed25519,
+    /// ECDSA on NIST P-256 with SHA-256.
+    EcdsaP256,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Path prefix of the files to write (OUT.pem and OUT.pub.json); existing files are
+    /// never overwritten.
+    #[arg(long, short)]
+    out: PathBuf,
+    /// Key algorithm.
+    #[arg(long, value_enum, default_value = "ed25519")]
+    algorithm: Algorithm,
+    /// PBKDF2-SHA256 rounds protecting the private key (at least 100,000).
+    #[arg(long, default_value_t = 600_000, value_parser = clap::value_parser!(u32).range(100_000..))]
+    kdf_iterations: u32,
+}
+
+#[derive(Serialize)]
+struct Generated {
+    keyid: String,
+    algorithm: String,
+    private_key: String,
+    public_key: String,
+}
+
+fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
+    let mut name = prefix.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Writes `bytes` to a new file atomically (temp file, fsync, rename that refuses to
+/// replace an existing file), readable by the owner only.
+fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut temp = tempfile::Builder::new()
+        .prefix(".tmp-key-")
+        .tempfile_in(dir)
+        .with_context(|| format!("creating a file in {}", dir.display()))?;
+    temp.write_all(bytes)
+        .and_then(|()| temp.as_file().sync_all())
+        .with_context(|| format!("writing {}", path.display()))?;
+    temp.persist_noclobber(path).map_err(|e| {
+        Error::msg(format!(
+            "{}: {} (existing keys are never overwritten)",
+            path.display(),
+            e.error
+        ))
+    })?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .with_context(|| format!("syncing {}", dir.display()))?;
+    Ok(())
+}
+
+fn generate(global: &GlobalArgs, args: &GenerateArgs) -> Result<ExitCode, Error> {
+    let private_path = with_suffix(&args.out, ".pem");
+    let public_path = with_suffix(&args.out, ".pub.json");
+    for path in [&private_path, &public_path] {
+        if path.exists() {
+            return Err(Error::msg(format!(
+                "{}: already exists; existing keys are never overwritten",
+                path.display()
+            )));
+        }
+    }
+    let algorithm = match args.algorithm {
+        Algorithm::Ed25519 => KeyAlgorithm::Ed25519,
+        Algorithm::EcdsaP256 => KeyAlgorithm::EcdsaP256,
+    };
+    let passphrase = PassphraseSource::from_args(global)
+        .read(&format!("the new key {}", private_path.display()), true)?;
+    let key = PrivateKey::generate(algorithm);
+    let pem = key
+        .to_pkcs8_pem(
+            Some(passphrase.as_bytes()),
+            KeyEncryption::Pbkdf2Sha256 {
+                iterations: args.kdf_iterations,
+            },
+        )
+        .context("encrypting the private key")?;
+    let mut public =
+        serde_json::to_vec_pretty(key.public_key()).context("encoding the public key")?;
+    public.push(b'\n');
+    write_new(&private_path, pem.as_bytes())?;
+    write_new(&public_path, &public)?;
+    let generated = Generated {
+        keyid: key.keyid().clone(),
+        algorithm: key.public_key().scheme.clone(),
+        private_key: private_path.display().to_string(),
+        public_key: public_path.display().to_string(),
+    };
+    emit(global, &generated, || {
+        println!("keyid:       {}", generated.keyid);
+        println!("algorithm:   {}", generated.algorithm);
+        println!(
+            "private key: {} (encrypted; keep it offline)",
+            generated.private_key
+        );
+        println!("public key:  {}", generated.public_key);
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs a `key` subcommand.
+pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<ExitCode, Error> {
+    match command {
+        KeyCommand::Generate(args) => generate(global, &args),
+        KeyCommand::Id { public_key } => {
+            let key = load_public_key(&public_key)?;
+            let keyid = key.keyid();
+            emit(global, &serde_json::json!({ "keyid": keyid }), || {
+                println!("{keyid}")
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyCommand::Add { role, public_keys } => {
+            let mut repo = super::open(global)?;
+            let now = chrono::Utc::now();
+            let mut added = Vec::new();
+            for path in &public_keys {
+                let key = load_public_key(path)?;
+                repo.add_key(&role, &key, now)
+                    .with_context(|| format!("adding {} to {role}", path.display()))?;
+                added.push(key.keyid());
+            }
+            repo.save()?;
+            super::warn_dropped(&repo);
+            emit(
+                global,
+                &serde_json::json!({ "role": role, "added": added }),
+                || {
+                    for keyid in &added {
+                        println!("staged: {role} += key {keyid}");
+                    }
+                },
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        KeyCommand::Remove { role, keyids } => {
+            let mut repo = super::open(global)?;
+            let now = chrono::Utc::now();
+            for keyid in &keyids {
+                repo.remove_key(&role, keyid, now)
+                    .with_context(|| format!("removing {keyid} from {role}"))?;
+            }
+            repo.save()?;
+            super::warn_dropped(&repo);
+            emit(
+                global,
+                &serde_json::json!({ "role": role, "removed": keyids }),
+                || {
+                    for keyid in &keyids {
+                        println!("staged: {role} -= key {keyid}");
+                    }
+                },
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

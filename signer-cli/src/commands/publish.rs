@@ -1,0 +1,100 @@
+//! `publish` and `refresh`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Error};
+use clap::Args;
+use tuf_core::repository::{parse_duration, PublishReport, RepositoryError};
+use tuf_core::{PrivateKey, Signer};
+
+use crate::output::{emit, Bar};
+use crate::secrets::{load_private_keys, PassphraseSource};
+use crate::GlobalArgs;
+
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Online private keys: snapshot, timestamp and the fallback bins.
+    #[arg(long = "online-key", required = true, value_name = "PEM")]
+    online_keys: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    /// Online private keys: snapshot, timestamp and the fallback bins.
+    #[arg(long = "online-key", required = true, value_name = "PEM")]
+    online_keys: Vec<PathBuf>,
+    /// Re-sign roles expiring within this period (default: half of each role's
+    /// validity period).
+    #[arg(long, value_parser = |s: &str| parse_duration(s).map_err(|e| e.to_string()))]
+    within: Option<u64>,
+}
+
+fn print_report(report: &PublishReport) {
+    println!(
+        "published: timestamp v{}, snapshot v{}, root v{}",
+        report.timestamp_version, report.snapshot_version, report.root_version
+    );
+    let bins = report
+        .roles
+        .iter()
+        .filter(|(role, _)| role.starts_with("unclaimed-"))
+        .count();
+    for (role, version) in &report.roles {
+        if !role.starts_with("unclaimed-") {
+            println!("  {role} v{version}");
+        }
+    }
+    if bins > 0 {
+        println!("  {bins} fallback bins (unclaimed-*)");
+    }
+    if report.releases_published > 0 {
+        println!("  {} release tarballs", report.releases_published);
+    }
+}
+
+fn signers(keys: &[PrivateKey]) -> Vec<&dyn Signer> {
+    keys.iter().map(|k| k as &dyn Signer).collect()
+}
+
+/// `publish`.
+pub fn publish(global: &GlobalArgs, args: &PublishArgs) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    let keys = load_private_keys(&args.online_keys, &PassphraseSource::from_args(global))?;
+    let bar = Bar::new("publishing");
+    let result = repo.publish(&signers(&keys), chrono::Utc::now(), &bar);
+    bar.finish();
+    match result {
+        Ok(report) => {
+            emit(global, &report, || print_report(&report));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(RepositoryError::NothingToPublish) => {
+            emit(global, &serde_json::json!({ "published": false }), || {
+                println!("nothing is staged; nothing was published");
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(Error::new(e).context(format!(
+            "publishing {} (nothing was changed)",
+            global.repo.display()
+        ))),
+    }
+}
+
+/// `refresh`.
+pub fn refresh(global: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode, Error> {
+    let mut repo = super::open(global)?;
+    let keys = load_private_keys(&args.online_keys, &PassphraseSource::from_args(global))?;
+    let bar = Bar::new("refreshing");
+    let result = repo.refresh(&signers(&keys), chrono::Utc::now(), args.within, &bar);
+    bar.finish();
+    let report = result.with_context(|| format!("refreshing {}", global.repo.display()))?;
+    match report {
+        Some(report) => emit(global, &report, || print_report(&report)),
+        None => emit(global, &serde_json::json!({ "published": false }), || {
+            println!("nothing expires soon; nothing was published");
+        }),
+    }
+    Ok(ExitCode::SUCCESS)
+}

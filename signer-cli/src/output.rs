@@ -1,0 +1,73 @@
+//! What the commands print: human text on stdout, or one JSON object with `--json`;
+//! errors on stderr (and as JSON on stdout with `--json`); progress bars on stderr when
+//! it is a terminal.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::GlobalArgs;
+
+/// Prints `value` as JSON (with `--json`), else runs `human`.
+pub fn emit<T: Serialize>(global: &GlobalArgs, value: &T, human: impl FnOnce()) {
+    if global.json {
+        match serde_json::to_string_pretty(value) {
+            Ok(text) => println!("{text}"),
+            Err(e) => eprintln!("tuf-signer: could not write JSON output: {e}"),
+        }
+    } else {
+        human();
+    }
+}
+
+/// Prints a failure: the whole cause chain on stderr, and `{"ok": false, "error"}` on
+/// stdout with `--json`.
+pub fn print_error(global: &GlobalArgs, error: &anyhow::Error) {
+    let message = format!("{error:#}");
+    eprintln!("tuf-signer: error: {message}");
+    if global.json {
+        let value = serde_json::json!({ "ok": false, "error": message });
+        println!("{value}");
+    }
+}
+
+/// A progress bar on stderr, hidden when stderr is not a terminal.
+pub struct Bar(ProgressBar);
+
+impl Bar {
+    /// A bar with a message.
+    pub fn new(message: &'static str) -> Self {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} ({eta})")
+        {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar.set_message(message);
+        Self(bar)
+    }
+
+    /// Ends the bar, clearing it.
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+
+    /// Advances by one.
+    pub fn inc(&self) {
+        self.0.inc(1);
+    }
+}
+
+impl tuf_core::repository::Progress for Bar {
+    fn set_length(&self, length: u64) {
+        self.0.set_length(length);
+    }
+
+    fn advance(&self, steps: u64) {
+        self.0.inc(steps);
+    }
+}

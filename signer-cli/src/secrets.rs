@@ -1,0 +1,153 @@
+//! Passphrases and private key files.
+//!
+//! A passphrase comes from the environment variable named by `--passphrase-env`, the
+//! first line of the file named by `--passphrase-file`, or the terminal (no echo). It is
+//! held in zeroizing memory and never printed, logged or put in an error message.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Error};
+use tuf_core::{Key, PrivateKey, Signer};
+use zeroize::Zeroizing;
+
+use crate::GlobalArgs;
+
+/// Longest passphrase file read.
+const MAX_PASSPHRASE_FILE: u64 = 4096;
+/// Longest public or private key file read.
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
+/// Where passphrases come from.
+pub enum PassphraseSource {
+    /// An environment variable.
+    Env(String),
+    /// The first line of a file.
+    File(PathBuf),
+    /// The terminal, without echo.
+    Terminal,
+}
+
+impl PassphraseSource {
+    /// The source the global options name.
+    pub fn from_args(global: &GlobalArgs) -> Self {
+        if let Some(name) = &global.passphrase_env {
+            Self::Env(name.clone())
+        } else if let Some(path) = &global.passphrase_file {
+            Self::File(path.clone())
+        } else {
+            Self::Terminal
+        }
+    }
+
+    /// Reads the passphrase for `what` (a key file); `confirm` asks twice at a terminal.
+    pub fn read(&self, what: &str, confirm: bool) -> Result<Zeroizing<String>, Error> {
+        let passphrase = match self {
+            Self::Env(name) => Zeroizing::new(std::env::var(name).map_err(|_| {
+                Error::msg(format!(
+                    "the environment variable {name} (--passphrase-env) is not set or not UTF-8"
+                ))
+            })?),
+            Self::File(path) => {
+                let bytes = Zeroizing::new(read_capped(path, MAX_PASSPHRASE_FILE)?);
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    Error::msg(format!(
+                        "{}: the passphrase file is not UTF-8",
+                        path.display()
+                    ))
+                })?;
+                Zeroizing::new(text.lines().next().unwrap_or("").to_owned())
+            }
+            Self::Terminal => {
+                if !std::io::stdin().is_terminal() {
+                    return Err(Error::msg(format!(
+                        "{what}: a passphrase is needed and there is no terminal to ask on; \
+                         use --passphrase-env NAME or --passphrase-file PATH"
+                    )));
+                }
+                let first = Zeroizing::new(
+                    rpassword::prompt_password(format!("Passphrase for {what}: "))
+                        .context("reading the passphrase from the terminal")?,
+                );
+                if confirm {
+                    let second = Zeroizing::new(
+                        rpassword::prompt_password("Repeat the passphrase: ")
+                            .context("reading the passphrase from the terminal")?,
+                    );
+                    if *first != *second {
+                        return Err(Error::msg(
+                            "the two passphrases differ; nothing was written",
+                        ));
+                    }
+                }
+                first
+            }
+        };
+        if passphrase.is_empty() {
+            return Err(Error::msg(format!(
+                "{what}: the passphrase is empty; private keys are always encrypted"
+            )));
+        }
+        Ok(passphrase)
+    }
+}
+
+/// Reads a file of at most `max` bytes.
+pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
+    use std::io::Read;
+    let file =
+        std::fs::File::open(path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::msg(format!(
+            "{}: larger than {max} bytes; is this the right file?",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Loads an encrypted private key file, asking for its passphrase.
+pub fn load_private_key(path: &Path, source: &PassphraseSource) -> Result<PrivateKey, Error> {
+    let pem = Zeroizing::new(read_capped(path, MAX_KEY_FILE)?);
+    let pem = std::str::from_utf8(&pem)
+        .map_err(|_| Error::msg(format!("{}: not a PEM file", path.display())))?;
+    let what = path.display().to_string();
+    let passphrase = source.read(&what, false)?;
+    let key = PrivateKey::from_pkcs8_pem(pem, Some(passphrase.as_bytes()))
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    tracing::info!(file = %path.display(), keyid = %key.keyid(), "loaded private key");
+    Ok(key)
+}
+
+/// Loads private keys, asking once per file.
+pub fn load_private_keys(
+    paths: &[PathBuf],
+    source: &PassphraseSource,
+) -> Result<Vec<PrivateKey>, Error> {
+    paths.iter().map(|p| load_private_key(p, source)).collect()
+}
+
+/// Loads a public key: a TUF key JSON file (`NAME.pub.json`, as `key generate` writes).
+pub fn load_public_key(path: &Path) -> Result<Key, Error> {
+    let bytes = read_capped(path, MAX_KEY_FILE)?;
+    let value = tuf_core::json::parse_strict(&bytes, MAX_KEY_FILE as usize)
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    let key: Key = serde_json::from_value(value).map_err(|e| {
+        Error::msg(format!(
+            "{}: not a TUF public key ({{\"keytype\", \"scheme\", \"keyval\"}}): {e}",
+            path.display()
+        ))
+    })?;
+    key.verifying_key()
+        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    Ok(key)
+}
+
+/// Loads several public keys.
+pub fn load_public_keys(paths: &[PathBuf]) -> Result<Vec<Key>, Error> {
+    paths.iter().map(|p| load_public_key(p)).collect()
+}
