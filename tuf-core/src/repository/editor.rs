@@ -28,6 +28,8 @@ pub(crate) const SETTINGS_FILE: &str = "repository.json";
 pub(crate) const STAGED_DIR: &str = "staged";
 pub(crate) const PUBLISHED_DIR: &str = "published";
 const LOCK_FILE: &str = ".lock";
+/// How long to wait for another process to release the repository lock.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How key and threshold edits name all the fallback hash bins at once.
 pub const FALLBACK_BINS_ALIAS: &str = "unclaimed-*";
@@ -269,10 +271,23 @@ fn lock(dir: &Path) -> Result<File, RepositoryError> {
         .write(true)
         .open(&path)
         .map_err(io_error(&path))?;
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(std::fs::TryLockError::WouldBlock) => Err(RepositoryError::Locked(dir.to_owned())),
-        Err(std::fs::TryLockError::Error(source)) => Err(RepositoryError::Io { path, source }),
+    // Another process may be signing or publishing: wait for it, but not forever (a
+    // cron job must not hang behind a forgotten interactive session).
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                tracing::info!(dir = %dir.display(), "waiting for another tuf-signer process");
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(RepositoryError::Locked(dir.to_owned()))
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(RepositoryError::Io { path, source })
+            }
+        }
     }
 }
 

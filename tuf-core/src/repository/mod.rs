@@ -98,7 +98,7 @@ pub enum RepositoryError {
     #[error("{0}: a repository already exists here")]
     AlreadyExists(PathBuf),
     /// Another process holds the repository lock.
-    #[error("{0}: another tuf-signer process is working on this repository")]
+    #[error("{0}: another tuf-signer process has held this repository for over a minute; wait for it to finish")]
     Locked(PathBuf),
     /// A name, version or namespace outside the layout.
     #[error(transparent)]
