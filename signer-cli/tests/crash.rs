@@ -1,0 +1,197 @@
+//! Crash safety of publish: the process is killed (SIGKILL) at random points while it
+//! publishes a large change that includes a root rotation of the timestamp key, many
+//! times. After every kill the published repository verifies, as a client holding the
+//! first root sees it, at exactly the old version or exactly the new one, and running
+//! publish again completes the change.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+#![cfg(unix)]
+
+mod common;
+
+use std::path::Path;
+use std::time::Instant;
+
+use common::{describe_output, Workspace};
+use tuf_core::repository::{verify_repository, DirectorySource, VerifyOptions};
+
+const RELEASES: usize = 300;
+const KILLS: usize = 24;
+
+/// (timestamp version, root version) of the published repository, after checking that a
+/// client holding the first root accepts all of it.
+fn published_state(repo: &Path) -> (u64, u64) {
+    let metadata = repo.join("published/metadata");
+    let root = std::fs::read(metadata.join("1.root.json")).unwrap();
+    let mut options = VerifyOptions::new(chrono::Utc::now());
+    options.targets_dir = Some(repo.join("published/targets"));
+    let report = verify_repository(&DirectorySource::new(&metadata), &root, &options, &());
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    (
+        report.timestamp_version.unwrap(),
+        report.root_version.unwrap(),
+    )
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A small deterministic generator for kill delays (xorshift), seeded from the clock and
+/// printed so a failure can be replayed with TUF_CRASH_SEED.
+struct Delays(u64);
+
+impl Delays {
+    fn next_fraction(&mut self) -> f64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+#[test]
+fn publish_killed_at_random_points_leaves_the_old_or_the_new_repository() {
+    let ws = Workspace::new();
+    for name in ["root", "targets", "online", "online-2"] {
+        ws.key(name);
+    }
+    ws.ok(
+        "repo",
+        &[
+            "init",
+            "--root-key",
+            &ws.public("root"),
+            "--targets-key",
+            &ws.public("targets"),
+            "--online-key",
+            &ws.public("online"),
+            "--bin-bits",
+            "8",
+        ],
+    );
+    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("root")]);
+    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("targets")]);
+    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+    assert_eq!(published_state(&ws.path("repo")), (1, 1));
+
+    // The change: many releases across the bins, and a root that replaces the timestamp
+    // key (the case where N.root.json and timestamp.json must switch together).
+    let tarballs: Vec<String> = (0..RELEASES)
+        .map(|i| ws.tarball(&format!("crate{i}"), "1.0.0"))
+        .collect();
+    let mut add = vec!["release", "add"];
+    add.extend(tarballs.iter().map(String::as_str));
+    ws.ok("repo", &add);
+    ws.ok(
+        "repo",
+        &["key", "add", "--role", "timestamp", &ws.public("online-2")],
+    );
+    let old_online = ws.json("repo", &["key", "id", &ws.public("online")]);
+    ws.ok(
+        "repo",
+        &[
+            "key",
+            "remove",
+            "--role",
+            "timestamp",
+            old_online["keyid"].as_str().unwrap(),
+        ],
+    );
+    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("root")]);
+    let template = ws.path("template");
+    copy_dir(&ws.path("repo"), &template);
+
+    let publish_args = |repo: &str| {
+        let mut command = ws.command(repo);
+        command.args([
+            "publish",
+            "--online-key",
+            &ws.pem("online"),
+            "--online-key",
+            &ws.pem("online-2"),
+        ]);
+        command
+    };
+    // How long an uninterrupted publish takes here.
+    copy_dir(&template, &ws.path("timed"));
+    let started = Instant::now();
+    let output = publish_args("timed").output().unwrap();
+    let full = started.elapsed();
+    assert!(output.status.success(), "{}", describe_output(&output));
+    assert_eq!(published_state(&ws.path("timed")), (2, 2));
+
+    let seed = std::env::var("TUF_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("crash test: seed {seed}, an uninterrupted publish takes {full:?}");
+    let mut delays = Delays(seed);
+    let (mut old, mut new, mut interrupted_mid_write) = (0, 0, 0);
+    for round in 0..KILLS {
+        let name = format!("round-{round}");
+        let repo = ws.path(&name);
+        copy_dir(&template, &repo);
+        // Spread over the whole run, and some past its end (process start-up varies).
+        let delay = full.mul_f64(delays.next_fraction() * 1.5);
+        let mut child = publish_args(&name)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(delay);
+        child.kill().ok();
+        child.wait().unwrap();
+        let state = published_state(&repo);
+        match state {
+            (1, 1) => {
+                old += 1;
+                // Did it die after starting to write?
+                if repo.join("published/.generations/2").exists()
+                    || std::fs::read_dir(repo.join("published/targets"))
+                        .is_ok_and(|mut d| d.next().is_some())
+                {
+                    interrupted_mid_write += 1;
+                }
+            }
+            (2, 2) => new += 1,
+            other => {
+                panic!("round {round} (seed {seed}, delay {delay:?}): published state {other:?}")
+            }
+        }
+        // Running publish again finishes the change.
+        let output = publish_args(&name).output().unwrap();
+        assert!(
+            output.status.success(),
+            "round {round}: {}",
+            describe_output(&output)
+        );
+        assert_eq!(
+            published_state(&repo),
+            (2, 2),
+            "round {round} after resuming"
+        );
+        std::fs::remove_dir_all(&repo).unwrap();
+    }
+    eprintln!(
+        "crash test: {KILLS} kills: {old} left the old version ({interrupted_mid_write} of them \
+         mid-write), {new} the new one"
+    );
+    assert_eq!(old + new, KILLS);
+}
