@@ -68,9 +68,9 @@ fn crate_name(index: usize) -> String {
     while name.len() < 4 {
         name.push_str("rs");
     }
-    if index % 3 == 0 {
+    if index.is_multiple_of(3) {
         name.push_str("-derive");
-    } else if index % 7 == 0 {
+    } else if index.is_multiple_of(7) {
         name.push_str("_core");
     }
     name

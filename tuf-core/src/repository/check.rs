@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::editor::hashed_target_path;
+use super::content::hashed_target_path;
 use super::Progress;
 use crate::client::{
     quote_role_name, read_bounded, FetchError, Limits, TrustError, TrustedMetadataSet,

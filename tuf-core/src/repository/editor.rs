@@ -6,23 +6,17 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
-use serde::{Deserialize, Serialize};
-use sha2::Digest;
 
-use super::layout::{
-    self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_BIN_PREFIX,
-    FALLBACK_PATH_PATTERN, FALLBACK_ROLE,
-};
+use super::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
 use super::published::{read_metadata, Published};
 use super::{io_error, RepositoryError, Settings};
 use crate::client::{quote_role_name, write_atomic};
 use crate::keys::{Key, KeyId};
 use crate::metadata::{
-    format_expires, whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root,
-    Signature, SuccinctRoles, TargetFile, Targets, UnrecognizedFields, TOP_LEVEL_ROLE_NAMES,
+    whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root, SuccinctRoles,
+    Targets, UnrecognizedFields, TOP_LEVEL_ROLE_NAMES,
 };
-use crate::signer::Signer;
-use crate::verify::{check_signatures, Authorization, Delegator, SignatureReport};
+use crate::verify::{Authorization, Delegator};
 
 pub(crate) const SETTINGS_FILE: &str = "repository.json";
 pub(crate) const STAGED_DIR: &str = "staged";
@@ -33,6 +27,17 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How key and threshold edits name all the fallback hash bins at once.
 pub const FALLBACK_BINS_ALIAS: &str = "unclaimed-*";
+
+/// Who may sign a role: its keys by keyid, the authorised keyids and the threshold.
+#[derive(Debug, Clone)]
+pub struct RoleAuthorization {
+    /// Keys by keyid (the delegator's key map).
+    pub keys: BTreeMap<KeyId, Key>,
+    /// Keyids authorised for the role.
+    pub keyids: Vec<KeyId>,
+    /// Distinct signatures needed.
+    pub threshold: u64,
+}
 
 /// Keys and threshold for one role.
 #[derive(Debug, Clone)]
@@ -102,130 +107,6 @@ impl RoleKind {
     }
 }
 
-/// One difference between the published and the staged version of a role.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "change", rename_all = "snake_case")]
-pub enum Change {
-    /// A field that was not there.
-    Added {
-        /// JSON path of the field.
-        path: String,
-        /// Its value (compact JSON).
-        value: String,
-    },
-    /// A field that is gone.
-    Removed {
-        /// JSON path of the field.
-        path: String,
-        /// Its old value (compact JSON).
-        value: String,
-    },
-    /// A field whose value changed.
-    Changed {
-        /// JSON path of the field.
-        path: String,
-        /// Old value (compact JSON).
-        old: String,
-        /// New value (compact JSON).
-        new: String,
-    },
-}
-
-impl std::fmt::Display for Change {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Added { path, value } => write!(f, "+ {path}: {value}"),
-            Self::Removed { path, value } => write!(f, "- {path}: {value}"),
-            Self::Changed { path, old, new } => write!(f, "~ {path}: {old} -> {new}"),
-        }
-    }
-}
-
-/// A signature made on one machine for staged metadata on another.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DetachedSignature {
-    /// The role signed.
-    pub role: String,
-    /// Its staged version.
-    pub version: u64,
-    /// sha256 of the canonical bytes signed, to refuse a signature over other content.
-    pub signed_sha256: String,
-    /// The signature.
-    pub signature: Signature,
-}
-
-/// How a role's signatures stand after a signature was added.
-#[derive(Debug, Clone, Serialize)]
-pub struct SignatureOutcome {
-    /// The role.
-    pub role: String,
-    /// The key that signed.
-    pub keyid: KeyId,
-    /// Against the keys that authorise the staged role.
-    pub report: SignatureReport,
-    /// For a new root: against the previous root's root keys, which must also sign it.
-    pub previous_root: Option<SignatureReport>,
-}
-
-/// What a namespace delegation did.
-#[derive(Debug, Clone, Serialize)]
-pub struct NamespaceEdit {
-    /// The namespace (canonical form).
-    pub namespace: String,
-    /// Its role.
-    pub role: String,
-    /// Releases moved between the fallback bins and the namespace role.
-    pub releases_moved: Vec<String>,
-}
-
-/// A release added to staged metadata.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReleaseAdded {
-    /// Its target path.
-    pub path: String,
-    /// The role that lists it.
-    pub role: String,
-    /// Whether it was already listed with the same content (nothing changed).
-    pub unchanged: bool,
-}
-
-/// One role in [`Status`].
-#[derive(Debug, Clone, Serialize)]
-pub struct RoleStatus {
-    /// Role name.
-    pub role: String,
-    /// Whether publish signs the role with online keys.
-    pub online: bool,
-    /// Published version.
-    pub published_version: Option<u64>,
-    /// Published expiry.
-    pub published_expires: Option<String>,
-    /// Whether the published version expires within the window asked about.
-    pub expires_soon: bool,
-    /// Staged version, if the role has pending changes.
-    pub staged_version: Option<u64>,
-    /// Staged expiry.
-    pub staged_expires: Option<String>,
-    /// For staged roles: the signatures against the authorising keys.
-    pub signatures: Option<SignatureReport>,
-    /// For a staged root: the signatures against the previous root's keys.
-    pub previous_root_signatures: Option<SignatureReport>,
-    /// Whether the staged role has all the signatures publish needs (online roles are
-    /// signed by publish itself).
-    pub ready: bool,
-}
-
-/// The state of every role.
-#[derive(Debug, Clone, Serialize)]
-pub struct Status {
-    /// When the status was taken.
-    pub now: String,
-    /// The window for `expires_soon`, in seconds.
-    pub within_seconds: u64,
-    /// Roles, top-level first.
-    pub roles: Vec<RoleStatus>,
-}
-
 /// A repository working directory, locked for the lifetime of this value.
 #[derive(Debug)]
 pub struct Repository {
@@ -235,20 +116,20 @@ pub struct Repository {
     pub(crate) published: Published,
     pub(crate) staged_root: Option<Metadata<Root>>,
     pub(crate) staged: BTreeMap<String, Metadata<Targets>>,
-    dirty: BTreeSet<String>,
+    pub(crate) dirty: BTreeSet<String>,
     dropped_signatures: BTreeSet<String>,
 }
 
-fn expires_at(now: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
+pub(crate) fn expires_at(now: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
     let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
     whole_seconds(now + Duration::try_seconds(seconds).unwrap_or(Duration::MAX))
 }
 
-fn key_map(keys: &[Key]) -> BTreeMap<KeyId, Key> {
+pub(crate) fn key_map(keys: &[Key]) -> BTreeMap<KeyId, Key> {
     keys.iter().map(|k| (k.keyid(), k.clone())).collect()
 }
 
-fn check_threshold(role: &str, spec: &RoleKeySpec) -> Result<(), RepositoryError> {
+pub(crate) fn check_threshold(role: &str, spec: &RoleKeySpec) -> Result<(), RepositoryError> {
     let distinct: BTreeSet<KeyId> = spec.keys.iter().map(Key::keyid).collect();
     if spec.threshold == 0 || spec.threshold > distinct.len() as u64 {
         return Err(RepositoryError::InvalidEdit {
@@ -288,58 +169,6 @@ fn lock(dir: &Path) -> Result<File, RepositoryError> {
                 return Err(RepositoryError::Io { path, source })
             }
         }
-    }
-}
-
-fn json_text(value: &serde_json::Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 120 {
-        let short: String = text.chars().take(117).collect();
-        format!("{short}...")
-    } else {
-        text
-    }
-}
-
-fn diff_values(
-    path: &str,
-    old: &serde_json::Value,
-    new: &serde_json::Value,
-    out: &mut Vec<Change>,
-) {
-    use serde_json::Value;
-    match (old, new) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (key, old_value) in a {
-                let child = format!("{path}.{key}");
-                match b.get(key) {
-                    Some(new_value) => diff_values(&child, old_value, new_value, out),
-                    None => out.push(Change::Removed {
-                        path: child,
-                        value: json_text(old_value),
-                    }),
-                }
-            }
-            for (key, new_value) in b {
-                if !a.contains_key(key) {
-                    out.push(Change::Added {
-                        path: format!("{path}.{key}"),
-                        value: json_text(new_value),
-                    });
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
-            for (i, (x, y)) in a.iter().zip(b).enumerate() {
-                diff_values(&format!("{path}[{i}]"), x, y, out);
-            }
-        }
-        _ if old != new => out.push(Change::Changed {
-            path: path.to_owned(),
-            old: json_text(old),
-            new: json_text(new),
-        }),
-        _ => {}
     }
 }
 
@@ -498,11 +327,11 @@ impl Repository {
         Ok(repo)
     }
 
-    fn staged_dir(&self) -> PathBuf {
+    pub(crate) fn staged_dir(&self) -> PathBuf {
         self.dir.join(STAGED_DIR)
     }
 
-    fn staged_path(&self, role: &str) -> PathBuf {
+    pub(crate) fn staged_path(&self, role: &str) -> PathBuf {
         self.staged_dir()
             .join(format!("{}.json", quote_role_name(role)))
     }
@@ -734,10 +563,7 @@ impl Repository {
     }
 
     /// The keys and threshold that authorise `role` after the next publish.
-    pub fn authorization_of(
-        &mut self,
-        role: &str,
-    ) -> Result<(BTreeMap<KeyId, Key>, Vec<KeyId>, u64), RepositoryError> {
+    pub fn authorization_of(&mut self, role: &str) -> Result<RoleAuthorization, RepositoryError> {
         let bin;
         let role = if role == FALLBACK_BINS_ALIAS {
             bin = self.bins()?.bin_name(0);
@@ -747,7 +573,11 @@ impl Repository {
         };
         let delegator = self.delegator_of(role)?;
         let unknown = || RepositoryError::UnknownRole(role.to_owned());
-        let owned = |a: Authorization<'_>| (a.keys.clone(), a.keyids.to_vec(), a.threshold);
+        let owned = |a: Authorization<'_>| RoleAuthorization {
+            keys: a.keys.clone(),
+            keyids: a.keyids.to_vec(),
+            threshold: a.threshold,
+        };
         if delegator == "root" {
             let root = self.current_root().ok_or_else(unknown)?;
             return root
@@ -826,7 +656,7 @@ impl Repository {
         threshold: u64,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        let (_, keyids, _) = self.authorization_of(role)?;
+        let keyids = self.authorization_of(role)?.keyids;
         if threshold == 0 || threshold > keyids.len() as u64 {
             return Err(RepositoryError::InvalidEdit {
                 role: role.to_owned(),
@@ -995,584 +825,12 @@ impl Repository {
         }
         Ok(())
     }
-
-    // ----- namespaces ----------------------------------------------------------------
-
-    /// Delegates `namespace` (the crate of that name and every `namespace::*` crate) to
-    /// `spec`'s keys with a terminating delegation placed before the fallback role.
-    /// Releases of the namespace already signed in the fallback bins move into the new
-    /// role, so they stay available once its owners sign it.
-    pub fn delegate_namespace(
-        &mut self,
-        namespace: &str,
-        spec: &RoleKeySpec,
-        now: DateTime<Utc>,
-    ) -> Result<NamespaceEdit, RepositoryError> {
-        let role = namespace_role_name(namespace)?;
-        let pattern = namespace_path_pattern(namespace)?;
-        check_threshold(&role, spec)?;
-        let targets = self
-            .current_targets("targets")?
-            .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?
-            .signed()
-            .clone();
-        let mut delegations = targets.delegations.clone().unwrap_or(Delegations {
-            keys: BTreeMap::new(),
-            roles: Some(Vec::new()),
-            succinct_roles: None,
-            unrecognized_fields: UnrecognizedFields::new(),
-        });
-        let roles = delegations.roles.get_or_insert_with(Vec::new);
-        if roles.iter().any(|r| r.name == role) {
-            return Err(RepositoryError::NamespaceClaimed(
-                layout::canonical_namespace(namespace),
-            ));
-        }
-        let keyids: BTreeSet<KeyId> = spec.keys.iter().map(Key::keyid).collect();
-        let entry = DelegatedRole {
-            name: role.clone(),
-            keyids: keyids.into_iter().collect(),
-            threshold: spec.threshold,
-            terminating: true,
-            paths: Some(vec![pattern.clone()]),
-            path_hash_prefixes: None,
-            unrecognized_fields: UnrecognizedFields::new(),
-        };
-        // Namespaces before the fallback role, so the fallback is never consulted for a
-        // claimed path.
-        let at = roles
-            .iter()
-            .position(|r| r.name == FALLBACK_ROLE)
-            .unwrap_or(roles.len());
-        roles.insert(at, entry);
-        delegations.keys.extend(key_map(&spec.keys));
-        // Move the namespace's releases out of the fallback bins.
-        let moved = self.take_from_bins(&pattern, now)?;
-        let ns_doc = self.stage_targets(&role, now)?;
-        for (path, info) in &moved {
-            ns_doc.targets.insert(path.clone(), info.clone());
-        }
-        self.stage_targets("targets", now)?.delegations = Some(delegations);
-        Ok(NamespaceEdit {
-            namespace: layout::canonical_namespace(namespace),
-            role,
-            releases_moved: moved.into_iter().map(|(p, _)| p).collect(),
-        })
-    }
-
-    /// Removes the delegation of `namespace`. Its releases move to the fallback bins
-    /// (signed from then on by the online key) so they stay available; its metadata
-    /// stays listed in snapshot, as clients refuse a snapshot that drops a role.
-    pub fn undelegate_namespace(
-        &mut self,
-        namespace: &str,
-        now: DateTime<Utc>,
-    ) -> Result<NamespaceEdit, RepositoryError> {
-        let role = namespace_role_name(namespace)?;
-        let targets = self
-            .current_targets("targets")?
-            .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?
-            .signed()
-            .clone();
-        let mut delegations = targets
-            .delegations
-            .clone()
-            .ok_or_else(|| RepositoryError::NamespaceNotDelegated(namespace.to_owned()))?;
-        let roles = delegations.roles.get_or_insert_with(Vec::new);
-        let before = roles.len();
-        roles.retain(|r| r.name != role);
-        if roles.len() == before {
-            return Err(RepositoryError::NamespaceNotDelegated(
-                layout::canonical_namespace(namespace),
-            ));
-        }
-        prune_delegation_keys(&mut delegations);
-        let releases: Vec<(String, TargetFile)> = self
-            .current_targets(&role)?
-            .map(|doc| doc.signed().targets.clone().into_iter().collect())
-            .unwrap_or_default();
-        self.stage_targets("targets", now)?.delegations = Some(delegations);
-        for (path, info) in &releases {
-            let bin = self.bin_for(path)?;
-            self.stage_targets(&bin, now)?
-                .targets
-                .insert(path.clone(), info.clone());
-        }
-        Ok(NamespaceEdit {
-            namespace: layout::canonical_namespace(namespace),
-            role,
-            releases_moved: releases.into_iter().map(|(p, _)| p).collect(),
-        })
-    }
-
-    fn bins(&mut self) -> Result<SuccinctRoles, RepositoryError> {
-        self.current_targets(FALLBACK_ROLE)?
-            .and_then(|doc| doc.signed().delegations.as_ref())
-            .and_then(|d| d.succinct_roles.clone())
-            .ok_or_else(|| RepositoryError::UnknownRole(FALLBACK_ROLE.into()))
-    }
-
-    fn bin_for(&mut self, target_path: &str) -> Result<String, RepositoryError> {
-        Ok(self.bins()?.role_for_target(target_path))
-    }
-
-    /// Removes from the fallback bins every release whose path matches `pattern`.
-    fn take_from_bins(
-        &mut self,
-        pattern: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<(String, TargetFile)>, RepositoryError> {
-        let bins = self.bins()?;
-        let mut moved = Vec::new();
-        for bin in bins.role_names() {
-            let matching: Vec<(String, TargetFile)> = match self.current_targets(&bin)? {
-                Some(doc) => doc
-                    .signed()
-                    .targets
-                    .iter()
-                    .filter(|(path, _)| crate::metadata::path_matches_pattern(path, pattern))
-                    .map(|(p, t)| (p.clone(), t.clone()))
-                    .collect(),
-                None => continue,
-            };
-            if matching.is_empty() {
-                continue;
-            }
-            let doc = self.stage_targets(&bin, now)?;
-            for (path, _) in &matching {
-                doc.targets.remove(path);
-            }
-            moved.extend(matching);
-        }
-        Ok(moved)
-    }
-
-    // ----- releases ------------------------------------------------------------------
-
-    /// The role a release path is signed by: the first namespace whose pattern covers it,
-    /// else the fallback bin for its hash.
-    pub fn role_for_path(&mut self, target_path: &str) -> Result<String, RepositoryError> {
-        let targets = self
-            .current_targets("targets")?
-            .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?;
-        let delegated = targets
-            .signed()
-            .delegations
-            .as_ref()
-            .and_then(|d| d.roles.as_ref())
-            .and_then(|roles| roles.iter().find(|r| r.is_delegated_path(target_path)))
-            .map(|r| r.name.clone());
-        match delegated.as_deref() {
-            Some(FALLBACK_ROLE) => self.bin_for(target_path),
-            Some(role) => Ok(role.to_owned()),
-            None => Err(RepositoryError::InvalidEdit {
-                role: "targets".into(),
-                message: format!("no role is delegated the path {target_path}"),
-            }),
-        }
-    }
-
-    /// Adds the release `name` `version` with the tarball `bytes` (whose name and version
-    /// the caller has read from its Cargo.toml) to the role that owns it, and keeps a copy
-    /// of the tarball to publish. `custom` becomes the target's custom data.
-    pub fn add_release(
-        &mut self,
-        name: &str,
-        version: &str,
-        bytes: &[u8],
-        custom: Option<serde_json::Value>,
-        now: DateTime<Utc>,
-    ) -> Result<ReleaseAdded, RepositoryError> {
-        let path = crate_target_path(name, version)?;
-        let role = self.role_for_path(&path)?;
-        let mut info = TargetFile::from_bytes(bytes);
-        if let Some(custom) = custom {
-            info.unrecognized_fields.insert("custom".into(), custom);
-        }
-        if let Some(existing) = self
-            .current_targets(&role)?
-            .and_then(|doc| doc.signed().targets.get(&path))
-        {
-            if existing.length == info.length
-                && existing.hashes.get("sha256") == info.hashes.get("sha256")
-            {
-                return Ok(ReleaseAdded {
-                    path,
-                    role,
-                    unchanged: true,
-                });
-            }
-            return Err(RepositoryError::ReleaseConflict {
-                path,
-                listed_length: existing.length,
-                listed_sha256: existing.hashes.get("sha256").cloned().unwrap_or_default(),
-            });
-        }
-        let staged_file = self.staged_target_file(&path, &info)?;
-        if let Some(parent) = staged_file.parent() {
-            std::fs::create_dir_all(parent).map_err(io_error(parent))?;
-        }
-        write_atomic(&staged_file, bytes).map_err(io_error(&staged_file))?;
-        self.stage_targets(&role, now)?
-            .targets
-            .insert(path.clone(), info);
-        Ok(ReleaseAdded {
-            path,
-            role,
-            unchanged: false,
-        })
-    }
-
-    /// Removes the release `name` `version` from the role that lists it. Published
-    /// tarballs stay on disk (older snapshots refer to them).
-    pub fn remove_release(
-        &mut self,
-        name: &str,
-        version: &str,
-        now: DateTime<Utc>,
-    ) -> Result<String, RepositoryError> {
-        let path = crate_target_path(name, version)?;
-        let role = self.role_for_path(&path)?;
-        let listed = self
-            .current_targets(&role)?
-            .and_then(|doc| doc.signed().targets.get(&path).cloned());
-        let Some(info) = listed else {
-            return Err(RepositoryError::ReleaseNotFound {
-                name: name.to_owned(),
-                version: version.to_owned(),
-                path,
-            });
-        };
-        self.stage_targets(&role, now)?.targets.remove(&path);
-        let staged_file = self.staged_target_file(&path, &info)?;
-        remove_if_exists(&staged_file)?;
-        Ok(path)
-    }
-
-    /// Where a staged tarball waits for publish: `staged/targets/<dir>/<sha256>.<file>`.
-    pub(crate) fn staged_target_file(
-        &self,
-        path: &str,
-        info: &TargetFile,
-    ) -> Result<PathBuf, RepositoryError> {
-        Ok(self
-            .staged_dir()
-            .join("targets")
-            .join(hashed_target_path(path, info)?))
-    }
-
-    // ----- signing -------------------------------------------------------------------
-
-    /// Differences between the published and the staged version of `role`.
-    pub fn diff(&mut self, role: &str) -> Result<Vec<Change>, RepositoryError> {
-        let (old, new) = if role == "root" {
-            let new = self
-                .staged_root
-                .as_ref()
-                .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            let old = self.published.root.as_ref();
-            (
-                old.map(|m| serde_json::to_value(m.signed())).transpose(),
-                serde_json::to_value(new.signed()),
-            )
-        } else {
-            let new = serde_json::to_value(
-                self.staged
-                    .get(role)
-                    .ok_or_else(|| RepositoryError::NotStaged(role.into()))?
-                    .signed(),
-            );
-            let old = self
-                .published
-                .targets(role)?
-                .map(|m| serde_json::to_value(m.signed()))
-                .transpose();
-            (old, new)
-        };
-        let schema = |e: serde_json::Error| RepositoryError::InvalidEdit {
-            role: role.to_owned(),
-            message: e.to_string(),
-        };
-        // A new role is compared with an empty object: every field shows as added.
-        let old = old
-            .map_err(schema)?
-            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()));
-        let new = new.map_err(schema)?;
-        let mut changes = Vec::new();
-        diff_values("signed", &old, &new, &mut changes);
-        Ok(changes)
-    }
-
-    /// The canonical bytes a signature of staged `role` covers.
-    fn staged_signed_bytes(&self, role: &str) -> Result<(u64, Vec<u8>), RepositoryError> {
-        let meta_err = |source| RepositoryError::Metadata {
-            path: self.staged_path(role),
-            source,
-        };
-        if role == "root" {
-            let root = self
-                .staged_root
-                .as_ref()
-                .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            Ok((
-                root.signed().version,
-                root.signed_bytes().map_err(meta_err)?.to_vec(),
-            ))
-        } else {
-            let doc = self
-                .staged
-                .get(role)
-                .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            Ok((
-                doc.signed().version,
-                doc.signed_bytes().map_err(meta_err)?.to_vec(),
-            ))
-        }
-    }
-
-    /// Whether `keyid` may sign staged `role`: authorised by its delegator after the next
-    /// publish, or (for root) by the published root.
-    fn check_authorized(&mut self, role: &str, keyid: &str) -> Result<(), RepositoryError> {
-        let (_, keyids, _) = self.authorization_of(role)?;
-        let by_previous_root = role == "root"
-            && self
-                .published
-                .root
-                .as_ref()
-                .and_then(|r| r.signed().role("root"))
-                .is_some_and(|r| r.keyids.iter().any(|k| k == keyid));
-        if keyids.iter().any(|k| k == keyid) || by_previous_root {
-            Ok(())
-        } else {
-            Err(RepositoryError::KeyNotAuthorized {
-                role: role.to_owned(),
-                keyid: keyid.to_owned(),
-            })
-        }
-    }
-
-    /// Whether `keyid` may sign staged `role` (see [`Self::sign`]).
-    pub fn can_sign(&mut self, role: &str, keyid: &str) -> bool {
-        self.check_authorized(role, keyid).is_ok()
-    }
-
-    /// Signs staged `role` with `signer`, keeping the other signatures and the signed
-    /// bytes unchanged, then checks the new signature.
-    pub fn sign(
-        &mut self,
-        role: &str,
-        signer: &dyn Signer,
-    ) -> Result<SignatureOutcome, RepositoryError> {
-        let detached = self.detached_signature(role, signer)?;
-        self.import_signature(&detached)
-    }
-
-    /// Makes a signature of staged `role` without changing the repository, to carry to
-    /// the machine that collects signatures.
-    pub fn detached_signature(
-        &mut self,
-        role: &str,
-        signer: &dyn Signer,
-    ) -> Result<DetachedSignature, RepositoryError> {
-        self.check_authorized(role, signer.keyid())?;
-        let (version, bytes) = self.staged_signed_bytes(role)?;
-        let signature = signer.sign(&bytes)?;
-        Ok(DetachedSignature {
-            role: role.to_owned(),
-            version,
-            signed_sha256: hex::encode(sha2::Sha256::digest(&bytes)),
-            signature,
-        })
-    }
-
-    /// Adds a signature made elsewhere to staged metadata, after checking it is over
-    /// exactly the staged bytes, by an authorised key, and valid.
-    pub fn import_signature(
-        &mut self,
-        detached: &DetachedSignature,
-    ) -> Result<SignatureOutcome, RepositoryError> {
-        let role = detached.role.as_str();
-        let (version, bytes) = self.staged_signed_bytes(role)?;
-        let staged_sha256 = hex::encode(sha2::Sha256::digest(&bytes));
-        if version != detached.version || staged_sha256 != detached.signed_sha256 {
-            return Err(RepositoryError::SignatureMismatch {
-                role: role.to_owned(),
-                staged_version: version,
-                staged_sha256,
-                signed_version: detached.version,
-                signed_sha256: detached.signed_sha256.clone(),
-            });
-        }
-        let keyid = detached.signature.keyid.clone();
-        self.check_authorized(role, &keyid)?;
-        // Find the key, in the new authorisation or (root) the previous root.
-        let (keys, _, _) = self.authorization_of(role)?;
-        let key = keys.get(&keyid).cloned().or_else(|| {
-            self.published
-                .root
-                .as_ref()
-                .and_then(|r| r.signed().keys.get(&keyid).cloned())
-        });
-        let key = key.ok_or_else(|| RepositoryError::KeyNotAuthorized {
-            role: role.to_owned(),
-            keyid: keyid.clone(),
-        })?;
-        key.verify(&bytes, &detached.signature.sig)
-            .map_err(|e| RepositoryError::BadSignature {
-                role: role.to_owned(),
-                keyid: keyid.clone(),
-                reason: e.to_string(),
-            })?;
-        let signature = detached.signature.clone();
-        let add = |signatures: &mut Vec<Signature>| {
-            signatures.retain(|s| s.keyid != signature.keyid);
-            signatures.push(signature.clone());
-        };
-        if role == "root" {
-            if let Some(root) = self.staged_root.as_mut() {
-                add(&mut root.signatures);
-            }
-        } else if let Some(doc) = self.staged.get_mut(role) {
-            add(&mut doc.signatures);
-        }
-        self.dirty.insert(role.to_owned());
-        self.save()?;
-        let (report, previous_root) = self.signature_reports(role)?;
-        Ok(SignatureOutcome {
-            role: role.to_owned(),
-            keyid,
-            report,
-            previous_root,
-        })
-    }
-
-    /// How the signatures of staged `role` stand: against the keys that will authorise
-    /// it and, for root, against the published root too.
-    pub fn signature_reports(
-        &mut self,
-        role: &str,
-    ) -> Result<(SignatureReport, Option<SignatureReport>), RepositoryError> {
-        let (keys, keyids, threshold) = self.authorization_of(role)?;
-        let authorization = Authorization {
-            keys: &keys,
-            keyids: &keyids,
-            threshold,
-        };
-        let (signatures, bytes) = if role == "root" {
-            let root = self
-                .staged_root
-                .as_ref()
-                .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            (root.signatures.clone(), self.staged_signed_bytes(role)?.1)
-        } else {
-            let doc = self
-                .staged
-                .get(role)
-                .ok_or_else(|| RepositoryError::NotStaged(role.into()))?;
-            (doc.signatures.clone(), self.staged_signed_bytes(role)?.1)
-        };
-        let report = check_signatures(&authorization, &signatures, &bytes);
-        let previous = if role == "root" {
-            self.published.root.as_ref().and_then(|old| {
-                old.signed()
-                    .authorization("root")
-                    .map(|authorization| check_signatures(&authorization, &signatures, &bytes))
-            })
-        } else {
-            None
-        };
-        Ok((report, previous))
-    }
-
-    /// Drops every staged change (and staged tarballs).
-    pub fn discard(&mut self) -> Result<Vec<String>, RepositoryError> {
-        let roles = self.staged_roles();
-        self.staged_root = None;
-        self.staged.clear();
-        self.dirty.clear();
-        let dir = self.staged_dir();
-        std::fs::remove_dir_all(&dir).map_err(io_error(&dir))?;
-        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
-        Ok(roles)
-    }
-
-    // ----- status --------------------------------------------------------------------
-
-    /// Every role's version, expiry and signatures; `expires_soon` marks published roles
-    /// expiring within `within_seconds` of `now`.
-    pub fn status(
-        &mut self,
-        now: DateTime<Utc>,
-        within_seconds: u64,
-    ) -> Result<Status, RepositoryError> {
-        let soon = expires_at(now, within_seconds);
-        let mut names: Vec<String> = TOP_LEVEL_ROLE_NAMES
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        let mut others: BTreeSet<String> = self.published.targets_roles().into_iter().collect();
-        others.extend(self.staged.keys().cloned());
-        others.remove("targets");
-        names.extend(others);
-        let mut roles = Vec::new();
-        for role in names {
-            let (published_version, published_expires) = match role.as_str() {
-                "root" => meta_of(self.published.root.as_ref()),
-                "timestamp" => meta_of(self.published.timestamp.as_ref()),
-                "snapshot" => meta_of(self.published.snapshot.as_ref()),
-                _ => meta_of(self.published.targets(&role)?),
-            };
-            let (staged_version, staged_expires) = match role.as_str() {
-                "root" => meta_of(self.staged_root.as_ref()),
-                _ => meta_of(self.staged.get(&role)),
-            };
-            let staged = staged_version.is_some();
-            let (signatures, previous_root_signatures) = if staged {
-                let (report, previous) = self.signature_reports(&role)?;
-                (Some(report), previous)
-            } else {
-                (None, None)
-            };
-            let online = role_kind(&role).is_online();
-            let ready = !staged
-                || online
-                || (signatures
-                    .as_ref()
-                    .is_some_and(SignatureReport::threshold_met)
-                    && previous_root_signatures
-                        .as_ref()
-                        .is_none_or(SignatureReport::threshold_met));
-            roles.push(RoleStatus {
-                expires_soon: published_expires.is_some_and(|e| e <= soon),
-                role,
-                online,
-                published_version,
-                published_expires: published_expires.map(|e| format_expires(&e)),
-                staged_version,
-                staged_expires: staged_expires.map(|e| format_expires(&e)),
-                signatures,
-                previous_root_signatures,
-                ready,
-            });
-        }
-        Ok(Status {
-            now: format_expires(&whole_seconds(now)),
-            within_seconds,
-            roles,
-        })
-    }
 }
 
 enum KeySite {
     Root,
     Delegation(String),
     Bins,
-}
-
-fn meta_of<T: Role>(doc: Option<&Metadata<T>>) -> (Option<u64>, Option<DateTime<Utc>>) {
-    doc.map_or((None, None), |d| {
-        (Some(d.signed().version()), Some(d.signed().expires()))
-    })
 }
 
 fn pretty<T: Role>(doc: &Metadata<T>, path: &Path) -> Result<Vec<u8>, RepositoryError> {
@@ -1594,29 +852,14 @@ pub(crate) fn remove_if_exists(path: &Path) -> Result<(), RepositoryError> {
     }
 }
 
-/// The consistent-snapshot file path of a target: `<dir>/<sha256>.<file>` (§5.7.2).
-pub(crate) fn hashed_target_path(path: &str, info: &TargetFile) -> Result<String, RepositoryError> {
-    let hash = info
-        .hashes
-        .get("sha256")
-        .ok_or_else(|| RepositoryError::InvalidEdit {
-            role: "targets".into(),
-            message: format!("{path} has no sha256"),
-        })?;
-    Ok(match path.rsplit_once('/') {
-        Some((dir, file)) => format!("{dir}/{hash}.{file}"),
-        None => format!("{hash}.{path}"),
-    })
-}
-
 /// Drops root keys no top-level role uses any more.
-fn prune_root_keys(root: &mut Root) {
+pub(crate) fn prune_root_keys(root: &mut Root) {
     let used: BTreeSet<&KeyId> = root.roles.values().flat_map(|r| r.keyids.iter()).collect();
     root.keys.retain(|keyid, _| used.contains(keyid));
 }
 
 /// Drops delegation keys no delegated role (or bin) uses any more.
-fn prune_delegation_keys(delegations: &mut Delegations) {
+pub(crate) fn prune_delegation_keys(delegations: &mut Delegations) {
     let mut used: BTreeSet<KeyId> = BTreeSet::new();
     for role in delegations.roles.iter().flatten() {
         used.extend(role.keyids.iter().cloned());

@@ -23,11 +23,14 @@
 //! rename, directory fsync), and a lock file keeps two processes from editing at once.
 
 mod check;
+mod content;
 mod editor;
 pub mod layout;
 mod publish;
 mod published;
 mod settings;
+mod signing;
+mod status;
 
 use std::path::PathBuf;
 
@@ -35,15 +38,15 @@ pub use check::{
     verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, VerifyOptions,
     VerifyReport,
 };
-pub use editor::{
-    Change, DetachedSignature, InitOptions, NamespaceEdit, ReleaseAdded, Repository, RoleKeySpec,
-    RoleStatus, SignatureOutcome, Status,
-};
+pub use content::{NamespaceEdit, ReleaseAdded};
+pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
 pub use publish::PublishReport;
 pub use settings::{
     format_duration, parse_duration, DurationError, ExpiryPolicy, Settings,
     DEFAULT_FALLBACK_BIN_BITS, SETTINGS_FORMAT,
 };
+pub use signing::{Change, DetachedSignature, SignatureOutcome};
+pub use status::{RoleStatus, Status};
 
 use crate::metadata::MetadataError;
 use crate::signer::PrivateKeyError;

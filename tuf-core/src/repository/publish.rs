@@ -10,7 +10,8 @@ use serde::Serialize;
 use super::check::{
     verify_repository, DirectorySource, MetadataSource, OverlaySource, VerifyOptions,
 };
-use super::editor::{hashed_target_path, role_kind, Repository, PUBLISHED_DIR};
+use super::content::hashed_target_path;
+use super::editor::{role_kind, Repository, PUBLISHED_DIR};
 use super::published::{
     metadata_bytes, versioned_file_name, write_generation, Published, TARGETS_DIR,
 };
@@ -148,7 +149,7 @@ impl Repository {
         // Sign the online targets roles.
         for role in &roles {
             if role_kind(role).is_online() {
-                let (_, keyids, _) = self.authorization_of(role)?;
+                let keyids = self.authorization_of(role)?.keyids;
                 if let Some(doc) = self.staged.get_mut(role) {
                     sign_with(doc, online, &keyids)?;
                 }

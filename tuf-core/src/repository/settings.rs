@@ -98,7 +98,7 @@ pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
 /// Writes seconds back in the largest whole unit (`86400` → `1d`).
 pub fn format_duration(seconds: u64) -> String {
     for (unit, scale) in [("w", 7 * DAY), ("d", DAY), ("h", 3600), ("m", 60)] {
-        if seconds >= scale && seconds % scale == 0 {
+        if seconds >= scale && seconds.is_multiple_of(scale) {
             return format!("{}{unit}", seconds / scale);
         }
     }

@@ -1,0 +1,321 @@
+//! Namespaces and releases: what each role lists.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::editor::{
+    check_threshold, key_map, prune_delegation_keys, remove_if_exists, Repository, RoleKeySpec,
+};
+use super::layout::{
+    self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_ROLE,
+};
+use super::{io_error, RepositoryError};
+use crate::client::write_atomic;
+use crate::keys::{Key, KeyId};
+use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, UnrecognizedFields};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+/// What a namespace delegation did.
+#[derive(Debug, Clone, Serialize)]
+pub struct NamespaceEdit {
+    /// The namespace (canonical form).
+    pub namespace: String,
+    /// Its role.
+    pub role: String,
+    /// Releases moved between the fallback bins and the namespace role.
+    pub releases_moved: Vec<String>,
+}
+
+/// A release added to staged metadata.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReleaseAdded {
+    /// Its target path.
+    pub path: String,
+    /// The role that lists it.
+    pub role: String,
+    /// Whether it was already listed with the same content (nothing changed).
+    pub unchanged: bool,
+}
+
+impl Repository {
+    // ----- namespaces ----------------------------------------------------------------
+
+    /// Delegates `namespace` (the crate of that name and every `namespace::*` crate) to
+    /// `spec`'s keys with a terminating delegation placed before the fallback role.
+    /// Releases of the namespace already signed in the fallback bins move into the new
+    /// role, so they stay available once its owners sign it.
+    pub fn delegate_namespace(
+        &mut self,
+        namespace: &str,
+        spec: &RoleKeySpec,
+        now: DateTime<Utc>,
+    ) -> Result<NamespaceEdit, RepositoryError> {
+        let role = namespace_role_name(namespace)?;
+        let pattern = namespace_path_pattern(namespace)?;
+        check_threshold(&role, spec)?;
+        let targets = self
+            .current_targets("targets")?
+            .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?
+            .signed()
+            .clone();
+        let mut delegations = targets.delegations.clone().unwrap_or(Delegations {
+            keys: BTreeMap::new(),
+            roles: Some(Vec::new()),
+            succinct_roles: None,
+            unrecognized_fields: UnrecognizedFields::new(),
+        });
+        let roles = delegations.roles.get_or_insert_with(Vec::new);
+        if roles.iter().any(|r| r.name == role) {
+            return Err(RepositoryError::NamespaceClaimed(
+                layout::canonical_namespace(namespace),
+            ));
+        }
+        let keyids: BTreeSet<KeyId> = spec.keys.iter().map(Key::keyid).collect();
+        let entry = DelegatedRole {
+            name: role.clone(),
+            keyids: keyids.into_iter().collect(),
+            threshold: spec.threshold,
+            terminating: true,
+            paths: Some(vec![pattern.clone()]),
+            path_hash_prefixes: None,
+            unrecognized_fields: UnrecognizedFields::new(),
+        };
+        // Namespaces before the fallback role, so the fallback is never consulted for a
+        // claimed path.
+        let at = roles
+            .iter()
+            .position(|r| r.name == FALLBACK_ROLE)
+            .unwrap_or(roles.len());
+        roles.insert(at, entry);
+        delegations.keys.extend(key_map(&spec.keys));
+        // Move the namespace's releases out of the fallback bins.
+        let moved = self.take_from_bins(&pattern, now)?;
+        let ns_doc = self.stage_targets(&role, now)?;
+        for (path, info) in &moved {
+            ns_doc.targets.insert(path.clone(), info.clone());
+        }
+        self.stage_targets("targets", now)?.delegations = Some(delegations);
+        Ok(NamespaceEdit {
+            namespace: layout::canonical_namespace(namespace),
+            role,
+            releases_moved: moved.into_iter().map(|(p, _)| p).collect(),
+        })
+    }
+
+    /// Removes the delegation of `namespace`. Its releases move to the fallback bins
+    /// (signed from then on by the online key) so they stay available; its metadata
+    /// stays listed in snapshot, as clients refuse a snapshot that drops a role.
+    pub fn undelegate_namespace(
+        &mut self,
+        namespace: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NamespaceEdit, RepositoryError> {
+        let role = namespace_role_name(namespace)?;
+        let targets = self
+            .current_targets("targets")?
+            .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?
+            .signed()
+            .clone();
+        let mut delegations = targets
+            .delegations
+            .clone()
+            .ok_or_else(|| RepositoryError::NamespaceNotDelegated(namespace.to_owned()))?;
+        let roles = delegations.roles.get_or_insert_with(Vec::new);
+        let before = roles.len();
+        roles.retain(|r| r.name != role);
+        if roles.len() == before {
+            return Err(RepositoryError::NamespaceNotDelegated(
+                layout::canonical_namespace(namespace),
+            ));
+        }
+        prune_delegation_keys(&mut delegations);
+        let releases: Vec<(String, TargetFile)> = self
+            .current_targets(&role)?
+            .map(|doc| doc.signed().targets.clone().into_iter().collect())
+            .unwrap_or_default();
+        self.stage_targets("targets", now)?.delegations = Some(delegations);
+        for (path, info) in &releases {
+            let bin = self.bin_for(path)?;
+            self.stage_targets(&bin, now)?
+                .targets
+                .insert(path.clone(), info.clone());
+        }
+        Ok(NamespaceEdit {
+            namespace: layout::canonical_namespace(namespace),
+            role,
+            releases_moved: releases.into_iter().map(|(p, _)| p).collect(),
+        })
+    }
+
+    pub(crate) fn bins(&mut self) -> Result<SuccinctRoles, RepositoryError> {
+        self.current_targets(FALLBACK_ROLE)?
+            .and_then(|doc| doc.signed().delegations.as_ref())
+            .and_then(|d| d.succinct_roles.clone())
+            .ok_or_else(|| RepositoryError::UnknownRole(FALLBACK_ROLE.into()))
+    }
+
+    pub(crate) fn bin_for(&mut self, target_path: &str) -> Result<String, RepositoryError> {
+        Ok(self.bins()?.role_for_target(target_path))
+    }
+
+    /// Removes from the fallback bins every release whose path matches `pattern`.
+    fn take_from_bins(
+        &mut self,
+        pattern: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(String, TargetFile)>, RepositoryError> {
+        let bins = self.bins()?;
+        let mut moved = Vec::new();
+        for bin in bins.role_names() {
+            let matching: Vec<(String, TargetFile)> = match self.current_targets(&bin)? {
+                Some(doc) => doc
+                    .signed()
+                    .targets
+                    .iter()
+                    .filter(|(path, _)| crate::metadata::path_matches_pattern(path, pattern))
+                    .map(|(p, t)| (p.clone(), t.clone()))
+                    .collect(),
+                None => continue,
+            };
+            if matching.is_empty() {
+                continue;
+            }
+            let doc = self.stage_targets(&bin, now)?;
+            for (path, _) in &matching {
+                doc.targets.remove(path);
+            }
+            moved.extend(matching);
+        }
+        Ok(moved)
+    }
+
+    // ----- releases ------------------------------------------------------------------
+
+    /// The role a release path is signed by: the first namespace whose pattern covers it,
+    /// else the fallback bin for its hash.
+    pub fn role_for_path(&mut self, target_path: &str) -> Result<String, RepositoryError> {
+        let targets = self
+            .current_targets("targets")?
+            .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?;
+        let delegated = targets
+            .signed()
+            .delegations
+            .as_ref()
+            .and_then(|d| d.roles.as_ref())
+            .and_then(|roles| roles.iter().find(|r| r.is_delegated_path(target_path)))
+            .map(|r| r.name.clone());
+        match delegated.as_deref() {
+            Some(FALLBACK_ROLE) => self.bin_for(target_path),
+            Some(role) => Ok(role.to_owned()),
+            None => Err(RepositoryError::InvalidEdit {
+                role: "targets".into(),
+                message: format!("no role is delegated the path {target_path}"),
+            }),
+        }
+    }
+
+    /// Adds the release `name` `version` with the tarball `bytes` (whose name and version
+    /// the caller has read from its Cargo.toml) to the role that owns it, and keeps a copy
+    /// of the tarball to publish. `custom` becomes the target's custom data.
+    pub fn add_release(
+        &mut self,
+        name: &str,
+        version: &str,
+        bytes: &[u8],
+        custom: Option<serde_json::Value>,
+        now: DateTime<Utc>,
+    ) -> Result<ReleaseAdded, RepositoryError> {
+        let path = crate_target_path(name, version)?;
+        let role = self.role_for_path(&path)?;
+        let mut info = TargetFile::from_bytes(bytes);
+        if let Some(custom) = custom {
+            info.unrecognized_fields.insert("custom".into(), custom);
+        }
+        if let Some(existing) = self
+            .current_targets(&role)?
+            .and_then(|doc| doc.signed().targets.get(&path))
+        {
+            if existing.length == info.length
+                && existing.hashes.get("sha256") == info.hashes.get("sha256")
+            {
+                return Ok(ReleaseAdded {
+                    path,
+                    role,
+                    unchanged: true,
+                });
+            }
+            return Err(RepositoryError::ReleaseConflict {
+                path,
+                listed_length: existing.length,
+                listed_sha256: existing.hashes.get("sha256").cloned().unwrap_or_default(),
+            });
+        }
+        let staged_file = self.staged_target_file(&path, &info)?;
+        if let Some(parent) = staged_file.parent() {
+            std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+        }
+        write_atomic(&staged_file, bytes).map_err(io_error(&staged_file))?;
+        self.stage_targets(&role, now)?
+            .targets
+            .insert(path.clone(), info);
+        Ok(ReleaseAdded {
+            path,
+            role,
+            unchanged: false,
+        })
+    }
+
+    /// Removes the release `name` `version` from the role that lists it. Published
+    /// tarballs stay on disk (older snapshots refer to them).
+    pub fn remove_release(
+        &mut self,
+        name: &str,
+        version: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, RepositoryError> {
+        let path = crate_target_path(name, version)?;
+        let role = self.role_for_path(&path)?;
+        let listed = self
+            .current_targets(&role)?
+            .and_then(|doc| doc.signed().targets.get(&path).cloned());
+        let Some(info) = listed else {
+            return Err(RepositoryError::ReleaseNotFound {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                path,
+            });
+        };
+        self.stage_targets(&role, now)?.targets.remove(&path);
+        let staged_file = self.staged_target_file(&path, &info)?;
+        remove_if_exists(&staged_file)?;
+        Ok(path)
+    }
+
+    /// Where a staged tarball waits for publish: `staged/targets/<dir>/<sha256>.<file>`.
+    pub(crate) fn staged_target_file(
+        &self,
+        path: &str,
+        info: &TargetFile,
+    ) -> Result<PathBuf, RepositoryError> {
+        Ok(self
+            .staged_dir()
+            .join("targets")
+            .join(hashed_target_path(path, info)?))
+    }
+}
+
+/// The consistent-snapshot file path of a target: `<dir>/<sha256>.<file>` (§5.7.2).
+pub(crate) fn hashed_target_path(path: &str, info: &TargetFile) -> Result<String, RepositoryError> {
+    let hash = info
+        .hashes
+        .get("sha256")
+        .ok_or_else(|| RepositoryError::InvalidEdit {
+            role: "targets".into(),
+            message: format!("{path} has no sha256"),
+        })?;
+    Ok(match path.rsplit_once('/') {
+        Some((dir, file)) => format!("{dir}/{hash}.{file}"),
+        None => format!("{hash}.{path}"),
+    })
+}
