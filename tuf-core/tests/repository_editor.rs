@@ -298,3 +298,78 @@ fn publish_refuses_what_a_client_would_refuse() {
     assert!(err.to_string().contains("anyhow"), "{err}");
     assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
 }
+
+#[test]
+fn status_reports_signatures_and_what_expires_soon() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = init(dir.path(), &keys, 1);
+    repo.sign("root", &keys.root[0]).unwrap();
+    let status = repo.status(now(), 3600).unwrap();
+    let root = status.roles.iter().find(|r| r.role == "root").unwrap();
+    assert_eq!(root.staged_version, Some(1));
+    let report = root.signatures.as_ref().unwrap();
+    assert_eq!((report.valid.len(), report.threshold), (1, 2));
+    assert_eq!(report.missing.len(), 2);
+    assert!(!root.ready);
+    repo.sign("root", &keys.root[1]).unwrap();
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    // 23 hours later, within 2 hours: only the 1-day timestamp is due.
+    let status = repo.status(now() + Duration::hours(23), 2 * 3600).unwrap();
+    let soon: Vec<&str> = status
+        .roles
+        .iter()
+        .filter(|r| r.expires_soon)
+        .map(|r| r.role.as_str())
+        .collect();
+    assert_eq!(soon, ["timestamp"]);
+    // Within 8 days: snapshot (7 days) too.
+    let status = repo.status(now(), 8 * 24 * 3600).unwrap();
+    assert!(status
+        .roles
+        .iter()
+        .any(|r| r.role == "snapshot" && r.expires_soon));
+    assert!(!status
+        .roles
+        .iter()
+        .any(|r| r.role == "root" && r.expires_soon));
+}
+
+#[test]
+fn undelegating_a_namespace_moves_its_releases_back_to_the_bins() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.delegate_namespace("rand", &spec(&[&owner], 1), now())
+        .unwrap();
+    repo.add_release("rand", "0.8.5", b"rand", None, now())
+        .unwrap();
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.sign("ns-rand", &owner).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    assert!(matches!(
+        repo.delegate_namespace("rand", &spec(&[&owner], 1), now()),
+        Err(RepositoryError::NamespaceClaimed(_))
+    ));
+    let edit = repo.undelegate_namespace("rand", now()).unwrap();
+    assert_eq!(
+        edit.releases_moved,
+        vec![crate_target_path("rand", "0.8.5").unwrap()]
+    );
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    let report = verify(dir.path(), now());
+    assert!(report.is_ok(), "{:?}", report.problems);
+    // The old namespace role stays in snapshot (clients refuse a snapshot dropping a role).
+    assert!(report
+        .problems
+        .iter()
+        .any(|p| p.role.as_deref() == Some("ns-rand")));
+    assert_eq!(report.target_files_checked, 1);
+    assert!(matches!(
+        repo.undelegate_namespace("rand", now()),
+        Err(RepositoryError::NamespaceNotDelegated(_))
+    ));
+}
