@@ -9,11 +9,21 @@ use serde::Serialize;
 
 use crate::GlobalArgs;
 
+/// `println!` that ignores a closed stdout (`tuf-signer status | head -1`) instead of
+/// panicking on the broken pipe.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// Prints `value` as JSON (with `--json`), else runs `human`.
 pub fn emit<T: Serialize>(global: &GlobalArgs, value: &T, human: impl FnOnce()) {
     if global.json {
         match serde_json::to_string_pretty(value) {
-            Ok(text) => println!("{text}"),
+            Ok(text) => crate::say!("{text}"),
             Err(e) => eprintln!("tuf-signer: could not write JSON output: {e}"),
         }
     } else {
@@ -28,7 +38,7 @@ pub fn print_error(global: &GlobalArgs, error: &anyhow::Error) {
     eprintln!("tuf-signer: error: {message}");
     if global.json {
         let value = serde_json::json!({ "ok": false, "error": message });
-        println!("{value}");
+        crate::say!("{value}");
     }
 }
 

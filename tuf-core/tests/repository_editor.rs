@@ -324,8 +324,16 @@ fn status_reports_signatures_and_what_expires_soon() {
         .map(|r| r.role.as_str())
         .collect();
     assert_eq!(soon, ["timestamp"]);
-    // Within 8 days: snapshot (7 days) too.
+    // Online roles are flagged only once a refresh is overdue (half their period left):
+    // a fresh 7-day snapshot is not, four days later it is.
     let status = repo.status(now(), 8 * 24 * 3600).unwrap();
+    assert!(!status
+        .roles
+        .iter()
+        .any(|r| r.role == "snapshot" && r.expires_soon));
+    let status = repo
+        .status(now() + Duration::days(4), 8 * 24 * 3600)
+        .unwrap();
     assert!(status
         .roles
         .iter()
@@ -334,6 +342,18 @@ fn status_reports_signatures_and_what_expires_soon() {
         .roles
         .iter()
         .any(|r| r.role == "root" && r.expires_soon));
+    // Offline roles within the window asked about.
+    let status = repo
+        .status(now() + Duration::days(340), 30 * 24 * 3600)
+        .unwrap();
+    assert!(status
+        .roles
+        .iter()
+        .any(|r| r.role == "root" && r.expires_soon));
+    assert!(status
+        .roles
+        .iter()
+        .any(|r| r.role == "targets" && r.expires_soon));
 }
 
 #[test]
@@ -372,4 +392,87 @@ fn undelegating_a_namespace_moves_its_releases_back_to_the_bins() {
         repo.undelegate_namespace("rand", now()),
         Err(RepositoryError::NamespaceNotDelegated(_))
     ));
+}
+
+#[test]
+fn refresh_publishes_staged_bin_releases_in_a_new_snapshot_and_leaves_offline_changes_staged() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    repo.add_release("lost", "1.0.0", b"lost", None, now())
+        .unwrap();
+    // An offline change is staged too: a new key for the fallback role, in targets.
+    let new_online = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.add_key("unclaimed", new_online.public_key(), now())
+        .unwrap();
+    repo.save().unwrap();
+    let report = repo
+        .refresh(&[&keys.online], now(), Some(3600), &())
+        .unwrap()
+        .unwrap();
+    assert_eq!(report.snapshot_version, 2);
+    assert!(repo.staged_roles().contains(&"targets".to_owned()));
+    let verified = verify(dir.path(), now());
+    assert!(verified.is_ok(), "{:?}", verified.problems);
+    assert_eq!(
+        verified.target_files_checked, 1,
+        "the staged release was published"
+    );
+    // A refresh with only the timestamp due still works with the published keys.
+    let later = now() + Duration::hours(20);
+    let report = repo
+        .refresh(&[&keys.online], later, None, &())
+        .unwrap()
+        .unwrap();
+    assert_eq!((report.timestamp_version, report.snapshot_version), (3, 2));
+}
+
+#[test]
+fn changing_a_roles_keys_stages_the_role_for_its_new_key_holders() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.delegate_namespace("tokio", &spec(&[&owner], 1), now())
+        .unwrap();
+    repo.add_release("tokio", "1.0.0", b"tokio", None, now())
+        .unwrap();
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.sign("ns-tokio", &owner).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    // The namespace changes hands: its role must be signed by the new owner.
+    let new_owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.add_key("ns-tokio", new_owner.public_key(), now())
+        .unwrap();
+    assert!(
+        !repo.staged_roles().contains(&"ns-tokio".to_owned()),
+        "still signed by a threshold of its keys: nothing to re-sign"
+    );
+    repo.remove_key("ns-tokio", owner.keyid(), now()).unwrap();
+    assert!(repo.staged_roles().contains(&"ns-tokio".to_owned()));
+    repo.sign("targets", &keys.targets).unwrap();
+    assert!(repo.sign("ns-tokio", &owner).is_err());
+    repo.sign("ns-tokio", &new_owner).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    // The targets key is replaced in root: targets is staged for the new key.
+    let new_targets = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.add_key("targets", new_targets.public_key(), now())
+        .unwrap();
+    repo.remove_key("targets", keys.targets.keyid(), now())
+        .unwrap();
+    assert!(repo.staged_roles().contains(&"targets".to_owned()));
+    repo.sign("root", &keys.root[0]).unwrap();
+    repo.sign("root", &keys.root[1]).unwrap();
+    repo.sign("targets", &new_targets).unwrap();
+    // The bins' key is replaced: every bin is staged, and publish signs them.
+    let new_online = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.add_key("unclaimed-*", new_online.public_key(), now())
+        .unwrap();
+    repo.remove_key("unclaimed-*", keys.online.keyid(), now())
+        .unwrap();
+    assert!(repo.staged_roles().contains(&"unclaimed-0".to_owned()));
+    repo.publish(&[&keys.online, &new_online], now(), &())
+        .unwrap();
+    let verified = verify(dir.path(), now());
+    assert!(verified.is_ok(), "{:?}", verified.problems);
 }

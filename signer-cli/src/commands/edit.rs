@@ -118,14 +118,14 @@ pub fn init(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, Error> {
         global,
         &serde_json::json!({ "repository": global.repo, "staged": staged }),
         || {
-            println!(
+            crate::say!(
                 "created {} with {} staged roles (root, targets, unclaimed and {} bins)",
                 global.repo.display(),
                 staged.len(),
                 1u64 << args.bin_bits
             );
-            println!("validity: {}", describe_expiry(&options.settings.expiry));
-            println!("next: root and targets key holders run `tuf-signer sign`, then `tuf-signer publish`");
+            crate::say!("validity: {}", describe_expiry(&options.settings.expiry));
+            crate::say!("next: root and targets key holders run `tuf-signer sign`, then `tuf-signer publish`");
         },
     );
     Ok(ExitCode::SUCCESS)
@@ -178,12 +178,13 @@ pub fn namespace(global: &GlobalArgs, command: NamespaceCommand) -> Result<ExitC
     repo.save()?;
     super::warn_dropped(&repo);
     emit(global, &edit, || {
-        println!(
+        crate::say!(
             "staged: namespace {} {verb} (role {})",
-            edit.namespace, edit.role
+            edit.namespace,
+            edit.role
         );
         for path in &edit.releases_moved {
-            println!("  moved {path}");
+            crate::say!("  moved {path}");
         }
     });
     Ok(ExitCode::SUCCESS)
@@ -208,7 +209,7 @@ pub fn threshold(global: &GlobalArgs, args: &ThresholdArgs) -> Result<ExitCode, 
     emit(
         global,
         &serde_json::json!({ "role": args.role, "threshold": args.threshold }),
-        || println!("staged: {} threshold = {}", args.role, args.threshold),
+        || crate::say!("staged: {} threshold = {}", args.role, args.threshold),
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -242,12 +243,12 @@ pub fn rotate_root(global: &GlobalArgs, args: &RotateRootArgs) -> Result<ExitCod
         global,
         &serde_json::json!({ "root_version": version, "keyids": keyids, "threshold": args.threshold }),
         || {
-            println!(
+            crate::say!(
                 "staged: root v{version} with {} new keys (threshold {})",
                 keyids.len(),
                 args.threshold
             );
-            println!(
+            crate::say!(
                 "it must be signed by a threshold of the current root keys and of the new ones"
             );
         },
@@ -313,14 +314,19 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
             emit(global, &added, || {
                 for a in &added {
                     if a.unchanged {
-                        println!(
+                        crate::say!(
                             "unchanged: {} {} (already listed by {})",
-                            a.name, a.version, a.role
+                            a.name,
+                            a.version,
+                            a.role
                         );
                     } else {
-                        println!(
+                        crate::say!(
                             "staged: {} {} -> {} ({})",
-                            a.name, a.version, a.role, a.path
+                            a.name,
+                            a.version,
+                            a.role,
+                            a.path
                         );
                     }
                 }
@@ -333,7 +339,7 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
             repo.save()?;
             super::warn_dropped(&repo);
             emit(global, &serde_json::json!({ "removed": path }), || {
-                println!("staged: removed {path}");
+                crate::say!("staged: removed {path}");
             });
         }
     }
@@ -345,7 +351,7 @@ pub fn discard(global: &GlobalArgs) -> Result<ExitCode, Error> {
     let mut repo = super::open(global)?;
     let roles = repo.discard().context("discarding staged changes")?;
     emit(global, &serde_json::json!({ "discarded": roles }), || {
-        println!("discarded staged changes to {} roles", roles.len());
+        crate::say!("discarded staged changes to {} roles", roles.len());
     });
     Ok(ExitCode::SUCCESS)
 }

@@ -53,7 +53,7 @@ fn describe(role: &RoleStatus) -> String {
         }
         if let Some(previous) = &role.previous_root_signatures {
             text.push_str(&format!(
-                "; previous root keys {} of {}",
+                "; previous root keys: {} valid signatures, {} needed",
                 previous.valid.len(),
                 previous.threshold
             ));
@@ -75,6 +75,7 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, Error>
         .context("reading the repository's roles")?;
     emit(global, &status, || {
         let mut staged_bins = 0;
+        let mut shown = 0;
         for role in &status.roles {
             let top = ["root", "targets", "snapshot", "timestamp"].contains(&role.role.as_str());
             let bin = role.role.starts_with("unclaimed-");
@@ -83,20 +84,16 @@ pub fn status(global: &GlobalArgs, args: &StatusArgs) -> Result<ExitCode, Error>
                 continue;
             }
             if args.all || top || role.staged_version.is_some() || role.expires_soon {
-                println!("{}", describe(role));
+                crate::say!("{}", describe(role));
+                shown += 1;
             }
         }
         if staged_bins > 0 {
-            println!("unclaimed-*    {staged_bins} fallback bins staged (signed by publish)");
+            crate::say!("unclaimed-*    {staged_bins} fallback bins staged (signed by publish)");
         }
-        let hidden = status
-            .roles
-            .iter()
-            .filter(|r| r.staged_version.is_none() && !r.expires_soon)
-            .count()
-            .saturating_sub(4);
+        let hidden = status.roles.len() - shown - staged_bins;
         if !args.all && hidden > 0 {
-            println!("({hidden} more roles up to date; --all lists them)");
+            crate::say!("({hidden} more roles up to date; --all lists them)");
         }
     });
     Ok(ExitCode::SUCCESS)
@@ -145,9 +142,9 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
     let ok = report.is_ok();
     emit(global, &report, || {
         for problem in &report.problems {
-            println!("{problem}");
+            crate::say!("{problem}");
         }
-        println!(
+        crate::say!(
             "{}: root v{}, timestamp v{}, snapshot v{}; {} roles, {} targets, {} tarballs checked",
             if ok { "ok" } else { "FAILED" },
             report.root_version.unwrap_or(0),

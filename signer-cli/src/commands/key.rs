@@ -146,13 +146,13 @@ fn generate(global: &GlobalArgs, args: &GenerateArgs) -> Result<ExitCode, Error>
         public_key: public_path.display().to_string(),
     };
     emit(global, &generated, || {
-        println!("keyid:       {}", generated.keyid);
-        println!("algorithm:   {}", generated.algorithm);
-        println!(
+        crate::say!("keyid:       {}", generated.keyid);
+        crate::say!("algorithm:   {}", generated.algorithm);
+        crate::say!(
             "private key: {} (encrypted; keep it offline)",
             generated.private_key
         );
-        println!("public key:  {}", generated.public_key);
+        crate::say!("public key:  {}", generated.public_key);
     });
     Ok(ExitCode::SUCCESS)
 }
@@ -165,7 +165,7 @@ pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<ExitCode, Error> 
             let key = load_public_key(&public_key)?;
             let keyid = key.keyid();
             emit(global, &serde_json::json!({ "keyid": keyid }), || {
-                println!("{keyid}")
+                crate::say!("{keyid}")
             });
             Ok(ExitCode::SUCCESS)
         }
@@ -186,7 +186,7 @@ pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<ExitCode, Error> 
                 &serde_json::json!({ "role": role, "added": added }),
                 || {
                     for keyid in &added {
-                        println!("staged: {role} += key {keyid}");
+                        crate::say!("staged: {role} += key {keyid}");
                     }
                 },
             );
@@ -206,7 +206,7 @@ pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<ExitCode, Error> 
                 &serde_json::json!({ "role": role, "removed": keyids }),
                 || {
                     for keyid in &keyids {
-                        println!("staged: {role} -= key {keyid}");
+                        crate::say!("staged: {role} -= key {keyid}");
                     }
                 },
             );

@@ -31,9 +31,11 @@ pub struct RefreshArgs {
 }
 
 fn print_report(report: &PublishReport) {
-    println!(
+    crate::say!(
         "published: timestamp v{}, snapshot v{}, root v{}",
-        report.timestamp_version, report.snapshot_version, report.root_version
+        report.timestamp_version,
+        report.snapshot_version,
+        report.root_version
     );
     let bins = report
         .roles
@@ -42,14 +44,14 @@ fn print_report(report: &PublishReport) {
         .count();
     for (role, version) in &report.roles {
         if !role.starts_with("unclaimed-") {
-            println!("  {role} v{version}");
+            crate::say!("  {role} v{version}");
         }
     }
     if bins > 0 {
-        println!("  {bins} fallback bins (unclaimed-*)");
+        crate::say!("  {bins} fallback bins (unclaimed-*)");
     }
     if report.releases_published > 0 {
-        println!("  {} release tarballs", report.releases_published);
+        crate::say!("  {} release tarballs", report.releases_published);
     }
 }
 
@@ -71,7 +73,7 @@ pub fn publish(global: &GlobalArgs, args: &PublishArgs) -> Result<ExitCode, Erro
         }
         Err(RepositoryError::NothingToPublish) => {
             emit(global, &serde_json::json!({ "published": false }), || {
-                println!("nothing is staged; nothing was published");
+                crate::say!("nothing is staged; nothing was published");
             });
             Ok(ExitCode::SUCCESS)
         }
@@ -93,7 +95,7 @@ pub fn refresh(global: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode, Erro
     match report {
         Some(report) => emit(global, &report, || print_report(&report)),
         None => emit(global, &serde_json::json!({ "published": false }), || {
-            println!("nothing expires soon; nothing was published");
+            crate::say!("nothing expires soon; nothing was published");
         }),
     }
     Ok(ExitCode::SUCCESS)

@@ -43,12 +43,12 @@ fn diffs(repo: &mut Repository, roles: &[String]) -> Result<Vec<RoleDiff>, Error
 
 fn print_diffs(diffs: &[RoleDiff]) {
     for diff in diffs {
-        println!(
+        crate::say!(
             "{} (staged changes since the published version):",
             diff.role
         );
         for change in &diff.changes {
-            println!("  {change}");
+            crate::say!("  {change}");
         }
     }
 }
@@ -64,7 +64,7 @@ pub fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<ExitCode, Error> {
     let diffs = diffs(&mut repo, &roles)?;
     emit(global, &diffs, || {
         if diffs.is_empty() {
-            println!("nothing is staged");
+            crate::say!("nothing is staged");
         }
         print_diffs(&diffs);
     });
@@ -110,7 +110,7 @@ fn confirm(yes: bool, question: &str) -> Result<(), Error> {
 fn describe(outcome: &SignatureOutcome) -> String {
     let report = &outcome.report;
     let mut text = format!(
-        "{}: signed by {}; {} of {} signatures",
+        "{}: signed by {}; {} valid signatures, {} needed",
         outcome.role,
         outcome.keyid,
         report.valid.len(),
@@ -121,7 +121,7 @@ fn describe(outcome: &SignatureOutcome) -> String {
     }
     if let Some(previous) = &outcome.previous_root {
         text.push_str(&format!(
-            "; previous root keys: {} of {}",
+            "; previous root keys: {} valid signatures, {} needed",
             previous.valid.len(),
             previous.threshold
         ));
@@ -168,7 +168,7 @@ pub fn sign(global: &GlobalArgs, args: &SignArgs) -> Result<ExitCode, Error> {
     }
     emit(global, &outcomes, || {
         for outcome in &outcomes {
-            println!("{}", describe(outcome));
+            crate::say!("{}", describe(outcome));
         }
     });
     Ok(ExitCode::SUCCESS)
@@ -224,7 +224,7 @@ pub fn signature(global: &GlobalArgs, command: SignatureCommand) -> Result<ExitC
             tuf_core::client::write_atomic(&out, &bytes)
                 .with_context(|| format!("writing {}", out.display()))?;
             emit(global, &detached, || {
-                println!(
+                crate::say!(
                     "wrote {}: signature of {} v{} by {}",
                     out.display(),
                     detached.role,
@@ -248,7 +248,7 @@ pub fn signature(global: &GlobalArgs, command: SignatureCommand) -> Result<ExitC
             }
             emit(global, &outcomes, || {
                 for outcome in &outcomes {
-                    println!("{}", describe(outcome));
+                    crate::say!("{}", describe(outcome));
                 }
             });
         }

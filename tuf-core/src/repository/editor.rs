@@ -16,7 +16,7 @@ use crate::metadata::{
     whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root, SuccinctRoles,
     Targets, UnrecognizedFields, TOP_LEVEL_ROLE_NAMES,
 };
-use crate::verify::{Authorization, Delegator};
+use crate::verify::{check_signatures, Authorization, Delegator};
 
 pub(crate) const SETTINGS_FILE: &str = "repository.json";
 pub(crate) const STAGED_DIR: &str = "staged";
@@ -27,6 +27,15 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How key and threshold edits name all the fallback hash bins at once.
 pub const FALLBACK_BINS_ALIAS: &str = "unclaimed-*";
+
+/// Which state of the delegating roles to read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum View {
+    /// Staged where staged, else published: the state after the next publish.
+    AfterPublish,
+    /// Only what is published.
+    Published,
+}
 
 /// Who may sign a role: its keys by keyid, the authorised keyids and the threshold.
 #[derive(Debug, Clone)]
@@ -494,7 +503,7 @@ impl Repository {
         Ok(root.signed_mut())
     }
 
-    fn expiry_for(&self, role: &str) -> u64 {
+    pub(crate) fn expiry_for(&self, role: &str) -> u64 {
         let expiry = &self.settings.expiry;
         match role_kind(role) {
             RoleKind::Root => expiry.root,
@@ -544,11 +553,30 @@ impl Repository {
     /// The role that delegates `role`: `root` for top-level roles, else the targets
     /// role whose delegations name it.
     pub fn delegator_of(&mut self, role: &str) -> Result<String, RepositoryError> {
+        self.delegator_in(role, View::AfterPublish)
+    }
+
+    fn view_targets(
+        &mut self,
+        role: &str,
+        view: View,
+    ) -> Result<Option<&Metadata<Targets>>, RepositoryError> {
+        match view {
+            View::AfterPublish => self.current_targets(role),
+            View::Published => self.published.targets(role),
+        }
+    }
+
+    pub(crate) fn delegator_in(
+        &mut self,
+        role: &str,
+        view: View,
+    ) -> Result<String, RepositoryError> {
         if TOP_LEVEL_ROLE_NAMES.contains(&role) {
             return Ok("root".into());
         }
         for candidate in ["targets", FALLBACK_ROLE] {
-            if let Some(doc) = self.current_targets(candidate)? {
+            if let Some(doc) = self.view_targets(candidate, view)? {
                 if doc
                     .signed()
                     .delegations
@@ -564,6 +592,15 @@ impl Repository {
 
     /// The keys and threshold that authorise `role` after the next publish.
     pub fn authorization_of(&mut self, role: &str) -> Result<RoleAuthorization, RepositoryError> {
+        self.authorization_in(role, View::AfterPublish)
+    }
+
+    /// The keys and threshold that authorise `role` in `view`.
+    pub(crate) fn authorization_in(
+        &mut self,
+        role: &str,
+        view: View,
+    ) -> Result<RoleAuthorization, RepositoryError> {
         let bin;
         let role = if role == FALLBACK_BINS_ALIAS {
             bin = self.bins()?.bin_name(0);
@@ -571,7 +608,7 @@ impl Repository {
         } else {
             role
         };
-        let delegator = self.delegator_of(role)?;
+        let delegator = self.delegator_in(role, view)?;
         let unknown = || RepositoryError::UnknownRole(role.to_owned());
         let owned = |a: Authorization<'_>| RoleAuthorization {
             keys: a.keys.clone(),
@@ -579,18 +616,69 @@ impl Repository {
             threshold: a.threshold,
         };
         if delegator == "root" {
-            let root = self.current_root().ok_or_else(unknown)?;
+            let root = match view {
+                View::AfterPublish => self.current_root(),
+                View::Published => self.published.root.as_ref(),
+            };
             return root
+                .ok_or_else(unknown)?
                 .signed()
                 .authorization(role)
                 .map(owned)
                 .ok_or_else(unknown);
         }
-        let doc = self.current_targets(&delegator)?.ok_or_else(unknown)?;
+        let doc = self.view_targets(&delegator, view)?.ok_or_else(unknown)?;
         doc.signed()
             .authorization(role)
             .map(owned)
             .ok_or_else(unknown)
+    }
+
+    /// After a key or threshold edit of `role`: if its published signatures no longer
+    /// meet the new authorisation, stage it, so its key holders (or publish, for online
+    /// roles) sign it anew. `unclaimed-*` and any bin name mean every bin.
+    fn restage_if_unverified(
+        &mut self,
+        role: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), RepositoryError> {
+        let roles: Vec<String> =
+            if role == FALLBACK_BINS_ALIAS || role_kind(role) == RoleKind::FallbackBin {
+                self.bins()?.role_names().collect()
+            } else {
+                vec![role.to_owned()]
+            };
+        for role in roles {
+            if matches!(
+                role_kind(&role),
+                RoleKind::Root | RoleKind::Snapshot | RoleKind::Timestamp
+            ) || self.staged.contains_key(&role)
+            {
+                continue;
+            }
+            let authorization = self.authorization_of(&role)?;
+            let path = self.published.metadata_dir.join(&role);
+            let Some(doc) = self.published.targets(&role)? else {
+                continue;
+            };
+            let bytes = doc
+                .signed_bytes()
+                .map_err(|source| RepositoryError::Metadata { path, source })?;
+            let report = check_signatures(
+                &Authorization {
+                    keys: &authorization.keys,
+                    keyids: &authorization.keyids,
+                    threshold: authorization.threshold,
+                },
+                &doc.signatures,
+                bytes,
+            );
+            if !report.threshold_met() {
+                tracing::info!(role = %role, "staged: its signatures no longer meet its keys");
+                self.stage_targets(&role, now)?;
+            }
+        }
+        Ok(())
     }
 
     // ----- keys and thresholds -------------------------------------------------------
@@ -616,7 +704,8 @@ impl Repository {
                 keyids.push(keyid.clone());
             }
             Ok(())
-        })
+        })?;
+        self.restage_if_unverified(role, now)
     }
 
     /// Removes `keyid` from `role`. Refused if fewer keys than the threshold would remain.
@@ -646,7 +735,8 @@ impl Repository {
                 });
             }
             Ok(())
-        })
+        })?;
+        self.restage_if_unverified(role, now)
     }
 
     /// Sets the threshold of `role`.
@@ -666,7 +756,8 @@ impl Repository {
                 ),
             });
         }
-        self.apply_threshold(role, threshold, now)
+        self.apply_threshold(role, threshold, now)?;
+        self.restage_if_unverified(role, now)
     }
 
     /// Replaces the root keys and threshold in one step: a root rotation. The new root

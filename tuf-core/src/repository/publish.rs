@@ -11,7 +11,7 @@ use super::check::{
     verify_repository, DirectorySource, MetadataSource, OverlaySource, VerifyOptions,
 };
 use super::content::hashed_target_path;
-use super::editor::{role_kind, Repository, PUBLISHED_DIR};
+use super::editor::{role_kind, Repository, View, PUBLISHED_DIR};
 use super::published::{
     metadata_bytes, versioned_file_name, write_generation, Published, TARGETS_DIR,
 };
@@ -120,11 +120,14 @@ impl Repository {
                 snapshot_due = true;
             }
         }
+        // Staged online roles (a release added to a bin) go out too: they need no other
+        // signature than the online keys'.
+        snapshot_due |= self.staged.keys().any(|r| role_kind(r).is_online());
         timestamp_due |= snapshot_due;
         if !timestamp_due {
             return Ok(None);
         }
-        self.save()?;
+        // Renewals are not saved as staged changes: if publishing fails they are dropped.
         self.publish_roles(online, now, false, snapshot_due, progress)
             .map(Some)
     }
@@ -146,10 +149,19 @@ impl Repository {
             .filter(|r| include_offline || role_kind(r).is_online())
             .cloned()
             .collect();
+        // Delegators as they will be: staged ones too, unless only online roles go out
+        // (refresh), when staged offline changes stay staged and do not count.
+        let view = if include_offline {
+            View::AfterPublish
+        } else {
+            View::Published
+        };
+        // Publishing any targets role needs a snapshot naming its new version.
+        let new_snapshot = new_snapshot || !roles.is_empty();
         // Sign the online targets roles.
         for role in &roles {
             if role_kind(role).is_online() {
-                let keyids = self.authorization_of(role)?.keyids;
+                let keyids = self.authorization_in(role, view)?.keyids;
                 if let Some(doc) = self.staged.get_mut(role) {
                     sign_with(doc, online, &keyids)?;
                 }
@@ -162,7 +174,7 @@ impl Repository {
             check_roles.insert(0, "root".into());
         }
         for role in &check_roles {
-            let (report, previous) = self.signature_reports(role)?;
+            let (report, previous) = self.signature_reports_in(role, view)?;
             if !report.threshold_met() {
                 unsigned.push(format!(
                     "{role} has {} of {} signatures (not yet signed by: {})",

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
-use super::editor::Repository;
+use super::editor::{Repository, View};
 use super::{io_error, RepositoryError};
 use crate::keys::KeyId;
 use crate::metadata::Signature;
@@ -78,8 +78,8 @@ pub struct SignatureOutcome {
 
 fn json_text(value: &serde_json::Value) -> String {
     let text = value.to_string();
-    if text.chars().count() > 120 {
-        let short: String = text.chars().take(117).collect();
+    if text.chars().count() > 1000 {
+        let short: String = text.chars().take(997).collect();
         format!("{short}...")
     } else {
         text
@@ -320,7 +320,16 @@ impl Repository {
         &mut self,
         role: &str,
     ) -> Result<(SignatureReport, Option<SignatureReport>), RepositoryError> {
-        let owned = self.authorization_of(role)?;
+        self.signature_reports_in(role, View::AfterPublish)
+    }
+
+    /// [`Self::signature_reports`] against the delegators of `view`.
+    pub(crate) fn signature_reports_in(
+        &mut self,
+        role: &str,
+        view: View,
+    ) -> Result<(SignatureReport, Option<SignatureReport>), RepositoryError> {
+        let owned = self.authorization_in(role, view)?;
         let authorization = Authorization {
             keys: &owned.keys,
             keyids: &owned.keyids,

@@ -21,7 +21,9 @@ pub struct RoleStatus {
     pub published_version: Option<u64>,
     /// Published expiry.
     pub published_expires: Option<String>,
-    /// Whether the published version expires within the window asked about.
+    /// Whether the published version expires within the window asked about (for online
+    /// roles, which `refresh` renews: within that window and within half their validity
+    /// period, i.e. a refresh is overdue).
     pub expires_soon: bool,
     /// Staged version, if the role has pending changes.
     pub staged_version: Option<u64>,
@@ -95,7 +97,16 @@ impl Repository {
                         .as_ref()
                         .is_none_or(SignatureReport::threshold_met));
             roles.push(RoleStatus {
-                expires_soon: published_expires.is_some_and(|e| e <= soon),
+                expires_soon: published_expires.is_some_and(|e| {
+                    // Online roles are refreshed automatically: flag them only when a
+                    // refresh is overdue (less than half their validity left).
+                    let limit = if online {
+                        expires_at(now, within_seconds.min(self.expiry_for(&role) / 2))
+                    } else {
+                        soon
+                    };
+                    e <= limit
+                }),
                 role,
                 online,
                 published_version,
