@@ -63,26 +63,8 @@ impl Delays {
 #[test]
 fn publish_killed_at_random_points_leaves_the_old_or_the_new_repository() {
     let ws = Workspace::new();
-    for name in ["root", "targets", "online", "online-2"] {
-        ws.key(name);
-    }
-    ws.ok(
-        "repo",
-        &[
-            "init",
-            "--root-key",
-            &ws.public("root"),
-            "--targets-key",
-            &ws.public("targets"),
-            "--online-key",
-            &ws.public("online"),
-            "--bin-bits",
-            "8",
-        ],
-    );
-    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("root")]);
-    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("targets")]);
-    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+    ws.key("online-2");
+    ws.init_and_publish(8);
     assert_eq!(published_state(&ws.path("repo")), (1, 1));
 
     // The change: many releases across the bins, and a root that replaces the timestamp

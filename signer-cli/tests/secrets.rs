@@ -32,23 +32,7 @@ fn pem_body(pem: &str) -> Vec<String> {
 #[test]
 fn a_wrong_passphrase_is_a_clear_error_that_does_not_echo_it() {
     let ws = Workspace::new();
-    ws.key("root");
-    ws.key("targets");
-    ws.key("online");
-    ws.ok(
-        "repo",
-        &[
-            "init",
-            "--root-key",
-            &ws.public("root"),
-            "--targets-key",
-            &ws.public("targets"),
-            "--online-key",
-            &ws.public("online"),
-            "--bin-bits",
-            "1",
-        ],
-    );
+    ws.init(1);
     let wrong = "Tr0ub4dor&3-wrong";
     let output = Command::new(bin())
         .env("WRONG", wrong)

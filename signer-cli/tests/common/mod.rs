@@ -97,6 +97,37 @@ impl Workspace {
             .into_owned()
     }
 
+    /// Generates the keys `root`, `targets` and `online` and creates `repo` with them
+    /// and 2^`bin_bits` fallback bins.
+    pub fn init(&self, bin_bits: u32) {
+        for name in ["root", "targets", "online"] {
+            self.key(name);
+        }
+        let bits = bin_bits.to_string();
+        self.ok(
+            "repo",
+            &[
+                "init",
+                "--root-key",
+                &self.public("root"),
+                "--targets-key",
+                &self.public("targets"),
+                "--online-key",
+                &self.public("online"),
+                "--bin-bits",
+                &bits,
+            ],
+        );
+    }
+
+    /// [`Self::init`], then the root and targets holders sign and it is published.
+    pub fn init_and_publish(&self, bin_bits: u32) {
+        self.init(bin_bits);
+        self.ok("repo", &["sign", "--yes", "--key", &self.pem("root")]);
+        self.ok("repo", &["sign", "--yes", "--key", &self.pem("targets")]);
+        self.ok("repo", &["publish", "--online-key", &self.pem("online")]);
+    }
+
     /// Writes a `.crate` for `name` `version` and returns its path.
     pub fn tarball(&self, name: &str, version: &str) -> String {
         let bytes = tuf_crates_tests::crate_tarball::build_crate_tarball(

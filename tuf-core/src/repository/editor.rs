@@ -825,6 +825,55 @@ impl Repository {
         Ok(KeySite::Delegation(self.delegator_of(role)?))
     }
 
+    /// [`Self::edit_role_keys`] for a role delegated by `delegator`: one of its named
+    /// delegations, or (`bins`) its succinct hash bins.
+    fn edit_delegation_keys(
+        &mut self,
+        delegator: &str,
+        role: &str,
+        bins: bool,
+        now: DateTime<Utc>,
+        edit: impl FnOnce(
+            &mut BTreeMap<KeyId, Key>,
+            &mut Vec<KeyId>,
+            u64,
+        ) -> Result<(), RepositoryError>,
+    ) -> Result<(), RepositoryError> {
+        let unknown = || RepositoryError::UnknownRole(role.to_owned());
+        let mut delegations = self
+            .current_targets(delegator)?
+            .and_then(|doc| doc.signed().delegations.clone())
+            .ok_or_else(unknown)?;
+        let (mut keyids, threshold) = if bins {
+            let bins = delegations.succinct_roles.as_ref().ok_or_else(unknown)?;
+            (bins.keyids.clone(), bins.threshold)
+        } else {
+            let entry = delegations
+                .roles
+                .iter()
+                .flatten()
+                .find(|r| r.name == role)
+                .ok_or_else(unknown)?;
+            (entry.keyids.clone(), entry.threshold)
+        };
+        edit(&mut delegations.keys, &mut keyids, threshold)?;
+        if bins {
+            if let Some(bins) = delegations.succinct_roles.as_mut() {
+                bins.keyids = keyids;
+            }
+        } else if let Some(entry) = delegations
+            .roles
+            .iter_mut()
+            .flatten()
+            .find(|r| r.name == role)
+        {
+            entry.keyids = keyids;
+        }
+        prune_delegation_keys(&mut delegations);
+        self.stage_targets(delegator, now)?.delegations = Some(delegations);
+        Ok(())
+    }
+
     /// Applies `edit` to the key map, keyid list and threshold of `role` where they are
     /// defined, staging that document. `unclaimed-*` (or `unclaimed` with `bins`) names
     /// the fallback bins.
@@ -861,58 +910,9 @@ impl Repository {
                 prune_root_keys(staged);
             }
             KeySite::Delegation(delegator) => {
-                let current = self
-                    .current_targets(&delegator)?
-                    .ok_or_else(|| RepositoryError::UnknownRole(delegator.clone()))?
-                    .signed()
-                    .clone();
-                let mut delegations = current
-                    .delegations
-                    .clone()
-                    .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
-                let entry = delegations
-                    .roles
-                    .iter_mut()
-                    .flatten()
-                    .find(|r| r.name == role)
-                    .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
-                let mut keyids = entry.keyids.clone();
-                let threshold = entry.threshold;
-                edit(&mut delegations.keys, &mut keyids, threshold)?;
-                if let Some(entry) = delegations
-                    .roles
-                    .iter_mut()
-                    .flatten()
-                    .find(|r| r.name == role)
-                {
-                    entry.keyids = keyids;
-                }
-                prune_delegation_keys(&mut delegations);
-                self.stage_targets(&delegator, now)?.delegations = Some(delegations);
+                self.edit_delegation_keys(&delegator, role, false, now, edit)?;
             }
-            KeySite::Bins => {
-                let current = self
-                    .current_targets(FALLBACK_ROLE)?
-                    .ok_or_else(|| RepositoryError::UnknownRole(FALLBACK_ROLE.into()))?
-                    .signed()
-                    .clone();
-                let mut delegations = current
-                    .delegations
-                    .clone()
-                    .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
-                let bins = delegations
-                    .succinct_roles
-                    .as_mut()
-                    .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
-                let mut keyids = bins.keyids.clone();
-                let threshold = bins.threshold;
-                edit(&mut delegations.keys, &mut keyids, threshold)?;
-                if let Some(bins) = delegations.succinct_roles.as_mut() {
-                    bins.keyids = keyids;
-                }
-                prune_delegation_keys(&mut delegations);
-                self.stage_targets(FALLBACK_ROLE, now)?.delegations = Some(delegations);
-            }
+            KeySite::Bins => self.edit_delegation_keys(FALLBACK_ROLE, role, true, now, edit)?,
         }
         Ok(())
     }
