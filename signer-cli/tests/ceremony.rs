@@ -110,6 +110,8 @@ fn three_of_five_root_ceremony_then_rotation_followed_by_clients() {
     let init: Vec<&str> = init.iter().map(String::as_str).collect();
     ws.ok("repo", &init);
 
+    // A holder on another machine signs a copy of the staged root first.
+    let detached = sign_elsewhere(&ws, "old-4", "root");
     // Two holders sign at the same time, in separate processes: both signatures land.
     sign_concurrently(&ws, &["old-1", "old-2"]);
     assert_eq!(signatures(&ws, "root").0, 2);
@@ -123,8 +125,8 @@ fn three_of_five_root_ceremony_then_rotation_followed_by_clients() {
     );
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("root has 2 of 3 signatures"), "{stderr}");
-    // The third signature is made on another machine and imported.
-    let detached = sign_elsewhere(&ws, "old-4", "root");
+    // The third signature, made on the other machine before those two, still imports:
+    // signing added signatures without changing the signed bytes.
     ws.ok("repo", &["signature", "import", &detached]);
     assert_eq!(signatures(&ws, "root").0, 3);
     ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("targets")]);
