@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::content::hashed_target_path;
+use super::content::{check_relative_target_path, hashed_target_path};
 use super::Progress;
 use crate::client::{
     quote_role_name, read_bounded, FetchError, Limits, TrustError, TrustedMetadataSet,
@@ -493,6 +493,7 @@ pub(crate) fn check_target_file(
     let relative = if consistent {
         hashed_target_path(path, info).map_err(|e| e.to_string())?
     } else {
+        check_relative_target_path(path).map_err(|e| e.to_string())?;
         path.to_owned()
     };
     let file_path = dir.join(&relative);

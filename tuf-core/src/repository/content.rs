@@ -307,6 +307,7 @@ impl Repository {
 
 /// The consistent-snapshot file path of a target: `<dir>/<sha256>.<file>` (§5.7.2).
 pub(crate) fn hashed_target_path(path: &str, info: &TargetFile) -> Result<String, RepositoryError> {
+    check_relative_target_path(path)?;
     let hash = info
         .hashes
         .get("sha256")
@@ -318,4 +319,46 @@ pub(crate) fn hashed_target_path(path: &str, info: &TargetFile) -> Result<String
         Some((dir, file)) => format!("{dir}/{hash}.{file}"),
         None => format!("{hash}.{path}"),
     })
+}
+
+/// Refuses a target path that could leave the targets directory when joined to it:
+/// empty, absolute, with `.` or `..` segments, empty segments or backslashes.
+pub(crate) fn check_relative_target_path(path: &str) -> Result<(), RepositoryError> {
+    let bad = path.is_empty()
+        || path.contains('\\')
+        || path.contains('\0')
+        || path
+            .split('/')
+            .any(|segment| segment.is_empty() || segment == "." || segment == "..");
+    if bad {
+        return Err(RepositoryError::InvalidEdit {
+            role: "targets".into(),
+            message: format!("{path:?} is not a safe relative target path"),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_paths_cannot_leave_the_targets_directory() {
+        let info = TargetFile::from_bytes(b"x");
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+            "a/.",
+        ] {
+            assert!(hashed_target_path(bad, &info).is_err(), "{bad:?}");
+        }
+        let good = hashed_target_path("crates/a/a/a-1.0.0.crate", &info).unwrap();
+        assert!(good.starts_with("crates/a/a/") && good.ends_with(".a-1.0.0.crate"));
+    }
 }
