@@ -311,28 +311,18 @@ impl<F: Fetcher> Updater<F> {
             }
             visited.insert(role.clone());
             budget -= 1;
-            let Some(delegations) = &targets.signed().delegations else {
-                continue;
-            };
-            let mut children: Vec<(String, String)> = Vec::new();
-            if let Some(roles) = &delegations.roles {
-                for child in roles {
-                    if child.is_delegated_path(target_path) {
-                        children.push((child.name.clone(), role.clone()));
-                        // §5.6.7.2.2: a terminating delegation ends the search after it.
-                        if child.terminating {
-                            stack.clear();
-                            break;
-                        }
-                    }
-                }
-            } else if let Some(bins) = &delegations.succinct_roles {
-                // TAP 15: exactly one bin can hold the path; bins are terminating.
-                children.push((bins.role_for_target(target_path), role.clone()));
+            // §5.6.7.2: the delegations covering the path, pre-order (the first listed is
+            // searched first); a terminating delegation ends the search after it.
+            let step = targets.signed().delegations_for_path(target_path);
+            if step.terminating {
                 stack.clear();
             }
-            // Pre-order: the first listed child is searched first.
-            stack.extend(children.into_iter().rev());
+            stack.extend(
+                step.roles
+                    .into_iter()
+                    .rev()
+                    .map(|child| (child, role.clone())),
+            );
         }
         Ok(None)
     }

@@ -39,7 +39,8 @@ pub use common::{
 pub use root::Root;
 pub use snapshot::Snapshot;
 pub use targets::{
-    path_matches_pattern, DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets,
+    path_matches_pattern, DelegatedRole, DelegationStep, Delegations, SuccinctRoles, TargetFile,
+    Targets,
 };
 pub use timestamp::Timestamp;
 

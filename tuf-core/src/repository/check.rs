@@ -454,12 +454,8 @@ pub fn verify_repository(
         for (path, info) in &targets.signed().targets {
             report.targets_checked += 1;
             match resolve(&trusted, path, limits.max_delegations) {
-                Resolution::Found(found, found_info) if &found == role => {
-                    if found_info != *info {
-                        report.error(Some(role), Some(path), "resolves to a different entry");
-                    }
-                }
-                Resolution::Found(found, _) => report.error(
+                Resolution::Found(found) if &found == role => {}
+                Resolution::Found(found) => report.error(
                     Some(role),
                     Some(path),
                     format!("listed here, but a client looking it up gets the entry of {found}"),
@@ -511,7 +507,8 @@ pub(crate) fn check_target_file(
 }
 
 enum Resolution {
-    Found(String, TargetFile),
+    /// The role whose entry a client gets.
+    Found(String),
     NotFound,
     /// The lookup needs a role that was not loaded (a partial check).
     Unloaded,
@@ -532,30 +529,16 @@ fn resolve(trusted: &TrustedMetadataSet, path: &str, max_delegations: usize) -> 
         let Some(targets) = trusted.targets(&role) else {
             return Resolution::Unloaded;
         };
-        if let Some(info) = targets.signed().targets.get(path) {
-            return Resolution::Found(role, info.clone());
+        if targets.signed().targets.contains_key(path) {
+            return Resolution::Found(role);
         }
         visited.insert(role.clone());
         budget -= 1;
-        let Some(delegations) = &targets.signed().delegations else {
-            continue;
-        };
-        let mut children = Vec::new();
-        if let Some(roles) = &delegations.roles {
-            for child in roles {
-                if child.is_delegated_path(path) {
-                    children.push(child.name.clone());
-                    if child.terminating {
-                        stack.clear();
-                        break;
-                    }
-                }
-            }
-        } else if let Some(bins) = &delegations.succinct_roles {
-            children.push(bins.role_for_target(path));
+        let step = targets.signed().delegations_for_path(path);
+        if step.terminating {
             stack.clear();
         }
-        stack.extend(children.into_iter().rev());
+        stack.extend(step.roles.into_iter().rev());
     }
     Resolution::NotFound
 }

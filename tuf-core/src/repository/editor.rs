@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 
 use super::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
-use super::published::{read_metadata, Published};
+use super::published::{read_file, read_metadata, Published};
 use super::{io_error, RepositoryError, Settings};
 use crate::client::{quote_role_name, write_atomic};
 use crate::keys::{Key, KeyId};
@@ -22,6 +22,8 @@ pub(crate) const SETTINGS_FILE: &str = "repository.json";
 pub(crate) const STAGED_DIR: &str = "staged";
 pub(crate) const PUBLISHED_DIR: &str = "published";
 const LOCK_FILE: &str = ".lock";
+/// Largest settings file read.
+const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
 /// How long to wait for another process to release the repository lock.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -305,7 +307,7 @@ impl Repository {
             return Err(RepositoryError::NotARepository(dir.to_owned()));
         }
         let lock = lock(dir)?;
-        let bytes = std::fs::read(&settings_path).map_err(io_error(&settings_path))?;
+        let bytes = read_file(&settings_path, MAX_SETTINGS_BYTES)?;
         let settings: Settings =
             serde_json::from_slice(&bytes).map_err(|e| RepositoryError::Settings {
                 path: settings_path.clone(),
@@ -347,6 +349,9 @@ impl Repository {
 
     fn load_staged(&mut self) -> Result<(), RepositoryError> {
         let dir = self.staged_dir();
+        // `discard` removes and recreates the directory: an interruption between the
+        // two leaves none, which means nothing is staged.
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let root_path = dir.join("root.json");
         if root_path.exists() {
             let root: Metadata<Root> = read_metadata(&root_path)?;
@@ -725,7 +730,7 @@ impl Repository {
                     message: format!("key {keyid} is not one of its keys"),
                 });
             }
-            if (keyids.len() as u64) < threshold {
+            if (keyids.len() as u64) < *threshold {
                 return Err(RepositoryError::InvalidEdit {
                     role: role_name.clone(),
                     message: format!(
@@ -746,17 +751,20 @@ impl Repository {
         threshold: u64,
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
-        let keyids = self.authorization_of(role)?.keyids;
-        if threshold == 0 || threshold > keyids.len() as u64 {
-            return Err(RepositoryError::InvalidEdit {
-                role: role.to_owned(),
-                message: format!(
-                    "threshold {threshold} needs between 1 and {} (its number of keys)",
-                    keyids.len()
-                ),
-            });
-        }
-        self.apply_threshold(role, threshold, now)?;
+        let role_name = role.to_owned();
+        self.edit_role_keys(role, now, |_keys, keyids, current| {
+            if threshold == 0 || threshold > keyids.len() as u64 {
+                return Err(RepositoryError::InvalidEdit {
+                    role: role_name.clone(),
+                    message: format!(
+                        "threshold {threshold} needs between 1 and {} (its number of keys)",
+                        keyids.len()
+                    ),
+                });
+            }
+            *current = threshold;
+            Ok(())
+        })?;
         self.restage_if_unverified(role, now)
     }
 
@@ -779,42 +787,6 @@ impl Repository {
         Ok(())
     }
 
-    fn apply_threshold(
-        &mut self,
-        role: &str,
-        threshold: u64,
-        now: DateTime<Utc>,
-    ) -> Result<(), RepositoryError> {
-        match self.key_site(role)? {
-            KeySite::Root => {
-                let root = self.stage_root(now)?;
-                if let Some(entry) = root.roles.get_mut(role) {
-                    entry.threshold = threshold;
-                }
-            }
-            KeySite::Delegation(delegator) => {
-                let role = role.to_owned();
-                let doc = self.stage_targets(&delegator, now)?;
-                if let Some(d) = doc.delegations.as_mut() {
-                    if let Some(entry) = d.roles.iter_mut().flatten().find(|r| r.name == role) {
-                        entry.threshold = threshold;
-                    }
-                }
-            }
-            KeySite::Bins => {
-                let doc = self.stage_targets(FALLBACK_ROLE, now)?;
-                if let Some(bins) = doc
-                    .delegations
-                    .as_mut()
-                    .and_then(|d| d.succinct_roles.as_mut())
-                {
-                    bins.threshold = threshold;
-                }
-            }
-        }
-        Ok(())
-    }
-
     fn key_site(&mut self, role: &str) -> Result<KeySite, RepositoryError> {
         if TOP_LEVEL_ROLE_NAMES.contains(&role) {
             return Ok(KeySite::Root);
@@ -833,18 +805,14 @@ impl Repository {
         role: &str,
         bins: bool,
         now: DateTime<Utc>,
-        edit: impl FnOnce(
-            &mut BTreeMap<KeyId, Key>,
-            &mut Vec<KeyId>,
-            u64,
-        ) -> Result<(), RepositoryError>,
+        edit: impl KeyEdit,
     ) -> Result<(), RepositoryError> {
         let unknown = || RepositoryError::UnknownRole(role.to_owned());
         let mut delegations = self
             .current_targets(delegator)?
             .and_then(|doc| doc.signed().delegations.clone())
             .ok_or_else(unknown)?;
-        let (mut keyids, threshold) = if bins {
+        let (mut keyids, mut threshold) = if bins {
             let bins = delegations.succinct_roles.as_ref().ok_or_else(unknown)?;
             (bins.keyids.clone(), bins.threshold)
         } else {
@@ -856,10 +824,11 @@ impl Repository {
                 .ok_or_else(unknown)?;
             (entry.keyids.clone(), entry.threshold)
         };
-        edit(&mut delegations.keys, &mut keyids, threshold)?;
+        edit(&mut delegations.keys, &mut keyids, &mut threshold)?;
         if bins {
             if let Some(bins) = delegations.succinct_roles.as_mut() {
                 bins.keyids = keyids;
+                bins.threshold = threshold;
             }
         } else if let Some(entry) = delegations
             .roles
@@ -868,6 +837,7 @@ impl Repository {
             .find(|r| r.name == role)
         {
             entry.keyids = keyids;
+            entry.threshold = threshold;
         }
         prune_delegation_keys(&mut delegations);
         self.stage_targets(delegator, now)?.delegations = Some(delegations);
@@ -875,17 +845,13 @@ impl Repository {
     }
 
     /// Applies `edit` to the key map, keyid list and threshold of `role` where they are
-    /// defined, staging that document. `unclaimed-*` (or `unclaimed` with `bins`) names
-    /// the fallback bins.
+    /// defined, staging that document. `unclaimed-*` (or any bin's name) names the
+    /// fallback bins.
     fn edit_role_keys(
         &mut self,
         role: &str,
         now: DateTime<Utc>,
-        edit: impl FnOnce(
-            &mut BTreeMap<KeyId, Key>,
-            &mut Vec<KeyId>,
-            u64,
-        ) -> Result<(), RepositoryError>,
+        edit: impl KeyEdit,
     ) -> Result<(), RepositoryError> {
         match self.key_site(role)? {
             KeySite::Root => {
@@ -900,12 +866,13 @@ impl Repository {
                     .get(role)
                     .cloned()
                     .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
-                let mut keyids = entry.keyids.clone();
-                edit(&mut root.keys, &mut keyids, entry.threshold)?;
+                let (mut keyids, mut threshold) = (entry.keyids, entry.threshold);
+                edit(&mut root.keys, &mut keyids, &mut threshold)?;
                 let staged = self.stage_root(now)?;
                 staged.keys = root.keys;
                 if let Some(entry) = staged.roles.get_mut(role) {
                     entry.keyids = keyids;
+                    entry.threshold = threshold;
                 }
                 prune_root_keys(staged);
             }
@@ -916,6 +883,17 @@ impl Repository {
         }
         Ok(())
     }
+}
+
+/// An edit of one role's keys: the key map it draws on, its keyids and its threshold.
+trait KeyEdit:
+    FnOnce(&mut BTreeMap<KeyId, Key>, &mut Vec<KeyId>, &mut u64) -> Result<(), RepositoryError>
+{
+}
+
+impl<F> KeyEdit for F where
+    F: FnOnce(&mut BTreeMap<KeyId, Key>, &mut Vec<KeyId>, &mut u64) -> Result<(), RepositoryError>
+{
 }
 
 enum KeySite {

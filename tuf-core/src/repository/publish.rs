@@ -2,23 +2,24 @@
 //! would accept the result, then switch `published/metadata` to it atomically.
 
 use std::collections::{BTreeSet, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::check::{
-    verify_repository, DirectorySource, MetadataSource, OverlaySource, VerifyOptions,
+    check_target_file, verify_repository, DirectorySource, MetadataSource, OverlaySource,
+    VerifyOptions,
 };
 use super::content::hashed_target_path;
-use super::editor::{role_kind, Repository, View, PUBLISHED_DIR};
+use super::editor::{expires_at, role_kind, Repository, View, PUBLISHED_DIR};
 use super::published::{
-    metadata_bytes, versioned_file_name, write_generation, Published, TARGETS_DIR,
+    metadata_bytes, read_file, versioned_file_name, write_generation, Published, TARGETS_DIR,
 };
 use super::{io_error, Progress, RepositoryError};
-use crate::hash::verify_length_and_hashes;
+use crate::client::Limits;
 use crate::metadata::{
-    whole_seconds, MetaFile, Metadata, Role, Root, Snapshot, Targets, Timestamp,
+    MetaFile, Metadata, Role, Root, Snapshot, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
 use crate::signer::Signer;
 use crate::verify::Delegator;
@@ -38,11 +39,6 @@ pub struct PublishReport {
     pub releases_published: usize,
     /// Metadata files written.
     pub files_written: usize,
-}
-
-fn expires_at(now: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
-    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-    whole_seconds(now + chrono::Duration::try_seconds(seconds).unwrap_or(chrono::Duration::MAX))
 }
 
 /// Signs `doc` with every signer `authorized` lists, keeping other signatures.
@@ -263,7 +259,7 @@ impl Repository {
                 .map_or(0, |s| s.signed().version);
             snapshot_version = current;
             let path = metadata_dir.join(versioned_file_name("snapshot", current));
-            snapshot_bytes = std::fs::read(&path).map_err(io_error(&path))?;
+            snapshot_bytes = read_file(&path, DEFAULT_MAX_METADATA_BYTES as u64)?;
         }
         // Timestamp (§4.6).
         let timestamp_version = self
@@ -296,7 +292,7 @@ impl Repository {
             Some(published_root) => {
                 let path =
                     metadata_dir.join(versioned_file_name("root", published_root.signed().version));
-                std::fs::read(&path).map_err(io_error(&path))?
+                read_file(&path, Limits::default().max_root_length)?
             }
             None => metadata_bytes(&root, &metadata_dir.join("1.root.json"))?,
         };
@@ -361,51 +357,32 @@ impl Repository {
         &mut self,
         roles: &[String],
         published_dir: &Path,
-    ) -> Result<Vec<(std::path::PathBuf, std::path::PathBuf)>, RepositoryError> {
+    ) -> Result<Vec<(PathBuf, PathBuf)>, RepositoryError> {
+        let staged_targets = self.dir.join(super::editor::STAGED_DIR).join(TARGETS_DIR);
+        let published_targets = published_dir.join(TARGETS_DIR);
         let mut moves = Vec::new();
         let mut problems = Vec::new();
         for role in roles {
             let Some(doc) = self.staged.get(role) else {
                 continue;
             };
-            let new_targets: Vec<(String, crate::metadata::TargetFile)> = doc
-                .signed()
-                .targets
-                .iter()
-                .map(|(p, t)| (p.clone(), t.clone()))
-                .collect();
-            let old: Option<Metadata<Targets>> = self.published.targets(role)?.cloned();
-            for (path, info) in new_targets {
-                if old
-                    .as_ref()
-                    .and_then(|o| o.signed().targets.get(&path))
-                    .is_some_and(|o| o == &info)
-                {
+            let old = self.published.targets(role)?;
+            for (path, info) in &doc.signed().targets {
+                if old.and_then(|o| o.signed().targets.get(path)) == Some(info) {
                     continue;
                 }
-                let relative = hashed_target_path(&path, &info)?;
-                let destination = published_dir.join(TARGETS_DIR).join(&relative);
-                let staged = self.staged_target_file(&path, &info)?;
-                let source = if staged.exists() {
-                    staged
+                let relative = hashed_target_path(path, info)?;
+                let staged = staged_targets.join(&relative);
+                let (dir, from) = if staged.exists() {
+                    (&staged_targets, Some(staged))
                 } else {
-                    destination.clone()
+                    (&published_targets, None)
                 };
-                match std::fs::read(&source) {
-                    Ok(bytes) => {
-                        if let Err(e) =
-                            verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes))
-                        {
-                            problems.push(format!("{path}: tarball {}: {e}", source.display()));
-                        }
-                    }
-                    Err(e) => problems.push(format!(
-                        "{path}: its tarball is neither staged nor published ({}: {e}); add it again",
-                        source.display()
-                    )),
+                if let Err(message) = check_target_file(dir, path, info, true) {
+                    problems.push(format!("{path}: {message} (add the release again)"));
                 }
-                if source != destination {
-                    moves.push((source, destination));
+                if let Some(from) = from {
+                    moves.push((from, published_targets.join(&relative)));
                 }
             }
         }

@@ -14,8 +14,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{io_error, RepositoryError};
-use crate::client::{quote_role_name, write_atomic};
-use crate::metadata::{Metadata, Role, Root, Snapshot, Targets, Timestamp};
+use crate::client::{quote_role_name, read_bounded, write_atomic};
+use crate::metadata::{
+    Metadata, Role, Root, Snapshot, Targets, Timestamp, DEFAULT_MAX_METADATA_BYTES,
+};
 
 /// `published/metadata`: the link clients read through.
 pub(crate) const METADATA_LINK: &str = "metadata";
@@ -29,9 +31,18 @@ pub(crate) fn versioned_file_name(role: &str, version: u64) -> String {
     format!("{version}.{}.json", quote_role_name(role))
 }
 
+/// Reads a whole file, refusing one longer than `max` bytes without reading past it.
+pub(crate) fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, RepositoryError> {
+    let file = std::fs::File::open(path).map_err(io_error(path))?;
+    read_bounded(file, &path.to_string_lossy(), max).map_err(|e| RepositoryError::Io {
+        path: path.to_owned(),
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    })
+}
+
 /// Reads and parses one metadata file.
 pub(crate) fn read_metadata<T: Role>(path: &Path) -> Result<Metadata<T>, RepositoryError> {
-    let bytes = std::fs::read(path).map_err(io_error(path))?;
+    let bytes = read_file(path, DEFAULT_MAX_METADATA_BYTES as u64)?;
     Metadata::<T>::from_bytes(&bytes).map_err(|source| RepositoryError::Metadata {
         path: path.to_owned(),
         source,
