@@ -1,22 +1,107 @@
 //! `tuf-verifier`: a cargo source proxy that serves a registry's sparse index and
-//! tarballs, refusing every tarball that no authorised key signed.
+//! tarballs, refusing every tarball that no authorised key signed; and offline checks of
+//! a `Cargo.lock` or a `cargo vendor` directory against the same TUF repository.
 #![forbid(unsafe_code)]
+
+mod cache;
+mod config;
+mod demo;
+mod offline;
+mod proxy;
+mod serve;
+mod trust;
+mod upstream;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
-/// A cargo source proxy that refuses crates no authorised TUF key signed.
+/// A cargo source proxy that passes on only what a registry's TUF repository signed.
 ///
-/// The proxy (`serve`), its built-in demo and the offline verbs (`Cargo.lock` and
-/// `cargo vendor` checks) are being built on tuf-core's client workflow; see README.md
-/// for the plan. This release checks its command line and reports its version.
+/// `serve` stands between cargo and an upstream sparse registry (crates.io, a mirror, a
+/// company registry). Index lines are passed on only when their `cksum` is the sha256 of
+/// the signed target of that crate version; tarballs only when they are exactly the
+/// signed target, with the keys authorised for the crate's namespace. Anything else is
+/// refused, and the reason is the body of the answer, which cargo prints.
+///
+/// `serve` with no options runs a built-in demo: a demo registry signed with the
+/// keys-example keys, and the proxy in front of it.
+///
+/// Exit status: 0 success (or every package verified); 1 a failure, or packages that
+/// did not verify (each is listed); 2 the command line is wrong.
 #[derive(Debug, Parser)]
 #[command(name = "tuf-verifier", version, about, long_about)]
-struct Cli {}
+struct Cli {
+    /// More log output on stderr (-v debug, -vv trace); or set TUF_VERIFIER_LOG.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the proxy (with no options: the built-in demo).
+    Serve(config::ServeArgs),
+    /// Check every registry package of a Cargo.lock: its checksum must be the sha256 of
+    /// the signed target.
+    VerifyLockfile(offline::LockfileArgs),
+    /// Check a `cargo vendor` directory: each crate's package checksum must be the signed
+    /// sha256, and its files those of the signed tarball.
+    VerifyVendor(offline::VendorArgs),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TUF_VERIFIER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
+    if args.is_demo() {
+        let demo = demo::Demo::start().await?;
+        let config = demo.config(&args)?;
+        serve::run(config, |url| {
+            println!("{}", demo.instructions(url));
+        })
+        .await
+    } else {
+        serve::run(args.resolve()?, |_| {}).await
+    }
+}
 
 fn main() -> ExitCode {
-    let _cli = Cli::parse();
-    eprintln!("tuf-verifier: no command given; see `tuf-verifier --help`");
-    ExitCode::from(2)
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("tuf-verifier: error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(args) => runtime.block_on(serve(args)).map(|()| true),
+        Command::VerifyLockfile(args) => runtime.block_on(offline::verify_lockfile(args)),
+        Command::VerifyVendor(args) => runtime.block_on(offline::verify_vendor(args)),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(error) => {
+            eprintln!("tuf-verifier: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

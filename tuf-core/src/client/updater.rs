@@ -54,6 +54,18 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError + '_ {
     }
 }
 
+/// A target found by [`Updater::find_target`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetLookup {
+    /// The signed length, hashes and custom data.
+    pub info: TargetFile,
+    /// The targets role that listed it.
+    pub role: String,
+    /// The earliest expiry among the targets roles on the delegation path to `role`
+    /// (top-level targets included): after it, the answer must be looked up again.
+    pub valid_until: DateTime<Utc>,
+}
+
 /// Where and how the updater works.
 #[derive(Debug, Clone)]
 pub struct UpdaterConfig {
@@ -287,14 +299,25 @@ impl<F: Fetcher> Updater<F> {
         &mut self,
         target_path: &str,
     ) -> Result<Option<TargetFile>, UpdateError> {
+        Ok(self.find_target(target_path)?.map(|found| found.info))
+    }
+
+    /// Like [`Self::get_target_info`], and also says which role listed the target and
+    /// until when the answer holds: the earliest expiry of the roles on the delegation
+    /// path from top-level targets to that role. A long-running client (a proxy) judges
+    /// each answer against its own clock with it, since the reference time of §5.1 is
+    /// fixed when the update began.
+    pub fn find_target(&mut self, target_path: &str) -> Result<Option<TargetLookup>, UpdateError> {
         if !self.refreshed {
             self.refresh()?;
         }
-        let mut stack: Vec<(String, String)> = vec![("targets".into(), "root".into())];
+        // (role, its delegator, the earliest expiry on the path to the role's delegator)
+        let mut stack: Vec<(String, String, Option<DateTime<Utc>>)> =
+            vec![("targets".into(), "root".into(), None)];
         let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut budget = self.config.limits.max_delegations;
         while budget > 0 {
-            let Some((role, delegator)) = stack.pop() else {
+            let Some((role, delegator, path_expiry)) = stack.pop() else {
                 break;
             };
             // §5.6.7.1: a role already visited is skipped (cycles).
@@ -305,9 +328,15 @@ impl<F: Fetcher> Updater<F> {
             let Some(targets) = self.trusted.targets(&role) else {
                 break;
             };
+            let expires = targets.signed().expires;
+            let path_expiry = path_expiry.map_or(expires, |e: DateTime<Utc>| e.min(expires));
             // §5.6.7.2: the first role listing the path decides.
             if let Some(info) = targets.signed().targets.get(target_path) {
-                return Ok(Some(info.clone()));
+                return Ok(Some(TargetLookup {
+                    info: info.clone(),
+                    role,
+                    valid_until: path_expiry,
+                }));
             }
             visited.insert(role.clone());
             budget -= 1;
@@ -321,7 +350,7 @@ impl<F: Fetcher> Updater<F> {
                 step.roles
                     .into_iter()
                     .rev()
-                    .map(|child| (child, role.clone())),
+                    .map(|child| (child, role.clone(), Some(path_expiry))),
             );
         }
         Ok(None)

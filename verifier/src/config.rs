@@ -1,0 +1,381 @@
+//! The proxy's configuration: a TOML file, each option also a command-line flag (a flag
+//! wins over the file, the file over the default).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::Args;
+use serde::Deserialize;
+use tuf_core::repository::parse_duration;
+
+/// Default address the proxy listens on.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
+/// Default interval between timestamp refreshes.
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+/// Default whole-request timeout of upstream requests.
+pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default connect timeout of upstream requests.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default cap on a tarball, whatever its signed length says (crates.io allows 10 MB).
+pub const DEFAULT_MAX_CRATE_SIZE: u64 = 64 * 1024 * 1024;
+/// Default cap on an upstream index file.
+pub const DEFAULT_MAX_INDEX_SIZE: u64 = 16 * 1024 * 1024;
+/// Cap on the configuration file itself.
+const MAX_CONFIG_FILE: u64 = 1024 * 1024;
+
+/// `tuf-verifier serve` options. With neither `--config` nor `--upstream-index`, the
+/// built-in demo runs.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file; every key has the name of a flag below, with `_` for `-`.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7878; port 0 picks a free one].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// The URL cargo reaches this proxy at, written into `config.json`'s `dl`
+    /// [default: http://<listen address>].
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Upstream sparse index, e.g. https://index.crates.io/ (its config.json names the
+    /// download URL).
+    #[arg(long, value_name = "URL")]
+    pub upstream_index: Option<String>,
+    /// Upstream download URL template, overriding the upstream config.json's `dl`.
+    #[arg(long, value_name = "URL")]
+    pub upstream_dl: Option<String>,
+    /// The TUF repository's metadata: a base URL (http, https) or a local directory.
+    #[arg(long, value_name = "URL|DIR")]
+    pub metadata: Option<String>,
+    /// The trusted root metadata file to start from (obtained out of band).
+    #[arg(long, value_name = "FILE")]
+    pub root: Option<PathBuf>,
+    /// Directory for trusted metadata and the cache of verified tarballs.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How often to refresh the TUF timestamp (e.g. 30s, 5m) [default: 5m].
+    #[arg(long, value_name = "DURATION")]
+    pub refresh_interval: Option<String>,
+    /// Whole-request timeout of each upstream request [default: 30s].
+    #[arg(long, value_name = "DURATION")]
+    pub upstream_timeout: Option<String>,
+    /// Connect timeout of each upstream request [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub connect_timeout: Option<String>,
+    /// Largest tarball accepted, whatever its signed length [default: 64 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_crate_size: Option<u64>,
+    /// Largest upstream index file accepted [default: 16 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub max_index_size: Option<u64>,
+}
+
+/// The configuration file: the same options as [`ServeArgs`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    public_url: Option<String>,
+    upstream_index: Option<String>,
+    upstream_dl: Option<String>,
+    metadata: Option<String>,
+    root: Option<PathBuf>,
+    state_dir: Option<PathBuf>,
+    refresh_interval: Option<String>,
+    upstream_timeout: Option<String>,
+    connect_timeout: Option<String>,
+    max_crate_size: Option<u64>,
+    max_index_size: Option<u64>,
+}
+
+/// Where the TUF metadata comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetadataLocation {
+    /// A base URL ending in `/`.
+    Url(String),
+    /// A local directory.
+    Directory(PathBuf),
+}
+
+/// The resolved configuration of a running proxy.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Public URL override (else derived from the bound address).
+    pub public_url: Option<String>,
+    /// Upstream sparse index base URL, ending in `/`.
+    pub upstream_index: String,
+    /// Upstream download template override.
+    pub upstream_dl: Option<String>,
+    /// TUF metadata location.
+    pub metadata: MetadataLocation,
+    /// Trusted root file.
+    pub root: PathBuf,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Refresh interval.
+    pub refresh_interval: Duration,
+    /// Upstream whole-request timeout.
+    pub upstream_timeout: Duration,
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+    /// Tarball size cap.
+    pub max_crate_size: u64,
+    /// Index file size cap.
+    pub max_index_size: u64,
+}
+
+impl ServeArgs {
+    /// True when no upstream is configured at all: the demo runs.
+    pub fn is_demo(&self) -> bool {
+        self.config.is_none() && self.upstream_index.is_none()
+    }
+
+    /// Merges flags over the configuration file over defaults, checking every value.
+    pub fn resolve(&self) -> anyhow::Result<ServeConfig> {
+        let (file, base) = self.file()?;
+        let repository = self.repository(&file, base.as_deref())?;
+        let listen = self
+            .listen
+            .clone()
+            .or(file.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen
+            .parse()
+            .with_context(|| format!("listen: {listen:?} is not an address like 127.0.0.1:7878"))?;
+        let upstream_index = repository.upstream_index.context(
+            "upstream_index is not set: give --upstream-index URL or set it in the configuration file",
+        )?;
+        let public_url = self.public_url.clone().or(file.public_url);
+        if let Some(url) = &public_url {
+            http_base_url("public_url", url)?;
+        }
+        let upstream_dl = self.upstream_dl.clone().or(file.upstream_dl);
+        if let Some(url) = &upstream_dl {
+            http_base_url("upstream_dl", url)?;
+        }
+        let state_dir = repository.state_dir.context(
+            "state_dir is not set: give --state-dir DIR for trusted metadata and verified tarballs",
+        )?;
+        let refresh_interval = duration(
+            "refresh_interval",
+            &self.refresh_interval,
+            file.refresh_interval,
+            DEFAULT_REFRESH_INTERVAL,
+        )?;
+        let max_crate_size = self
+            .max_crate_size
+            .or(file.max_crate_size)
+            .unwrap_or(DEFAULT_MAX_CRATE_SIZE);
+        let max_index_size = self
+            .max_index_size
+            .or(file.max_index_size)
+            .unwrap_or(DEFAULT_MAX_INDEX_SIZE);
+        Ok(ServeConfig {
+            listen,
+            public_url,
+            upstream_index,
+            upstream_dl,
+            metadata: repository.metadata,
+            root: repository.root,
+            state_dir,
+            refresh_interval,
+            upstream_timeout: repository.upstream_timeout,
+            connect_timeout: repository.connect_timeout,
+            max_crate_size,
+            max_index_size,
+        })
+    }
+
+    /// The options the offline verbs need: where the TUF repository is, the trusted
+    /// root, and (optionally) the upstream and state directory.
+    pub fn resolve_repository(&self) -> anyhow::Result<RepositoryConfig> {
+        let (file, base) = self.file()?;
+        self.repository(&file, base.as_deref())
+    }
+
+    fn file(&self) -> anyhow::Result<(ConfigFile, Option<PathBuf>)> {
+        Ok(match &self.config {
+            Some(path) => (
+                read_config_file(path)?,
+                path.parent().map(Path::to_path_buf),
+            ),
+            None => (ConfigFile::default(), None),
+        })
+    }
+
+    fn repository(
+        &self,
+        file: &ConfigFile,
+        base: Option<&Path>,
+    ) -> anyhow::Result<RepositoryConfig> {
+        let relative = |path: PathBuf| match base {
+            Some(base) if path.is_relative() => base.join(path),
+            _ => path,
+        };
+        let upstream_index = self
+            .upstream_index
+            .clone()
+            .or(file.upstream_index.clone())
+            .map(|url| http_base_url("upstream_index", &url))
+            .transpose()?;
+        let metadata = self.metadata.clone().or(file.metadata.clone()).context(
+            "metadata is not set: give --metadata URL|DIR (the TUF repository's metadata)",
+        )?;
+        let metadata = if metadata.starts_with("http://") || metadata.starts_with("https://") {
+            MetadataLocation::Url(http_base_url("metadata", &metadata)?)
+        } else {
+            MetadataLocation::Directory(relative(PathBuf::from(metadata)))
+        };
+        let root = self
+            .root
+            .clone()
+            .or(file.root.clone().map(&relative))
+            .context(
+                "root is not set: give --root FILE, the trusted root.json of the TUF repository",
+            )?;
+        let state_dir = self
+            .state_dir
+            .clone()
+            .or(file.state_dir.clone().map(&relative));
+        let upstream_timeout = duration(
+            "upstream_timeout",
+            &self.upstream_timeout,
+            file.upstream_timeout.clone(),
+            DEFAULT_UPSTREAM_TIMEOUT,
+        )?;
+        let connect_timeout = duration(
+            "connect_timeout",
+            &self.connect_timeout,
+            file.connect_timeout.clone(),
+            DEFAULT_CONNECT_TIMEOUT,
+        )?;
+        Ok(RepositoryConfig {
+            upstream_index,
+            metadata,
+            root,
+            state_dir,
+            upstream_timeout,
+            connect_timeout,
+        })
+    }
+}
+
+/// Where the TUF repository and upstream are, for the offline verbs (and `serve`).
+#[derive(Debug, Clone)]
+pub struct RepositoryConfig {
+    /// Upstream sparse index base URL, if set.
+    pub upstream_index: Option<String>,
+    /// TUF metadata location.
+    pub metadata: MetadataLocation,
+    /// Trusted root file.
+    pub root: PathBuf,
+    /// State directory, if set.
+    pub state_dir: Option<PathBuf>,
+    /// Upstream whole-request timeout.
+    pub upstream_timeout: Duration,
+    /// Upstream connect timeout.
+    pub connect_timeout: Duration,
+}
+
+fn duration(
+    name: &str,
+    flag: &Option<String>,
+    file: Option<String>,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    let value = match flag.clone().or(file) {
+        None => default,
+        Some(text) => parse_duration(&text)
+            .map(Duration::from_secs)
+            .with_context(|| format!("{name}: {text:?} is not a duration like 30s, 5m or 1h"))?,
+    };
+    if value.is_zero() {
+        bail!("{name}: must be at least one second");
+    }
+    Ok(value)
+}
+
+fn read_config_file(path: &Path) -> anyhow::Result<ConfigFile> {
+    let bytes = tuf_core::client::read_bounded(
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot open the configuration file {}", path.display()))?,
+        &path.display().to_string(),
+        MAX_CONFIG_FILE,
+    )?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))
+}
+
+/// Checks an http(s) URL and returns it ending in `/`.
+pub fn http_base_url(name: &str, url: &str) -> anyhow::Result<String> {
+    let parsed =
+        reqwest::Url::parse(url).with_context(|| format!("{name}: {url:?} is not a URL"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("{name}: {url:?} must be an http:// or https:// URL");
+    }
+    let mut url = url.to_owned();
+    if !url.ends_with('/') {
+        url.push('/');
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn flags_override_the_file_and_paths_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifier.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\nupstream_index = \"http://up.example/index\"\n\
+             metadata = \"tuf\"\nroot = \"root.json\"\nstate_dir = \"/var/lib/v\"\n\
+             refresh_interval = \"1m\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path),
+            listen: Some("127.0.0.1:0".into()),
+            ..ServeArgs::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.listen.port(), 0);
+        assert_eq!(config.upstream_index, "http://up.example/index/");
+        assert_eq!(
+            config.metadata,
+            MetadataLocation::Directory(dir.path().join("tuf"))
+        );
+        assert_eq!(config.root, dir.path().join("root.json"));
+        assert_eq!(config.state_dir, PathBuf::from("/var/lib/v"));
+        assert_eq!(config.refresh_interval, Duration::from_secs(60));
+        assert_eq!(config.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_refused_with_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifier.toml");
+        std::fs::write(&path, "upstream = \"http://x/\"\n").unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            ..ServeArgs::default()
+        };
+        let err = format!("{:#}", args.resolve().unwrap_err());
+        assert!(err.contains("unknown field"), "{err}");
+        std::fs::write(
+            &path,
+            "upstream_index = \"ftp://x/\"\nmetadata = \"m\"\nroot = \"r\"\nstate_dir = \"s\"\n",
+        )
+        .unwrap();
+        let err = format!("{:#}", args.resolve().unwrap_err());
+        assert!(err.contains("upstream_index"), "{err}");
+    }
+}

@@ -1,0 +1,117 @@
+//! `tuf-verifier serve`: wires the configuration, the trust store, the cache and the
+//! HTTP server together, and refreshes the timestamp on the configured interval.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tuf_core::client::Limits;
+
+use crate::cache::TarballCache;
+use crate::config::ServeConfig;
+use crate::proxy::{Proxy, ProxySettings};
+use crate::trust::{MetadataFetcher, TrustConfig, TrustStore};
+use crate::upstream;
+
+/// Runs the proxy until Ctrl-C or SIGTERM. `on_listening` is called with the proxy's URL
+/// once it accepts connections (after the first refresh, successful or not).
+pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
+    let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)
+        .context("cannot build the HTTP client")?;
+    let fetcher = MetadataFetcher::for_location(&config.metadata, &client);
+    std::fs::create_dir_all(&config.state_dir).with_context(|| {
+        format!(
+            "cannot create the state directory {}",
+            config.state_dir.display()
+        )
+    })?;
+    let trust = Arc::new(TrustStore::new(
+        TrustConfig {
+            metadata: config.metadata.clone(),
+            root: config.root.clone(),
+            metadata_dir: config.state_dir.join("metadata"),
+            limits: Limits::default(),
+        },
+        fetcher,
+    )?);
+    let first = Arc::clone(&trust);
+    match tokio::task::spawn_blocking(move || first.refresh()).await? {
+        Ok(()) => {}
+        Err(error) => {
+            tracing::error!(%error, "the first refresh failed; refusing everything until one succeeds")
+        }
+    }
+    let cache_dir = config.state_dir.join("tarballs");
+    let cache = TarballCache::open(cache_dir.clone())
+        .with_context(|| format!("cannot open the tarball cache {}", cache_dir.display()))?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot listen on {}: use --listen with another address (port 0 picks a free one)",
+                config.listen
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let url = format!("http://{address}");
+    let public_url = config
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| url.clone());
+    let proxy = Proxy::new(
+        ProxySettings {
+            public_url,
+            upstream_index: config.upstream_index.clone(),
+            upstream_dl: config.upstream_dl.clone(),
+            max_crate_size: config.max_crate_size,
+            max_index_size: config.max_index_size,
+        },
+        Arc::clone(&trust),
+        client,
+        cache,
+    );
+    let refresher = Arc::clone(&trust);
+    let interval = config.refresh_interval;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let trust = Arc::clone(&refresher);
+            let _ = tokio::task::spawn_blocking(move || trust.refresh()).await;
+        }
+    });
+    tracing::info!(%url, upstream = %config.upstream_index, "serving");
+    println!("tuf-verifier listening on {url}");
+    let _ = std::io::stdout().flush();
+    on_listening(&url);
+    axum::serve(listener, proxy.router())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
