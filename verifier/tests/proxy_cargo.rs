@@ -1,0 +1,507 @@
+//! tuf-verifier between real cargo (isolated CARGO_HOME) and a real HTTP upstream on
+//! 127.0.0.1: what builds, what is refused, and that the reason reaches the cargo user.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::{http_client, CargoProject, Fault, Proxy, Registry, Upstream};
+
+/// A registry with a namespace `nsdemo` (its maintainer's key) and crates in the fallback
+/// bins: `app` → `nsdemo ^1` → `plainutil ^0.1`, plus `plainutil` 0.1.1 and `leaf`.
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.repo.delegate_namespace("nsdemo");
+    registry.publish("plainutil", "0.1.0", &[], "pub fn one() -> u32 { 1 }\n");
+    registry.publish(
+        "plainutil",
+        "0.1.1",
+        &[],
+        "pub fn one() -> u32 { 1 }\npub fn two() -> u32 { 2 }\n",
+    );
+    registry.publish(
+        "nsdemo",
+        "1.0.0",
+        &[("plainutil", "^0.1")],
+        "pub fn answer() -> u32 { plainutil::one() + 41 }\n",
+    );
+    registry
+}
+
+const MAIN_RS: &str = "fn main() { println!(\"answer={}\", nsdemo::answer()); }\n";
+
+fn proxy_status(proxy: &Proxy) -> serde_json::Value {
+    let body = http_client(Some(Duration::from_secs(10)))
+        .get(format!("{}/status.json", proxy.url()))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    serde_json::from_str(&body).unwrap()
+}
+
+/// Waits until `/healthz` answers `status`; returns its body.
+fn wait_for_health(proxy: &Proxy, status: u16) -> String {
+    let client = http_client(Some(Duration::from_secs(5)));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let response = client
+            .get(format!("{}/healthz", proxy.url()))
+            .send()
+            .unwrap();
+        let code = response.status().as_u16();
+        let body = response.text().unwrap();
+        if code == status {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "/healthz still {code} {body:?}\n{}",
+            proxy.describe()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn cache_files(proxy: &Proxy) -> Vec<String> {
+    let mut files: Vec<String> = std::fs::read_dir(proxy.state_dir().join("tarballs"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    files
+}
+
+fn verifier(args: &[&str]) -> std::process::Output {
+    Command::new(support::proxy::binary())
+        .args(args)
+        .env("TUF_VERIFIER_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn path_str(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn signed_crates_build_and_are_served_again_from_the_verified_cache() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    project.cargo(&["run", "-q"]).assert_success();
+    let run = project.cargo(&["run", "-q"]).assert_success();
+    assert!(run.stdout.contains("answer=42"), "{}", run.describe());
+    // Through a namespace role and a fallback bin, transitively; newest signed version.
+    for (name, version) in [("nsdemo", "1.0.0"), ("plainutil", "0.1.1")] {
+        assert_eq!(
+            project.locked_checksum(name, version).as_deref(),
+            Some(registry.signed_sha256(name, version).as_str()),
+            "{name} {version}"
+        );
+    }
+    let fetched = upstream.requests_under("/dl/");
+    assert_eq!(fetched, 2, "each tarball fetched once upstream");
+    assert_eq!(cache_files(&proxy).len(), 2);
+
+    // A second machine (empty CARGO_HOME): served from the proxy's verified cache.
+    let second = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    second.build().assert_success();
+    assert_eq!(upstream.requests_under("/dl/"), fetched);
+    let status = proxy_status(&proxy);
+    assert_eq!(status["downloads"]["served_from_cache"], 2, "{status}");
+    assert_eq!(status["downloads"]["refused"], 0, "{status}");
+
+    // cargo's index cache: an update revalidates with If-None-Match and gets 304s.
+    second.update().assert_success();
+    let status = proxy_status(&proxy);
+    assert!(
+        status["index"]["not_modified"].as_u64().unwrap() >= 1,
+        "{status}"
+    );
+
+    // The offline verbs agree: the lockfile and a vendor directory verify.
+    let metadata = registry.repo.metadata_dir();
+    let root = registry.repo.root_path();
+    let lockfile = second.workspace().join("Cargo.lock");
+    let output = verifier(&[
+        "verify-lockfile",
+        path_str(&lockfile),
+        "--metadata",
+        path_str(&metadata),
+        "--root",
+        path_str(&root),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("2 verified, 0 failed, 1 skipped"),
+        "{stdout}"
+    );
+
+    let vendor = second.workspace().join("vendor");
+    second.vendor(&vendor).assert_success();
+    let index_url = proxy.index_url();
+    let vendor_args = [
+        "verify-vendor",
+        path_str(&vendor),
+        "--metadata",
+        path_str(&metadata),
+        "--root",
+        path_str(&root),
+        "--upstream-index",
+        &index_url,
+        "--json",
+    ];
+    let output = verifier(&vendor_args);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(output.status.success(), "{report:#}");
+    assert_eq!(report["verified"], 2, "{report:#}");
+
+    // A vendored file edited together with .cargo-checksum.json: cargo would build it;
+    // verify-vendor compares with the signed tarball and refuses.
+    let crate_dir = vendor.join("plainutil");
+    let lib_rs = crate_dir.join("src/lib.rs");
+    let evil = "pub fn one() -> u32 { std::process::abort() }\npub fn two() -> u32 { 2 }\n";
+    std::fs::write(&lib_rs, evil).unwrap();
+    let checksum_path = crate_dir.join(".cargo-checksum.json");
+    let mut checksum: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&checksum_path).unwrap()).unwrap();
+    checksum["files"]["src/lib.rs"] =
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(evil)).into();
+    std::fs::write(&checksum_path, checksum.to_string()).unwrap();
+    let output = verifier(&vendor_args);
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(output.status.code(), Some(1), "{report:#}");
+    let failed = report["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["result"] == "failed")
+        .unwrap();
+    assert_eq!(failed["name"], "plainutil");
+    assert!(
+        failed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("src/lib.rs differs from the signed tarball"),
+        "{report:#}"
+    );
+}
+
+#[test]
+fn a_tampered_tarball_is_refused_and_cargo_shows_why() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    registry.tamper_tarball("plainutil", "0.1.1");
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    let output = project.build();
+    output.assert_failure_containing(
+        "tuf-verifier refused plainutil 0.1.1: the tarball from upstream does not match the signed target crates/plainutil/plainutil/plainutil-0.1.1.crate",
+    );
+    assert!(!project
+        .cached_crates()
+        .iter()
+        .any(|c| c.starts_with("plainutil")));
+    assert!(!cache_files(&proxy).contains(&registry.signed_sha256("plainutil", "0.1.1")));
+    assert_eq!(proxy_status(&proxy)["downloads"]["refused"], 1);
+}
+
+#[test]
+fn a_release_replaced_with_its_index_line_is_invisible_and_the_older_signed_one_is_chosen() {
+    let registry = registry();
+    registry.replace_release(
+        "plainutil",
+        "0.1.1",
+        "pub fn one() -> u32 { 666 }\npub fn two() -> u32 { 2 }\n",
+    );
+    let upstream = Upstream::start(&registry);
+
+    // Straight from the registry, cargo takes the replaced release silently.
+    let direct = CargoProject::with_main(&upstream.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    let run = direct.cargo(&["run", "-q"]).assert_success();
+    assert!(run.stdout.contains("answer=707"), "{}", run.describe());
+
+    // Through the proxy, 0.1.1 does not exist; the signed 0.1.0 is chosen.
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    let run = project.cargo(&["run", "-q"]).assert_success();
+    assert!(run.stdout.contains("answer=42"), "{}", run.describe());
+    let locked: Vec<_> = project
+        .locked_packages()
+        .into_iter()
+        .filter(|p| p.name == "plainutil")
+        .map(|p| p.version)
+        .collect();
+    assert_eq!(locked, ["0.1.0"]);
+    assert_eq!(
+        project.locked_checksum("plainutil", "0.1.0").as_deref(),
+        Some(registry.signed_sha256("plainutil", "0.1.0").as_str())
+    );
+
+    // And the lockfile made straight from the registry fails verification offline.
+    let output = verifier(&[
+        "verify-lockfile",
+        path_str(&direct.workspace().join("Cargo.lock")),
+        "--metadata",
+        path_str(&registry.repo.metadata_dir()),
+        "--root",
+        path_str(&registry.repo.root_path()),
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("FAILED   plainutil 0.1.1: Cargo.lock checksum"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_release_signed_by_another_namespaces_key_is_refused_with_the_reason() {
+    let mut registry = registry();
+    let other_key = registry.repo.delegate_namespace("other");
+    let upstream_tarball = registry.publish_unsigned(
+        "nsdemo",
+        "1.1.0",
+        &[("plainutil", "^0.1")],
+        "pub fn answer() -> u32 { 0 }\n",
+    );
+    registry.repo.forge_release(
+        "ns-nsdemo",
+        "nsdemo",
+        "1.1.0",
+        &upstream_tarball,
+        &other_key,
+    );
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    let output = project.build();
+    output.assert_failure_containing(
+        "tuf-verifier refused the index of nsdemo: TUF metadata refused: ns-nsdemo",
+    );
+    assert!(!project
+        .cached_crates()
+        .iter()
+        .any(|c| c.starts_with("nsdemo")));
+}
+
+#[test]
+fn an_expired_timestamp_fails_closed_with_the_reason() {
+    let mut registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    project.generate_lockfile().assert_success();
+    registry.repo.expire_timestamp();
+    let reason = wait_for_health(&proxy, 503);
+    assert!(reason.contains("timestamp: expired at"), "{reason}");
+    project
+        .build()
+        .assert_failure_containing("TUF metadata refused at the last refresh")
+        .assert_failure_containing("timestamp: expired at");
+    assert!(project.cached_crates().is_empty());
+}
+
+#[test]
+fn metadata_that_expires_while_the_repository_is_unreachable_fails_closed() {
+    let mut registry = registry();
+    // The timestamp expires in a few seconds (whole seconds: TUF dates have no fraction).
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(4);
+    registry.repo.reissue_timestamp(expires);
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    project.generate_lockfile().assert_success();
+    // The repository becomes unreachable: the trusted state is kept until it expires...
+    upstream.set_fault("/tuf/", Fault::Status(500));
+    let status = proxy_status(&proxy);
+    assert_eq!(status["trust"]["serving"], true, "{status}");
+    // ...and then nothing is served, with the reason.
+    let reason = wait_for_health(&proxy, 503);
+    assert!(
+        reason.contains("TUF metadata expired: timestamp expired at")
+            && reason.contains("the last refresh failed")
+            && reason.contains("HTTP status 500"),
+        "{reason}"
+    );
+    project
+        .build()
+        .assert_failure_containing("TUF metadata expired: timestamp expired at");
+    assert!(project.cached_crates().is_empty());
+    // The repository is back with a fresh timestamp: serving again.
+    registry
+        .repo
+        .reissue_timestamp(chrono::Utc::now() + chrono::Duration::days(1));
+    upstream.clear_faults();
+    wait_for_health(&proxy, 200);
+    project.build().assert_success();
+}
+
+#[test]
+fn a_rolled_back_snapshot_fails_closed_with_the_reason() {
+    let mut registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    project.generate_lockfile().assert_success();
+    registry.repo.rollback_snapshot();
+    let reason = wait_for_health(&proxy, 503);
+    assert!(reason.contains("(rollback)"), "{reason}");
+    project
+        .build()
+        .assert_failure_containing("tuf-verifier refused")
+        .assert_failure_containing("(rollback)");
+    assert!(project.cached_crates().is_empty());
+    assert!(cache_files(&proxy).is_empty());
+}
+
+#[test]
+fn upstream_faults_give_cargo_an_error_and_never_unverified_bytes() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let tarball = "/dl/plainutil/0.1.1/download";
+    let signed_length = registry.signed_tarball("plainutil", "0.1.1").len();
+    let faults = [
+        (Fault::Delay(Duration::from_secs(6)), "timed out".to_owned()),
+        (
+            Fault::DelayBody(Duration::from_secs(6)),
+            "timed out".to_owned(),
+        ),
+        (Fault::Truncate, "the body broke off".to_owned()),
+        (Fault::Status(500), "upstream answered HTTP 500".to_owned()),
+        (
+            Fault::ExtraBytes(100),
+            format!(
+                "upstream announced {} bytes, {signed_length} are signed",
+                signed_length + 100
+            ),
+        ),
+    ];
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    for (fault, reason) in faults {
+        upstream.set_fault(tarball, fault.clone());
+        let output = project.build();
+        let output = output.assert_failure_containing("plainutil 0.1.1: ");
+        assert!(
+            output.stderr.contains(&reason),
+            "{fault:?}: expected {reason:?}\n{}",
+            output.describe()
+        );
+        assert!(
+            !project
+                .cached_crates()
+                .iter()
+                .any(|c| c.starts_with("plainutil")),
+            "{fault:?}"
+        );
+        assert!(!cache_files(&proxy).contains(&registry.signed_sha256("plainutil", "0.1.1")));
+    }
+    // An index request failing upstream is an error too, with the reason.
+    upstream.clear_faults();
+    upstream.set_fault("/index/", Fault::Status(500));
+    project.clear_registry_cache();
+    project
+        .build()
+        .assert_failure_containing("cannot fetch the index of");
+    // Once upstream recovers, the same build succeeds.
+    upstream.clear_faults();
+    project.build().assert_success();
+}
+
+#[test]
+fn concurrent_requests_for_one_tarball_fetch_it_once() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    upstream.set_fault(
+        "/dl/plainutil/0.1.0/",
+        Fault::DelayBody(Duration::from_millis(800)),
+    );
+    let url = format!("{}/api/v1/crates/plainutil/0.1.0/download", proxy.url());
+    let bodies: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let url = url.clone();
+                scope.spawn(move || {
+                    let response = http_client(Some(Duration::from_secs(10)))
+                        .get(url)
+                        .send()
+                        .unwrap();
+                    assert_eq!(response.status().as_u16(), 200);
+                    response.bytes().unwrap().to_vec()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let signed = registry.signed_tarball("plainutil", "0.1.0");
+    assert!(bodies.iter().all(|b| *b == signed));
+    assert_eq!(upstream.requests("/dl/plainutil/0.1.0/download"), 1);
+}
+
+#[test]
+fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
+    use std::io::BufRead;
+    let mut child = Command::new(support::proxy::binary())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TUF_VERIFIER_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("tuf-verifier listening on ")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let mut printed = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains(&format!("registry = \"sparse+{url}/index/\"")),
+        "{printed}"
+    );
+    let project = CargoProject::with_main(
+        &format!("{url}/index/"),
+        &[("unclaimed-app-helper", "0.3"), ("tufdemo", ">=0.2")],
+        "fn main() {}\n",
+    );
+    let output = project.build();
+    let _ = child.kill();
+    let _ = child.wait();
+    output.assert_success();
+    let tufdemo: Vec<_> = project
+        .locked_packages()
+        .into_iter()
+        .filter(|p| p.name == "tufdemo")
+        .map(|p| p.version)
+        .collect();
+    // 0.3.0 is upstream but unsigned: hidden.
+    assert_eq!(tufdemo, ["0.2.0"]);
+}
