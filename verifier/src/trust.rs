@@ -20,7 +20,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use tuf_core::client::{
@@ -171,8 +171,11 @@ pub struct TrustSummary {
     pub lookups_cached: usize,
 }
 
+/// One successful refresh: the trusted metadata and the lookups answered under it. The
+/// updater is locked only to look up what the cache does not hold (it may fetch a
+/// delegated role), so cached answers never wait behind a slow repository.
 struct Trusted {
-    updater: Updater<MetadataFetcher>,
+    updater: Mutex<Updater<MetadataFetcher>>,
     root_version: u64,
     timestamp_version: u64,
     snapshot_version: u64,
@@ -180,11 +183,23 @@ struct Trusted {
     first_expiry: (String, DateTime<Utc>),
     refreshed_at: DateTime<Utc>,
     /// Lookups made under this snapshot version.
-    lookups: HashMap<String, Result<SignedRelease, Refusal>>,
+    lookups: RwLock<HashMap<String, Result<SignedRelease, Refusal>>>,
+}
+
+impl Trusted {
+    /// The cached answer for `target`, unless absent or no longer valid at `now`.
+    fn cached(&self, target: &str, now: DateTime<Utc>) -> Option<Result<SignedRelease, Refusal>> {
+        let lookups = self.lookups.read().unwrap_or_else(|e| e.into_inner());
+        match lookups.get(target)? {
+            Ok(release) if release.valid_until > now => Some(Ok(release.clone())),
+            Ok(_) => None,
+            Err(refusal) => Some(Err(refusal.clone())),
+        }
+    }
 }
 
 struct State {
-    current: Option<Trusted>,
+    current: Option<Arc<Trusted>>,
     /// Set when the last refresh refused the repository's metadata (fail closed).
     refused: Option<String>,
     last_error: Option<String>,
@@ -302,10 +317,11 @@ impl TrustStore {
                 .map(|(role, expires)| (role.to_owned(), expires))
                 .unwrap_or_else(|| ("root".to_owned(), root.expires));
                 let snapshot_version = snapshot.signed().version;
-                let previous = state.current.take();
-                let lookups = match previous {
+                let lookups = match state.current.take() {
                     // The same snapshot names the same role versions: same answers.
-                    Some(old) if old.snapshot_version == snapshot_version => old.lookups,
+                    Some(old) if old.snapshot_version == snapshot_version => {
+                        std::mem::take(&mut *old.lookups.write().unwrap_or_else(|e| e.into_inner()))
+                    }
                     _ => HashMap::new(),
                 };
                 let next = Trusted {
@@ -314,8 +330,8 @@ impl TrustStore {
                     snapshot_version,
                     first_expiry,
                     refreshed_at: now,
-                    lookups,
-                    updater,
+                    lookups: RwLock::new(lookups),
+                    updater: Mutex::new(updater),
                 };
                 if state.refused.take().is_some() {
                     tracing::warn!("TUF metadata trusted again after a refused refresh");
@@ -325,7 +341,7 @@ impl TrustStore {
                     snapshot = next.snapshot_version,
                     "TUF metadata refreshed"
                 );
-                state.current = Some(next);
+                state.current = Some(Arc::new(next));
                 state.last_error = None;
                 Ok(())
             }
@@ -378,19 +394,23 @@ impl TrustStore {
     ) -> Result<SignedRelease, Refusal> {
         let target =
             crate_target_path(name, version).map_err(|e| Refusal::InvalidName(e.to_string()))?;
-        let mut state = self.lock();
-        Self::check_serving(&state, now)?;
-        let Some(current) = state.current.as_mut() else {
-            return Err(Refusal::NoMetadata(String::new()));
+        let (current, last_error) = {
+            let state = self.lock();
+            Self::check_serving(&state, now)?;
+            let Some(current) = &state.current else {
+                return Err(Refusal::NoMetadata(String::new()));
+            };
+            (Arc::clone(current), state.last_error.clone())
         };
-        if let Some(cached) = current.lookups.get(&target) {
-            match cached {
-                Ok(release) if release.valid_until > now => return Ok(release.clone()),
-                Ok(_) => {}
-                Err(refusal) => return Err(refusal.clone()),
-            }
+        if let Some(answer) = current.cached(&target, now) {
+            return answer;
         }
-        let answer = match current.updater.find_target(&target) {
+        let mut updater = current.updater.lock().unwrap_or_else(|e| e.into_inner());
+        // Another request may have looked it up while this one waited.
+        if let Some(answer) = current.cached(&target, now) {
+            return answer;
+        }
+        let answer = match updater.find_target(&target) {
             Ok(Some(found)) => match found.info.hashes.get("sha256") {
                 Some(sha256) => Ok(SignedRelease {
                     target: target.clone(),
@@ -414,14 +434,16 @@ impl TrustStore {
                 return Err(Refusal::Expired {
                     role: release.role.clone(),
                     expires: format_expires(&release.valid_until),
-                    last_error: state.last_error.clone(),
+                    last_error,
                 });
             }
         }
-        if current.lookups.len() >= MAX_CACHED_LOOKUPS {
-            current.lookups.clear();
+        drop(updater);
+        let mut lookups = current.lookups.write().unwrap_or_else(|e| e.into_inner());
+        if lookups.len() >= MAX_CACHED_LOOKUPS {
+            lookups.clear();
         }
-        current.lookups.insert(target, answer.clone());
+        lookups.insert(target, answer.clone());
         answer
     }
 
@@ -450,7 +472,9 @@ impl TrustStore {
             }),
             last_refresh: current.map(|c| format_expires(&c.refreshed_at)),
             last_error: state.last_error.clone(),
-            lookups_cached: current.map_or(0, |c| c.lookups.len()),
+            lookups_cached: current.map_or(0, |c| {
+                c.lookups.read().unwrap_or_else(|e| e.into_inner()).len()
+            }),
         }
     }
 }
