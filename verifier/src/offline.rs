@@ -160,6 +160,22 @@ impl Report {
     }
 }
 
+/// A progress bar on stderr, shown only when stderr is a terminal.
+fn progress_bar(length: usize, message: &'static str) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(length as u64);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>10} [{bar:40}] {pos}/{len} {wide_msg}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(message);
+    bar
+}
+
 /// A trust store for a one-off check, refreshed once.
 fn open_trust(
     config: &RepositoryConfig,
@@ -261,7 +277,9 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
             .cloned()
             .unwrap_or_default();
         let mut reports = Vec::new();
+        let bar = progress_bar(packages.len(), "checking");
         for package in &packages {
+            bar.inc(1);
             let field = |key: &str| package.get(key).and_then(|v| v.as_str()).unwrap_or("");
             let (name, version, source) = (field("name"), field("version"), field("source"));
             if !(source.starts_with("registry+") || source.starts_with("sparse+")) {
@@ -294,6 +312,7 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
                 ),
             });
         }
+        bar.finish_and_clear();
         Ok(Report::new(reports))
     })
     .await??;
@@ -497,7 +516,9 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
         None => None,
     };
     let mut reports = Vec::new();
+    let bar = progress_bar(crates.len(), "verifying");
     for (path, krate) in crates {
+        bar.inc(1);
         let krate = match krate {
             Ok(krate) => krate,
             Err(error) => {
@@ -580,6 +601,7 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
             Err(detail) => failed(&name, &version, detail),
         });
     }
+    bar.finish_and_clear();
     drop(temporary);
     let report = Report::new(reports);
     report.print(json, "vendor directory");
