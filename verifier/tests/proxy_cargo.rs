@@ -505,3 +505,20 @@ fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
     // 0.3.0 is upstream but unsigned: hidden.
     assert_eq!(tufdemo, ["0.2.0"]);
 }
+
+#[test]
+fn a_restarted_proxy_still_refuses_a_rollback_below_what_it_trusted() {
+    let mut registry = registry();
+    let upstream = Upstream::start(&registry);
+    let mut proxy = Proxy::start(&upstream, &registry.repo);
+    let trusted = registry.repo.snapshot_version();
+    assert_eq!(proxy_status(&proxy)["trust"]["snapshot_version"], trusted);
+    proxy.kill();
+    // While it is down, the repository rolls back to the previous snapshot. A new
+    // client starting from root alone would accept it; the proxy's state directory
+    // remembers the newer one.
+    registry.repo.rollback_snapshot();
+    proxy.restart();
+    let reason = wait_for_health(&proxy, 503);
+    assert!(reason.contains("(rollback)"), "{reason}");
+}
