@@ -137,6 +137,11 @@ impl Proxy {
     }
 
     async fn lookup(&self, name: &str, version: &str) -> Result<SignedRelease, Refusal> {
+        // Answers already known take no thread hop; only a lookup that may fetch
+        // metadata goes to a blocking thread.
+        if let Some(answer) = self.trust.lookup_cached(name, version, Utc::now()) {
+            return answer;
+        }
         let trust = Arc::clone(&self.trust);
         let (name, version) = (name.to_owned(), version.to_owned());
         tokio::task::spawn_blocking(move || trust.lookup(&name, &version, Utc::now()))

@@ -385,7 +385,38 @@ impl TrustStore {
         Self::check_serving(&self.lock(), Utc::now())
     }
 
-    /// The signed target of crate `name` version `version`, judged at `now`.
+    /// The trusted state to answer from at `now`, and the last refresh error.
+    fn current(&self, now: DateTime<Utc>) -> Result<(Arc<Trusted>, Option<String>), Refusal> {
+        let state = self.lock();
+        Self::check_serving(&state, now)?;
+        let Some(current) = &state.current else {
+            return Err(Refusal::NoMetadata(String::new()));
+        };
+        Ok((Arc::clone(current), state.last_error.clone()))
+    }
+
+    /// The answer [`Self::lookup`] would give, if it needs no metadata fetch: a refusal
+    /// of everything, or an answer already looked up under the current snapshot. Only
+    /// short locks are taken, so async code may call it; `None` means call
+    /// [`Self::lookup`] on a blocking thread.
+    pub fn lookup_cached(
+        &self,
+        name: &str,
+        version: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Result<SignedRelease, Refusal>> {
+        let target = match crate_target_path(name, version) {
+            Ok(target) => target,
+            Err(e) => return Some(Err(Refusal::InvalidName(e.to_string()))),
+        };
+        match self.current(now) {
+            Ok((current, _)) => current.cached(&target, now),
+            Err(refusal) => Some(Err(refusal)),
+        }
+    }
+
+    /// The signed target of crate `name` version `version`, judged at `now`. Blocking:
+    /// it may fetch the delegated roles on the crate's delegation path.
     pub fn lookup(
         &self,
         name: &str,
@@ -394,14 +425,7 @@ impl TrustStore {
     ) -> Result<SignedRelease, Refusal> {
         let target =
             crate_target_path(name, version).map_err(|e| Refusal::InvalidName(e.to_string()))?;
-        let (current, last_error) = {
-            let state = self.lock();
-            Self::check_serving(&state, now)?;
-            let Some(current) = &state.current else {
-                return Err(Refusal::NoMetadata(String::new()));
-            };
-            (Arc::clone(current), state.last_error.clone())
-        };
+        let (current, last_error) = self.current(now)?;
         if let Some(answer) = current.cached(&target, now) {
             return answer;
         }

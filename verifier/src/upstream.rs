@@ -76,18 +76,7 @@ pub async fn get_bounded(
         .send()
         .await
         .map_err(|e| transport(url, &e))?;
-    let status = response.status();
-    if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN {
-        return Err(FetchError::NotFound {
-            url: url.to_owned(),
-        });
-    }
-    if !status.is_success() {
-        return Err(FetchError::Status {
-            url: url.to_owned(),
-            status: status.as_u16(),
-        });
-    }
+    FetchError::check_http_status(url, response.status().as_u16())?;
     read_body(response, url, max).await
 }
 

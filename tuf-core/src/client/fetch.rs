@@ -48,6 +48,24 @@ pub enum FetchError {
     },
 }
 
+impl FetchError {
+    /// What an HTTP answer's status means for a fetch: `Ok` for 2xx; 404 and 403 (what
+    /// S3-like stores answer for a missing file) are [`FetchError::NotFound`], which ends
+    /// the root chain (§5.3.2); anything else is [`FetchError::Status`].
+    pub fn check_http_status(url: &str, status: u16) -> Result<(), Self> {
+        match status {
+            200..=299 => Ok(()),
+            403 | 404 => Err(Self::NotFound {
+                url: url.to_owned(),
+            }),
+            _ => Err(Self::Status {
+                url: url.to_owned(),
+                status,
+            }),
+        }
+    }
+}
+
 /// Downloads files by URL.
 pub trait Fetcher {
     /// Fetches `url`, failing with [`FetchError::TooLong`] rather than returning more than

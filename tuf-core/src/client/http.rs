@@ -37,18 +37,7 @@ impl Fetcher for HttpFetcher {
             message: e.to_string(),
         };
         let response = self.client.get(url).send().map_err(transport)?;
-        let status = response.status();
-        if status == reqwest::StatusCode::NOT_FOUND || status == reqwest::StatusCode::FORBIDDEN {
-            return Err(FetchError::NotFound {
-                url: url.to_owned(),
-            });
-        }
-        if !status.is_success() {
-            return Err(FetchError::Status {
-                url: url.to_owned(),
-                status: status.as_u16(),
-            });
-        }
+        FetchError::check_http_status(url, response.status().as_u16())?;
         // Refuse early when the server announces too much; read_bounded still enforces
         // the limit on what actually arrives.
         if response

@@ -311,9 +311,12 @@ impl<F: Fetcher> Updater<F> {
         if !self.refreshed {
             self.refresh()?;
         }
-        // (role, its delegator, the earliest expiry on the path to the role's delegator)
-        let mut stack: Vec<(String, String, Option<DateTime<Utc>>)> =
-            vec![("targets".into(), "root".into(), None)];
+        // (role, its delegator, the earliest expiry on the path to the delegator)
+        let mut stack = vec![(
+            "targets".to_owned(),
+            "root".to_owned(),
+            DateTime::<Utc>::MAX_UTC,
+        )];
         let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut budget = self.config.limits.max_delegations;
         while budget > 0 {
@@ -329,7 +332,7 @@ impl<F: Fetcher> Updater<F> {
                 break;
             };
             let expires = targets.signed().expires;
-            let path_expiry = path_expiry.map_or(expires, |e: DateTime<Utc>| e.min(expires));
+            let path_expiry = path_expiry.min(expires);
             // §5.6.7.2: the first role listing the path decides.
             if let Some(info) = targets.signed().targets.get(target_path) {
                 return Ok(Some(TargetLookup {
@@ -350,7 +353,7 @@ impl<F: Fetcher> Updater<F> {
                 step.roles
                     .into_iter()
                     .rev()
-                    .map(|child| (child, role.clone(), Some(path_expiry))),
+                    .map(|child| (child, role.clone(), path_expiry)),
             );
         }
         Ok(None)
