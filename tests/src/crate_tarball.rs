@@ -70,13 +70,31 @@ pub fn build_crate_tarball(
     deps: &[Dependency<'_>],
     lib_rs: &str,
 ) -> Vec<u8> {
+    build_crate_tarball_with_files(name, version, deps, &[("src/lib.rs", lib_rs)])
+}
+
+/// Like [`build_crate_tarball`] with `files` (paths relative to the package root, such as
+/// `src/lib.rs` and `build.rs`, which cargo runs before building the crate) instead of
+/// only `src/lib.rs`.
+///
+/// # Panics
+///
+/// Never in practice: it writes only to memory, and panics if that fails.
+pub fn build_crate_tarball_with_files(
+    name: &str,
+    version: &str,
+    deps: &[Dependency<'_>],
+    files: &[(&str, &str)],
+) -> Vec<u8> {
     let top = format!("{name}-{version}");
     let toml = manifest(name, version, deps);
-    let mut entries = [
+    let mut entries = vec![
         (format!("{top}/Cargo.toml"), toml.as_bytes()),
         (format!("{top}/Cargo.toml.orig"), toml.as_bytes()),
-        (format!("{top}/src/lib.rs"), lib_rs.as_bytes()),
     ];
+    for (path, contents) in files {
+        entries.push((format!("{top}/{path}"), contents.as_bytes()));
+    }
     entries.sort();
 
     let mut builder = tar::Builder::new(Vec::new());

@@ -38,16 +38,6 @@ fn registry() -> Registry {
 
 const MAIN_RS: &str = "fn main() { println!(\"answer={}\", nsdemo::answer()); }\n";
 
-fn proxy_status(proxy: &Proxy) -> serde_json::Value {
-    let body = http_client(Some(Duration::from_secs(10)))
-        .get(format!("{}/status.json", proxy.url()))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
-    serde_json::from_str(&body).unwrap()
-}
-
 /// Waits until `/healthz` answers `status`; returns its body.
 fn wait_for_health(proxy: &Proxy, status: u16) -> String {
     let client = http_client(Some(Duration::from_secs(5)));
@@ -119,13 +109,13 @@ fn signed_crates_build_and_are_served_again_from_the_verified_cache() {
     let second = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
     second.build().assert_success();
     assert_eq!(upstream.requests_under("/dl/"), fetched);
-    let status = proxy_status(&proxy);
+    let status = proxy.status();
     assert_eq!(status["downloads"]["served_from_cache"], 2, "{status}");
     assert_eq!(status["downloads"]["refused"], 0, "{status}");
 
     // cargo's index cache: an update revalidates with If-None-Match and gets 304s.
     second.update().assert_success();
-    let status = proxy_status(&proxy);
+    let status = proxy.status();
     assert!(
         status["index"]["not_modified"].as_u64().unwrap() >= 1,
         "{status}"
@@ -220,7 +210,7 @@ fn a_tampered_tarball_is_refused_and_cargo_shows_why() {
         .iter()
         .any(|c| c.starts_with("plainutil")));
     assert!(!cache_files(&proxy).contains(&registry.signed_sha256("plainutil", "0.1.1")));
-    assert_eq!(proxy_status(&proxy)["downloads"]["refused"], 1);
+    assert_eq!(proxy.status()["downloads"]["refused"], 1);
 }
 
 #[test]
@@ -331,7 +321,7 @@ fn metadata_that_expires_while_the_repository_is_unreachable_fails_closed() {
     project.generate_lockfile().assert_success();
     // The repository becomes unreachable: the trusted state is kept until it expires...
     upstream.set_fault("/tuf/", Fault::Status(500));
-    let status = proxy_status(&proxy);
+    let status = proxy.status();
     assert_eq!(status["trust"]["serving"], true, "{status}");
     // ...and then nothing is served, with the reason.
     let reason = wait_for_health(&proxy, 503);
@@ -512,7 +502,7 @@ fn a_restarted_proxy_still_refuses_a_rollback_below_what_it_trusted() {
     let upstream = Upstream::start(&registry);
     let mut proxy = Proxy::start(&upstream, &registry.repo);
     let trusted = registry.repo.snapshot_version();
-    assert_eq!(proxy_status(&proxy)["trust"]["snapshot_version"], trusted);
+    assert_eq!(proxy.status()["trust"]["snapshot_version"], trusted);
     proxy.kill();
     // While it is down, the repository rolls back to the previous snapshot. A new
     // client starting from root alone would accept it; the proxy's state directory

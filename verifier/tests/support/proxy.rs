@@ -291,6 +291,17 @@ impl Proxy {
         &self.url
     }
 
+    /// `/status.json`, parsed.
+    pub fn status(&self) -> serde_json::Value {
+        let body = super::upstream::http_client(Some(Duration::from_secs(10)))
+            .get(format!("{}/status.json", self.url))
+            .send()
+            .expect("GET /status.json")
+            .text()
+            .expect("/status.json body");
+        serde_json::from_str(&body).expect("/status.json is JSON")
+    }
+
     /// `http://127.0.0.1:PORT/index/`: the index to point cargo at.
     pub fn index_url(&self) -> String {
         format!("{}/index/", self.url)

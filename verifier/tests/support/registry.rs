@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 use tuf_core::client::write_atomic;
-use tuf_crates_tests::crate_tarball::{build_crate_tarball, index_line, Dependency};
+use tuf_crates_tests::crate_tarball::{
+    build_crate_tarball, build_crate_tarball_with_files, index_line, Dependency,
+};
 
 use super::tuf_repo::TestRepo;
 
@@ -188,6 +190,37 @@ impl Registry {
         self.write_tarball(name, version, &tarball);
         self.put_index_line(name, version, index_line(name, version, &deps, &tarball));
         tarball
+    }
+
+    /// Like [`Self::publish_unsigned`] with a build script: `build.rs`, which cargo runs
+    /// before it compiles the crate, and an empty `src/lib.rs`.
+    pub fn publish_unsigned_with_build_script(
+        &mut self,
+        name: &str,
+        version: &str,
+        build_rs: &str,
+    ) -> Vec<u8> {
+        let tarball = build_crate_tarball_with_files(
+            name,
+            version,
+            &[],
+            &[("build.rs", build_rs), ("src/lib.rs", "")],
+        );
+        self.write_tarball(name, version, &tarball);
+        self.put_index_line(name, version, index_line(name, version, &[], &tarball));
+        tarball
+    }
+
+    /// Adds `dependency` (a JSON object such as cargo's index lists under `deps`) to the
+    /// index line of `name` `version`, leaving its tarball and `cksum` alone: what an
+    /// upstream that controls only the index can do.
+    pub fn add_index_dependency(&self, name: &str, version: &str, dependency: serde_json::Value) {
+        let mut entry = self.index_entry(name, version);
+        entry["deps"]
+            .as_array_mut()
+            .expect("deps array")
+            .push(dependency);
+        self.put_index_line(name, version, entry.to_string());
     }
 
     /// The tarball bytes signed in the TUF repository for `name` `version`.
