@@ -10,6 +10,8 @@ use clap::Args;
 use serde::Deserialize;
 use tuf_core::repository::parse_duration;
 
+use crate::index_line::RegistryAllowlist;
+
 /// Default address the proxy listens on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 /// Default interval between timestamp refreshes.
@@ -70,6 +72,13 @@ pub struct ServeArgs {
     /// Largest upstream index file accepted [default: 16 MiB].
     #[arg(long, value_name = "BYTES")]
     pub max_index_size: Option<u64>,
+    /// A registry whose crates an index line passed on may depend on, as the index URL
+    /// its `registry` field names (`sparse+https://…` or a git index URL); repeat for
+    /// more. By default none: a line with a dependency from any other registry is dropped,
+    /// because cargo would fetch and build that dependency past the proxy. The flags
+    /// replace the file's list.
+    #[arg(long = "allowed-registries", value_name = "URL")]
+    pub allowed_registries: Vec<String>,
 }
 
 /// The configuration file: the same options as [`ServeArgs`].
@@ -88,6 +97,7 @@ struct ConfigFile {
     connect_timeout: Option<String>,
     max_crate_size: Option<u64>,
     max_index_size: Option<u64>,
+    allowed_registries: Option<Vec<String>>,
 }
 
 /// Where the TUF metadata comes from.
@@ -126,6 +136,8 @@ pub struct ServeConfig {
     pub max_crate_size: u64,
     /// Index file size cap.
     pub max_index_size: u64,
+    /// Registries a dependency of a line passed on may come from (besides the proxy's).
+    pub allowed_registries: RegistryAllowlist,
 }
 
 impl ServeArgs {
@@ -174,6 +186,13 @@ impl ServeArgs {
             .max_index_size
             .or(file.max_index_size)
             .unwrap_or(DEFAULT_MAX_INDEX_SIZE);
+        let allowed_registries = if self.allowed_registries.is_empty() {
+            file.allowed_registries.unwrap_or_default()
+        } else {
+            self.allowed_registries.clone()
+        };
+        let allowed_registries = RegistryAllowlist::parse(&allowed_registries)
+            .context("allowed_registries: each entry must be a registry index URL")?;
         Ok(ServeConfig {
             listen,
             public_url,
@@ -187,6 +206,7 @@ impl ServeArgs {
             connect_timeout: repository.connect_timeout,
             max_crate_size,
             max_index_size,
+            allowed_registries,
         })
     }
 
@@ -357,6 +377,35 @@ mod tests {
         assert_eq!(config.state_dir, PathBuf::from("/var/lib/v"));
         assert_eq!(config.refresh_interval, Duration::from_secs(60));
         assert_eq!(config.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
+        assert_eq!(config.allowed_registries, RegistryAllowlist::default());
+    }
+
+    #[test]
+    fn allowed_registries_come_from_the_file_or_replace_it_from_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("verifier.toml");
+        std::fs::write(
+            &path,
+            "upstream_index = \"http://up.example/index\"\nmetadata = \"m\"\nroot = \"r\"\n\
+             state_dir = \"s\"\nallowed_registries = [\"sparse+https://a.example/index/\"]\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs {
+            config: Some(path),
+            ..ServeArgs::default()
+        };
+        let from_file = args.resolve().unwrap().allowed_registries;
+        assert!(from_file.allows("sparse+https://a.example/index/"));
+        args.allowed_registries = vec!["https://github.com/rust-lang/crates.io-index".into()];
+        let from_flags = args.resolve().unwrap().allowed_registries;
+        assert!(!from_flags.allows("sparse+https://a.example/index/"));
+        assert!(from_flags.allows("https://github.com/rust-lang/crates.io-index"));
+        args.allowed_registries = vec!["crates-io".into()];
+        let err = format!("{:#}", args.resolve().unwrap_err());
+        assert!(
+            err.contains("allowed_registries") && err.contains("crates-io"),
+            "{err}"
+        );
     }
 
     #[test]

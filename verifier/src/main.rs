@@ -6,6 +6,7 @@
 mod cache;
 mod config;
 mod demo;
+mod index_line;
 mod offline;
 mod proxy;
 mod serve;
@@ -20,7 +21,8 @@ use clap::{Parser, Subcommand};
 ///
 /// `serve` stands between cargo and an upstream sparse registry (crates.io, a mirror, a
 /// company registry). Index lines are passed on only when their `cksum` is the sha256 of
-/// the signed target of that crate version; tarballs only when they are exactly the
+/// the signed target of that crate version and no dependency in them names another
+/// registry (see --allowed-registries); tarballs only when they are exactly the
 /// signed target, with the keys authorised for the crate's namespace. Anything else is
 /// refused, and the reason is the body of the answer, which cargo prints.
 ///
@@ -43,8 +45,8 @@ struct Cli {
 enum Command {
     /// Run the proxy (with no options: the built-in demo).
     Serve(config::ServeArgs),
-    /// Check every registry package of a Cargo.lock: its checksum must be the sha256 of
-    /// the signed target.
+    /// Check every package of a Cargo.lock: its checksum must be the sha256 of the signed
+    /// target, and a package from another source (registry, git) fails unless allowed.
     VerifyLockfile(offline::LockfileArgs),
     /// Check a `cargo vendor` directory: each crate's package checksum must be the signed
     /// sha256, and its files those of the signed tarball.

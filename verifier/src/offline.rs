@@ -54,12 +54,32 @@ pub struct RepositoryArgs {
     json: bool,
 }
 
+/// The sources a `Cargo.lock` names for crates.io, whose packages are verified by
+/// default. Source replacement does not show in a lockfile: a project built through the
+/// proxy standing in for crates.io records crates.io.
+pub const CRATES_IO_SOURCES: [&str; 2] = [
+    "registry+https://github.com/rust-lang/crates.io-index",
+    "sparse+https://index.crates.io/",
+];
+
 /// `verify-lockfile` options.
 #[derive(Debug, Clone, Args)]
 pub struct LockfileArgs {
     /// The Cargo.lock to check.
     #[arg(default_value = "Cargo.lock")]
     lockfile: PathBuf,
+    /// The source the lockfile names for the registry the TUF repository signs; repeat
+    /// for more spellings [default: crates.io's,
+    /// registry+https://github.com/rust-lang/crates.io-index and
+    /// sparse+https://index.crates.io/]. A proxy used as a named registry is recorded as
+    /// sparse+<its URL>/index/.
+    #[arg(long = "source", value_name = "SOURCE")]
+    sources: Vec<String>,
+    /// A source whose packages are let through unverified (listed as skipped), such as a
+    /// git repository you vet otherwise; repeat for more. A source matches exactly, or
+    /// as the part of a git source before `?` or `#`. Every other source fails.
+    #[arg(long = "allow-source", value_name = "SOURCE")]
+    allow_sources: Vec<String>,
     #[command(flatten)]
     repository: RepositoryArgs,
 }
@@ -271,6 +291,11 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
         let lock: toml::Table = toml::from_str(&text)
             .with_context(|| format!("{}: not a Cargo.lock", args.lockfile.display()))?;
         let (trust, _temporary) = open_trust(&config, &client)?;
+        let verified_sources: Vec<String> = if args.sources.is_empty() {
+            CRATES_IO_SOURCES.iter().map(|s| (*s).to_owned()).collect()
+        } else {
+            args.sources.clone()
+        };
         let packages = lock
             .get("package")
             .and_then(|p| p.as_array())
@@ -282,13 +307,30 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
             bar.inc(1);
             let field = |key: &str| package.get(key).and_then(|v| v.as_str()).unwrap_or("");
             let (name, version, source) = (field("name"), field("version"), field("source"));
-            if !(source.starts_with("registry+") || source.starts_with("sparse+")) {
-                let why = if source.is_empty() {
-                    "a local package"
-                } else {
-                    "not from a registry"
-                };
-                reports.push(skipped(name, version, why));
+            if source.is_empty() {
+                reports.push(skipped(name, version, "a local package"));
+                continue;
+            }
+            if !verified_sources.iter().any(|s| source_matches(s, source)) {
+                reports.push(
+                    if args.allow_sources.iter().any(|s| source_matches(s, source)) {
+                        skipped(
+                            name,
+                            version,
+                            &format!("from {source}, allowed by --allow-source: not verified"),
+                        )
+                    } else {
+                        failed(
+                            name,
+                            version,
+                            format!(
+                                "from another source, {source}: not verified by this TUF \
+                                 repository; cargo fetched it past the verified registry. \
+                                 If you trust that source, allow it with --allow-source {source}"
+                            ),
+                        )
+                    },
+                );
                 continue;
             }
             let checksum = field("checksum");
@@ -318,6 +360,21 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
     .await??;
     report.print(json, "Cargo.lock");
     Ok(report.ok)
+}
+
+/// True when the lockfile's `source` is `pattern`: the same string but for a trailing `/`,
+/// or, for a pattern without `?` and `#`, the same up to the source's `?` or `#` (a git
+/// source's branch, tag or commit).
+fn source_matches(pattern: &str, source: &str) -> bool {
+    let trim = |s: &str| s.trim_end_matches('/').to_owned();
+    if trim(pattern) == trim(source) {
+        return true;
+    }
+    if pattern.contains(['?', '#']) {
+        return false;
+    }
+    let base = source.split(['?', '#']).next().unwrap_or(source);
+    trim(base) == trim(pattern)
 }
 
 /// The `.cargo-checksum.json` of a vendored crate.
@@ -606,4 +663,36 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
     let report = Report::new(reports);
     report.print(json, "vendor directory");
     Ok(report.ok)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_match_exactly_or_up_to_a_git_reference() {
+        let crates_io = CRATES_IO_SOURCES[0];
+        assert!(source_matches(crates_io, crates_io));
+        assert!(source_matches(
+            "sparse+http://127.0.0.1:7878/index",
+            "sparse+http://127.0.0.1:7878/index/"
+        ));
+        assert!(!source_matches(
+            "sparse+http://127.0.0.1:7878/index/",
+            "sparse+http://127.0.0.1:7879/index/"
+        ));
+        assert!(!source_matches(
+            crates_io,
+            "sparse+https://index.crates.io/"
+        ));
+        let git = "git+https://github.com/o/r?branch=main#0123abcd";
+        assert!(source_matches("git+https://github.com/o/r", git));
+        assert!(source_matches(git, git));
+        assert!(!source_matches(
+            "git+https://github.com/o/r?branch=dev",
+            git
+        ));
+        assert!(!source_matches("git+https://github.com/o", git));
+        assert!(!source_matches("git+https://github.com/o/r-evil", git));
+    }
 }

@@ -4,7 +4,7 @@
 //! | path | answer |
 //! |---|---|
 //! | `/index/config.json` | `{"dl": "<public url>/api/v1/crates"}` |
-//! | `/index/<cargo's index path>` | the upstream file, keeping only lines whose `cksum` is the sha256 of the signed target |
+//! | `/index/<cargo's index path>` | the upstream file, keeping only lines whose `cksum` is the sha256 of the signed target and whose dependencies all resolve through the proxy ([`crate::index_line`]) |
 //! | `/api/v1/crates/<crate>/<version>/download` | the upstream tarball, only if it is exactly the signed target |
 //! | `/healthz` | `200 ok`, or `503` and why nothing is served |
 //! | `/status`, `/status.json` | counts of served, refused and cached, and the trusted versions |
@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use crate::cache::TarballCache;
+use crate::index_line::{Escape, IndexLine, RegistryAllowlist};
 use crate::trust::{Refusal, SignedRelease, TrustStore};
 use crate::upstream::{self, DownloadError, IndexFetch};
 
@@ -43,8 +44,11 @@ pub struct Counters {
     pub index_refused: AtomicU64,
     /// Index lines passed on.
     pub lines_served: AtomicU64,
-    /// Index lines dropped (unsigned, or `cksum` not the signed digest).
+    /// Index lines dropped (unsigned, `cksum` not the signed digest, a dependency from
+    /// another registry).
     pub lines_dropped: AtomicU64,
+    /// ... of which because a dependency names a registry not on the allowlist.
+    pub lines_dropped_foreign_registry: AtomicU64,
     /// Tarballs sent to cargo.
     pub downloads_served: AtomicU64,
     /// ... of which from the verified cache.
@@ -74,6 +78,8 @@ pub struct ProxySettings {
     pub max_crate_size: u64,
     /// Cap on index files.
     pub max_index_size: u64,
+    /// Registries other than the proxy's that a dependency of a line passed on may name.
+    pub allowed_registries: RegistryAllowlist,
 }
 
 type Flight = Arc<OnceCell<Result<Bytes, DownloadError>>>;
@@ -221,30 +227,30 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
 struct Filtered {
     body: Vec<u8>,
     served: u64,
+    /// Lines dropped, for any reason.
     dropped: u64,
+    /// ... of which because a dependency names another registry.
+    foreign_registry: u64,
     /// A refusal that makes the whole file unanswerable (metadata refused, expired or
     /// unreachable on the crate's delegation path).
     blocking: Option<Refusal>,
     valid_until: DateTime<Utc>,
 }
 
-#[derive(serde::Deserialize)]
-struct IndexLine<'a> {
-    #[serde(borrow)]
-    name: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    vers: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
-    cksum: std::borrow::Cow<'a, str>,
-}
-
-/// Keeps the lines whose `cksum` is the signed sha256 of that crate version. Blocking.
-fn filter_index(trust: &TrustStore, crate_name: &str, upstream_body: &[u8]) -> Filtered {
+/// Keeps the lines whose `cksum` is the signed sha256 of that crate version and whose
+/// dependencies all resolve through the proxy. Blocking.
+fn filter_index(
+    trust: &TrustStore,
+    allowed_registries: &RegistryAllowlist,
+    crate_name: &str,
+    upstream_body: &[u8],
+) -> Filtered {
     let now = Utc::now();
     let mut filtered = Filtered {
         body: Vec::with_capacity(upstream_body.len()),
         served: 0,
         dropped: 0,
+        foreign_registry: 0,
         blocking: None,
         valid_until: DateTime::<Utc>::MAX_UTC,
     };
@@ -252,7 +258,7 @@ fn filter_index(trust: &TrustStore, crate_name: &str, upstream_body: &[u8]) -> F
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        let Ok(entry) = serde_json::from_slice::<IndexLine<'_>>(line) else {
+        let Some(entry) = IndexLine::parse(line) else {
             tracing::debug!(
                 crate_name,
                 "dropping an index line that is not a version entry"
@@ -262,6 +268,22 @@ fn filter_index(trust: &TrustStore, crate_name: &str, upstream_body: &[u8]) -> F
         };
         if !entry.name.eq_ignore_ascii_case(crate_name) {
             tracing::warn!(crate_name, line_name = %entry.name, "dropping an index line for another crate");
+            filtered.dropped += 1;
+            continue;
+        }
+        // Before the signature: a line that sends cargo elsewhere is dropped whoever
+        // signed the release (spec/proxy.md, "Dependencies from other registries").
+        if let Some(escape) = entry.escape(allowed_registries) {
+            if let Escape::ForeignRegistry {
+                dependency,
+                registry,
+            } = &escape
+            {
+                tracing::warn!(crate_name, version = %entry.vers, %dependency, %registry, "dropping an index line with a dependency from another registry");
+                filtered.foreign_registry += 1;
+            } else {
+                tracing::warn!(crate_name, version = %entry.vers, %escape, "dropping an index line with a dependency that is not a crate name");
+            }
             filtered.dropped += 1;
             continue;
         }
@@ -363,11 +385,16 @@ async fn index_file(
             );
         }
     };
-    let trust = Arc::clone(&proxy.trust);
+    let filter_proxy = Arc::clone(&proxy);
     let body_for_filter = upstream_body.clone();
     let crate_name = name.clone();
     let filtered = match tokio::task::spawn_blocking(move || {
-        filter_index(&trust, &crate_name, &body_for_filter)
+        filter_index(
+            &filter_proxy.trust,
+            &filter_proxy.settings.allowed_registries,
+            &crate_name,
+            &body_for_filter,
+        )
     })
     .await
     {
@@ -382,6 +409,10 @@ async fn index_file(
         .counters
         .lines_dropped
         .fetch_add(filtered.dropped, Ordering::Relaxed);
+    proxy
+        .counters
+        .lines_dropped_foreign_registry
+        .fetch_add(filtered.foreign_registry, Ordering::Relaxed);
     if let Some(refusal) = filtered.blocking {
         return refuse(refusal);
     }
@@ -567,6 +598,7 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
             "refused": load(&c.index_refused),
             "lines_served": load(&c.lines_served),
             "lines_dropped": load(&c.lines_dropped),
+            "lines_dropped_foreign_registry": load(&c.lines_dropped_foreign_registry),
         },
         "downloads": {
             "served": load(&c.downloads_served),

@@ -66,6 +66,7 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
             upstream_dl: config.upstream_dl.clone(),
             max_crate_size: config.max_crate_size,
             max_index_size: config.max_index_size,
+            allowed_registries: config.allowed_registries.clone(),
         },
         Arc::clone(&trust),
         client,
@@ -84,6 +85,9 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         }
     });
     tracing::info!(%url, upstream = %config.upstream_index, "serving");
+    for registry in config.allowed_registries.entries() {
+        tracing::info!(%registry, "index lines may depend on crates of this registry (allowed_registries)");
+    }
     println!("tuf-verifier listening on {url}");
     let _ = std::io::stdout().flush();
     on_listening(&url);
