@@ -72,6 +72,11 @@ fn cache_files(proxy: &Proxy) -> Vec<String> {
     files
 }
 
+fn sorted<const N: usize>(mut items: [String; N]) -> Vec<String> {
+    items.sort();
+    items.to_vec()
+}
+
 fn verifier(args: &[&str]) -> std::process::Output {
     Command::new(support::proxy::binary())
         .args(args)
@@ -103,7 +108,19 @@ fn signed_crates_build_and_are_served_again_from_the_verified_cache() {
     }
     let fetched = upstream.requests_under("/dl/");
     assert_eq!(fetched, 2, "each tarball fetched once upstream");
-    assert_eq!(cache_files(&proxy).len(), 2);
+    assert_eq!(
+        cache_files(&proxy),
+        sorted([
+            registry.signed_sha256("nsdemo", "1.0.0"),
+            registry.signed_sha256("plainutil", "0.1.1"),
+        ])
+    );
+    // cargo's own cache holds what the proxy served (the negative checks elsewhere rely
+    // on this helper finding files when they are there).
+    assert_eq!(
+        project.cached_crates(),
+        ["nsdemo-1.0.0.crate", "plainutil-0.1.1.crate"]
+    );
 
     // A second machine (empty CARGO_HOME): served from the proxy's verified cache.
     let second = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
@@ -211,6 +228,43 @@ fn a_tampered_tarball_is_refused_and_cargo_shows_why() {
         .any(|c| c.starts_with("plainutil")));
     assert!(!cache_files(&proxy).contains(&registry.signed_sha256("plainutil", "0.1.1")));
     assert_eq!(proxy.status()["downloads"]["refused"], 1);
+}
+
+#[test]
+fn a_forged_tarball_of_exactly_the_signed_length_is_refused_by_its_digest() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let forged = registry.forge_tarball_of_signed_length(
+        "plainutil",
+        "0.1.1",
+        &["pub fn one() -> u32 { 6 }\n", "pub fn one()->u32{6}"],
+    );
+    // A real crate, other code, the signed length: no length check can refuse it.
+    let mut unpacked = String::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&forged[..]));
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        if entry.path().unwrap().ends_with("src/lib.rs") {
+            std::io::Read::read_to_string(&mut entry, &mut unpacked).unwrap();
+        }
+    }
+    assert!(
+        unpacked.contains("{ 6 }") || unpacked.contains("{6}"),
+        "{unpacked}"
+    );
+    assert_eq!(
+        forged.len(),
+        registry.signed_tarball("plainutil", "0.1.1").len()
+    );
+
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    project.build().assert_failure_containing(
+        "tuf-verifier refused plainutil 0.1.1: the tarball from upstream does not match the signed target crates/plainutil/plainutil/plainutil-0.1.1.crate: sha256 mismatch",
+    );
+    assert!(!cache_files(&proxy).contains(&registry.signed_sha256("plainutil", "0.1.1")));
+    let status = proxy.status();
+    assert_eq!(status["downloads"]["refused"], 1, "{status}");
 }
 
 #[test]

@@ -279,6 +279,35 @@ impl Registry {
         tarball
     }
 
+    /// Replaces the tarball upstream with a forged release of exactly the signed length:
+    /// a valid `.crate` whose `src/lib.rs` is one of `candidates` (the first whose
+    /// tarball is shorter than the signed one), padded to the signed length with a gzip
+    /// comment (RFC 1952 `FCOMMENT`, which every decoder skips). The index `cksum` stays.
+    /// Only the digest check can tell it from the signed tarball. Returns the new bytes.
+    pub fn forge_tarball_of_signed_length(
+        &self,
+        name: &str,
+        version: &str,
+        candidates: &[&str],
+    ) -> Vec<u8> {
+        let signed_length = self.signed_tarball(name, version).len();
+        let forged = candidates
+            .iter()
+            .map(|lib_rs| self.rebuild(name, version, lib_rs).0)
+            .find(|tarball| tarball.len() < signed_length)
+            .expect("a candidate whose tarball is shorter than the signed one");
+        // The gzip header is 10 bytes; flate2 writes no optional fields (FLG = 0).
+        assert_eq!(forged[3], 0, "FLG");
+        let mut padded = forged[..10].to_vec();
+        padded[3] |= 0x10; // FCOMMENT: a zero-terminated comment follows the header.
+        padded.extend(std::iter::repeat_n(b'x', signed_length - forged.len() - 1));
+        padded.push(0);
+        padded.extend_from_slice(&forged[10..]);
+        assert_eq!(padded.len(), signed_length);
+        self.write_tarball(name, version, &padded);
+        padded
+    }
+
     /// Replaces the tarball and the index line's `cksum` with a release built from
     /// `lib_rs` (same name, version and dependencies): a malicious registry. Returns the
     /// new bytes.
