@@ -1,8 +1,11 @@
 //! Crash safety of publish: the process is killed (SIGKILL) at random points while it
 //! publishes a large change that includes a root rotation of the timestamp key, many
-//! times. After every kill the published repository verifies, as a client holding the
-//! first root sees it, at exactly the old version or exactly the new one, and running
-//! publish again completes the change.
+//! times: half the kills at random points of the run, half as soon as publish has
+//! written its first new file under `published/`. After every kill the published
+//! repository verifies, as a client holding the first root sees it, at exactly the old
+//! version or exactly the new one, and running publish again completes the change. The
+//! test asserts that kills did land mid-write: a test of crash safety whose kills all
+//! land before or after the writes proves nothing.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -35,6 +38,19 @@ fn published_state(repo: &Path) -> (u64, u64) {
         report.timestamp_version.unwrap(),
         report.root_version.unwrap(),
     )
+}
+
+/// How many files are under `dir`, recursively.
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|entry| match entry.file_type() {
+            Ok(kind) if kind.is_dir() => count_files(&entry.path()),
+            _ => 1,
+        })
+        .sum()
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -93,6 +109,7 @@ fn publish_killed_at_random_points_leaves_the_old_or_the_new_repository() {
     ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("root")]);
     let template = ws.path("template");
     copy_dir(&ws.path("repo"), &template);
+    let files_before = count_files(&template.join("published"));
 
     let publish_args = |repo: &str| {
         let mut command = ws.command(repo);
@@ -130,25 +147,34 @@ fn publish_killed_at_random_points_leaves_the_old_or_the_new_repository() {
         let name = format!("round-{round}");
         let repo = ws.path(&name);
         copy_dir(&template, &repo);
-        // Spread over the whole run, and some past its end (process start-up varies).
-        let delay = full.mul_f64(delays.next_fraction() * 1.5);
         let mut child = publish_args(&name)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(delay);
+        let delay = if round % 2 == 0 {
+            // Spread over the whole run, and some past its end (start-up varies).
+            let delay = full.mul_f64(delays.next_fraction() * 1.5);
+            std::thread::sleep(delay);
+            delay
+        } else {
+            // As soon as the first new file is under published/ (or publish ended).
+            let started = Instant::now();
+            while count_files(&repo.join("published")) <= files_before
+                && child.try_wait().unwrap().is_none()
+            {
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            started.elapsed()
+        };
         child.kill().ok();
         child.wait().unwrap();
         let state = published_state(&repo);
         match state {
             (1, 1) => {
                 old += 1;
-                // Did it die after starting to write?
-                if repo.join("published/.generations/2").exists()
-                    || std::fs::read_dir(repo.join("published/targets"))
-                        .is_ok_and(|mut d| d.next().is_some())
-                {
+                // Did it die after it had started to write?
+                if count_files(&repo.join("published")) > files_before {
                     interrupted_mid_write += 1;
                 }
             }
@@ -176,4 +202,9 @@ fn publish_killed_at_random_points_leaves_the_old_or_the_new_repository() {
          mid-write), {new} the new one"
     );
     assert_eq!(old + new, KILLS);
+    // Half the kills wait for the first write; most of those must land before the switch.
+    assert!(
+        interrupted_mid_write >= KILLS / 4,
+        "only {interrupted_mid_write} of {KILLS} kills landed mid-write (seed {seed})"
+    );
 }

@@ -111,7 +111,12 @@ fn a_key_not_authorised_for_a_role_cannot_sign_it() {
         "{err}"
     );
     let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
-    assert!(repo.sign("targets", &stranger).is_err());
+    let err = repo.sign("targets", &stranger).unwrap_err();
+    assert!(
+        matches!(&err, RepositoryError::KeyNotAuthorized { role, keyid }
+            if role == "targets" && keyid == stranger.keyid().as_str()),
+        "{err}"
+    );
 }
 
 #[test]
@@ -451,7 +456,11 @@ fn changing_a_roles_keys_stages_the_role_for_its_new_key_holders() {
     repo.remove_key("ns-tokio", owner.keyid(), now()).unwrap();
     assert!(repo.staged_roles().contains(&"ns-tokio".to_owned()));
     repo.sign("targets", &keys.targets).unwrap();
-    assert!(repo.sign("ns-tokio", &owner).is_err());
+    let err = repo.sign("ns-tokio", &owner).unwrap_err();
+    assert!(
+        matches!(&err, RepositoryError::KeyNotAuthorized { role, .. } if role == "ns-tokio"),
+        "{err}"
+    );
     repo.sign("ns-tokio", &new_owner).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();
     // The targets key is replaced in root: targets is staged for the new key.

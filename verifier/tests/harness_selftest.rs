@@ -417,7 +417,8 @@ fn a_rolled_back_snapshot_is_refused_by_a_client_that_saw_the_newer_one() {
         .refresh()
         .unwrap_err();
     assert!(
-        matches!(&err, UpdateError::Trust(TrustError::Rollback { .. })),
+        matches!(&err, UpdateError::Trust(TrustError::Rollback { role, new, .. })
+            if role == "snapshot.json in timestamp" && *new == snapshot - 1),
         "{err:?}"
     );
     let fresh = tempfile::tempdir().unwrap();
