@@ -11,6 +11,7 @@
 //!   keys; ed25519 and P-256 private keys stored as encrypted PKCS#8.
 //! * [`verify`]: threshold verification counting each distinct key once.
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
+//! * [`fs`]: bounded reads, atomic writes, and world-readable files for what is served.
 //! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
 //!   driving it over a narrow fetch trait.
 //! * [`repository`]: the repository editor: the crate registry role layout, staged
@@ -23,6 +24,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod fs;
 pub mod hash;
 pub mod json;
 pub mod keys;

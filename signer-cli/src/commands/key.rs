@@ -81,9 +81,18 @@ fn with_suffix(prefix: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Who may read a key file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum KeyFile {
+    /// The encrypted private key: the owner only (0600).
+    Private,
+    /// The public key, handed to others and served: everyone (0644).
+    Public,
+}
+
 /// Writes `bytes` to a new file atomically (temp file, fsync, rename that refuses to
-/// replace an existing file), readable by the owner only.
-fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// replace an existing file), with the permissions `kind` asks for whatever the umask.
+fn write_new(path: &Path, bytes: &[u8], kind: KeyFile) -> Result<(), Error> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -93,6 +102,10 @@ fn write_new(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .tempfile_in(dir)
         .with_context(|| format!("creating a file in {}", dir.display()))?;
     temp.write_all(bytes)
+        .and_then(|()| match kind {
+            KeyFile::Private => Ok(()),
+            KeyFile::Public => tuf_core::fs::make_readable(temp.path()),
+        })
         .and_then(|()| temp.as_file().sync_all())
         .with_context(|| format!("writing {}", path.display()))?;
     temp.persist_noclobber(path).map_err(|e| {
@@ -137,8 +150,8 @@ fn generate(global: &GlobalArgs, args: &GenerateArgs) -> Result<ExitCode, Error>
     let mut public =
         serde_json::to_vec_pretty(key.public_key()).context("encoding the public key")?;
     public.push(b'\n');
-    write_new(&private_path, pem.as_bytes())?;
-    write_new(&public_path, &public)?;
+    write_new(&private_path, pem.as_bytes(), KeyFile::Private)?;
+    write_new(&public_path, &public, KeyFile::Public)?;
     let generated = Generated {
         keyid: key.keyid().clone(),
         algorithm: key.public_key().scheme.clone(),

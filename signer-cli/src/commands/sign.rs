@@ -221,7 +221,7 @@ pub fn signature(global: &GlobalArgs, command: SignatureCommand) -> Result<ExitC
                 .with_context(|| format!("signing {role}"))?;
             let mut bytes = serde_json::to_vec_pretty(&detached).context("encoding")?;
             bytes.push(b'\n');
-            tuf_core::client::write_atomic(&out, &bytes)
+            tuf_core::fs::write_atomic(&out, &bytes)
                 .with_context(|| format!("writing {}", out.display()))?;
             emit(global, &detached, || {
                 crate::say!(

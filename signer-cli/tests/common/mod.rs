@@ -17,12 +17,15 @@ pub fn bin() -> PathBuf {
 /// A workspace for one test: keys and repositories under a temporary directory.
 pub struct Workspace {
     pub dir: tempfile::TempDir,
+    /// The umask every command runs with, if not the test's own.
+    pub umask: Option<&'static str>,
 }
 
 impl Workspace {
     pub fn new() -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            umask: None,
         }
     }
 
@@ -32,7 +35,17 @@ impl Workspace {
 
     /// A `tuf-signer` command with the test passphrase in `TUF_TEST_PASSPHRASE`.
     pub fn command(&self, repo: &str) -> Command {
-        let mut command = Command::new(bin());
+        let mut command = match self.umask {
+            None => Command::new(bin()),
+            Some(umask) => {
+                let mut shell = Command::new("sh");
+                shell
+                    .arg("-c")
+                    .arg(format!("umask {umask} && exec \"$0\" \"$@\""))
+                    .arg(bin());
+                shell
+            }
+        };
         command
             .env("TUF_TEST_PASSPHRASE", PASSPHRASE)
             .env_remove("TUF_SIGNER_REPO")

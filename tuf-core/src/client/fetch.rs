@@ -79,23 +79,20 @@ impl<F: Fetcher + ?Sized> Fetcher for &F {
     }
 }
 
-/// Reads everything from `reader` up to `max_length` bytes; more is an error.
+/// Reads everything from `reader` up to `max_length` bytes; more is
+/// [`FetchError::TooLong`]. [`crate::fs::read_bounded`] with the errors of a fetch of
+/// `url`.
 pub fn read_bounded(reader: impl Read, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
-    let mut body = Vec::new();
-    reader
-        .take(max_length.saturating_add(1))
-        .read_to_end(&mut body)
-        .map_err(|e| FetchError::Transport {
+    crate::fs::read_bounded(reader, max_length).map_err(|error| match error {
+        crate::fs::BoundedReadError::TooLong { max } => FetchError::TooLong {
             url: url.to_owned(),
-            message: e.to_string(),
-        })?;
-    if body.len() as u64 > max_length {
-        return Err(FetchError::TooLong {
+            max,
+        },
+        error => FetchError::Transport {
             url: url.to_owned(),
-            max: max_length,
-        });
-    }
-    Ok(body)
+            message: error.to_string(),
+        },
+    })
 }
 
 /// Serves URLs that are paths inside one directory (optionally with a `file://` prefix),

@@ -15,6 +15,6 @@ mod updater;
 pub use fetch::{read_bounded, DirectoryFetcher, FetchError, Fetcher};
 #[cfg(feature = "http")]
 pub use http::HttpFetcher;
-pub use store::{quote_role_name, write_atomic, MetadataDir};
+pub use store::{quote_role_name, MetadataDir};
 pub use trusted::{Limits, TrustError, TrustedMetadataSet};
 pub use updater::{TargetLookup, UpdateError, Updater, UpdaterConfig};

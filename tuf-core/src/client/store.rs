@@ -1,7 +1,6 @@
 //! Where a client keeps what it trusts: one file per role, named so no role name can
 //! escape the directory, written atomically.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Percent-encodes a role name as Python's `urllib.parse.quote(name, safe="")` does:
@@ -20,22 +19,6 @@ pub fn quote_role_name(name: &str) -> String {
         }
     }
     out
-}
-
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory is
-/// written, flushed to disk and renamed over `path`, and the directory is synced. A crash
-/// at any point leaves either the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let mut temp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir)?;
-    temp.write_all(bytes)?;
-    temp.as_file().sync_all()?;
-    temp.persist(path).map_err(|e| e.error)?;
-    // Make the rename itself durable.
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// A directory of trusted metadata: `root.json`, `timestamp.json`, `snapshot.json`,
@@ -80,7 +63,7 @@ impl MetadataDir {
 
     /// Stores the verified bytes of `role` atomically.
     pub fn persist(&self, role: &str, bytes: &[u8]) -> std::io::Result<()> {
-        write_atomic(&self.role_path(role), bytes)
+        crate::fs::write_atomic(&self.role_path(role), bytes)
     }
 
     /// Removes the stored file of `role`, if any.

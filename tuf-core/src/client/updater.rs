@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::fetch::{FetchError, Fetcher};
-use super::store::{quote_role_name, write_atomic, MetadataDir};
+use super::store::{quote_role_name, MetadataDir};
 use super::trusted::{Limits, TrustError, TrustedMetadataSet};
+use crate::fs::write_atomic;
 use crate::hash::{verify_length_and_hashes, HashError};
 use crate::metadata::{RoleKeys, TargetFile};
 

@@ -10,7 +10,7 @@ use super::layout::{
     self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_ROLE,
 };
 use super::{io_error, RepositoryError};
-use crate::client::write_atomic;
+use crate::fs::write_atomic_readable;
 use crate::keys::{Key, KeyId};
 use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, UnrecognizedFields};
 use std::collections::{BTreeMap, BTreeSet};
@@ -255,7 +255,8 @@ impl Repository {
         if let Some(parent) = staged_file.parent() {
             std::fs::create_dir_all(parent).map_err(io_error(parent))?;
         }
-        write_atomic(&staged_file, bytes).map_err(io_error(&staged_file))?;
+        // Published as it is (renamed into published/targets): readable by a web server.
+        write_atomic_readable(&staged_file, bytes).map_err(io_error(&staged_file))?;
         self.stage_targets(&role, now)?
             .targets
             .insert(path.clone(), info);

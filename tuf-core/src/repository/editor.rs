@@ -10,7 +10,8 @@ use chrono::{DateTime, Duration, Utc};
 use super::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
 use super::published::{read_file, read_metadata, Published};
 use super::{io_error, RepositoryError, Settings};
-use crate::client::{quote_role_name, write_atomic};
+use crate::client::quote_role_name;
+use crate::fs::{create_dir_all_readable, write_atomic};
 use crate::keys::{Key, KeyId};
 use crate::metadata::{
     whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root, SuccinctRoles,
@@ -214,10 +215,11 @@ impl Repository {
             return Err(RepositoryError::AlreadyExists(dir.to_owned()));
         }
         let lock = lock(dir)?;
-        for sub in [STAGED_DIR, PUBLISHED_DIR] {
-            let path = dir.join(sub);
-            std::fs::create_dir_all(&path).map_err(io_error(&path))?;
-        }
+        let staged = dir.join(STAGED_DIR);
+        std::fs::create_dir_all(&staged).map_err(io_error(&staged))?;
+        // Served by a web server, which may run as another user.
+        let published = dir.join(PUBLISHED_DIR);
+        create_dir_all_readable(&published).map_err(io_error(&published))?;
         let settings = options.settings.clone();
         let mut root = Root::new(expires_at(now, settings.expiry.root));
         for (role, spec) in [

@@ -18,6 +18,7 @@ use super::published::{
 };
 use super::{io_error, Progress, RepositoryError};
 use crate::client::Limits;
+use crate::fs::{create_dir_all_readable, make_readable};
 use crate::metadata::{
     MetaFile, Metadata, Role, Root, Snapshot, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
@@ -316,9 +317,11 @@ impl Repository {
         for (from, to) in &moves {
             if !to.exists() {
                 if let Some(parent) = to.parent() {
-                    std::fs::create_dir_all(parent).map_err(io_error(parent))?;
+                    create_dir_all_readable(parent).map_err(io_error(parent))?;
                 }
                 std::fs::rename(from, to).map_err(io_error(from))?;
+                // Staged before tarballs were staged world-readable: readable now.
+                make_readable(to).map_err(io_error(to))?;
                 if let Some(parent) = to.parent() {
                     std::fs::File::open(parent)
                         .and_then(|d| d.sync_all())

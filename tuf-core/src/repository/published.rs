@@ -14,7 +14,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{io_error, RepositoryError};
-use crate::client::{quote_role_name, read_bounded, write_atomic};
+use crate::client::{quote_role_name, read_bounded};
+use crate::fs::{create_dir_all_readable, make_readable, write_atomic_readable};
 use crate::metadata::{
     Metadata, Role, Root, Snapshot, Targets, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
@@ -182,14 +183,14 @@ pub(crate) fn write_generation(
     progress: &dyn super::Progress,
 ) -> Result<(), RepositoryError> {
     let generations = published_dir.join(GENERATIONS_DIR);
-    std::fs::create_dir_all(&generations).map_err(io_error(&generations))?;
+    create_dir_all_readable(&generations).map_err(io_error(&generations))?;
     let new_dir = generations.join(generation.to_string());
     // A directory of this name can only be left over from an interrupted publish that
     // never switched to it (the link is switched last): start it again.
     if new_dir.exists() {
         std::fs::remove_dir_all(&new_dir).map_err(io_error(&new_dir))?;
     }
-    std::fs::create_dir(&new_dir).map_err(io_error(&new_dir))?;
+    create_dir_all_readable(&new_dir).map_err(io_error(&new_dir))?;
     let link = published_dir.join(METADATA_LINK);
     let replaced: std::collections::HashSet<&str> =
         files.iter().map(|(name, _)| name.as_str()).collect();
@@ -205,12 +206,14 @@ pub(crate) fn write_generation(
             }
             let target = new_dir.join(&name);
             std::fs::hard_link(entry.path(), &target).map_err(io_error(&target))?;
+            // Files published before files were made world-readable become so now.
+            make_readable(&target).map_err(io_error(&target))?;
         }
     }
     progress.set_length(files.len() as u64);
     for (name, bytes) in files {
         let path = new_dir.join(name);
-        write_atomic(&path, bytes).map_err(io_error(&path))?;
+        write_atomic_readable(&path, bytes).map_err(io_error(&path))?;
         progress.advance(1);
     }
     sync_dir(&new_dir)?;

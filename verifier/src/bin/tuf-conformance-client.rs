@@ -20,7 +20,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
-use tuf_core::client::{read_bounded, write_atomic, HttpFetcher, Limits, Updater, UpdaterConfig};
+use tuf_core::client::{read_bounded, HttpFetcher, Limits, Updater, UpdaterConfig};
+use tuf_core::fs::write_atomic;
 
 /// A TUF client for the tuf-conformance test suite.
 #[derive(Debug, Parser)]

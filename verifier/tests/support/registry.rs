@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
-use tuf_core::client::write_atomic;
+use tuf_core::fs::write_atomic;
 use tuf_crates_tests::crate_tarball::{
     build_crate_tarball, build_crate_tarball_with_files, index_line, Dependency,
 };

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
-use tuf_core::client::{quote_role_name, write_atomic, DirectoryFetcher, Updater, UpdaterConfig};
+use tuf_core::client::{quote_role_name, DirectoryFetcher, Updater, UpdaterConfig};
+use tuf_core::fs::write_atomic;
 use tuf_core::metadata::MetaFile;
 use tuf_core::repository::layout::crate_target_path;
 use tuf_core::repository::{InitOptions, Repository, RoleKeySpec, Settings};
