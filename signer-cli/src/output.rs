@@ -19,15 +19,37 @@ macro_rules! say {
     }};
 }
 
-/// Prints `value` as JSON (with `--json`), else runs `human`.
+/// Prints `value` as one JSON object with `"ok": true` (with `--json`), else runs
+/// `human`. `value` must serialize to an object: a list goes under a named field, so that
+/// every command's output is read the same way.
 pub fn emit<T: Serialize>(global: &GlobalArgs, value: &T, human: impl FnOnce()) {
-    if global.json {
-        match serde_json::to_string_pretty(value) {
-            Ok(text) => crate::say!("{text}"),
-            Err(e) => eprintln!("tuf-signer: could not write JSON output: {e}"),
-        }
-    } else {
+    emit_outcome(global, value, true, human);
+}
+
+/// Like [`emit`] for a command whose result may be a failure it reports itself (`verify`
+/// finding problems): `"ok"` is `ok`.
+pub fn emit_outcome<T: Serialize>(global: &GlobalArgs, value: &T, ok: bool, human: impl FnOnce()) {
+    if !global.json {
         human();
+        return;
+    }
+    let text = serde_json::to_value(value).and_then(|value| {
+        let mut object = match value {
+            serde_json::Value::Object(object) => object,
+            other => {
+                // A programming error in a command; say so rather than print a non-object.
+                let mut object = serde_json::Map::new();
+                object.insert("result".into(), other);
+                tracing::error!("a command's JSON output is not an object; it is under \"result\"");
+                object
+            }
+        };
+        object.insert("ok".into(), serde_json::Value::Bool(ok));
+        serde_json::to_string_pretty(&object)
+    });
+    match text {
+        Ok(text) => crate::say!("{text}"),
+        Err(e) => eprintln!("tuf-signer: could not write JSON output: {e}"),
     }
 }
 

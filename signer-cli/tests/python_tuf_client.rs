@@ -118,7 +118,7 @@ fn python_tuf_downloads_every_release_and_refuses_out_of_namespace_signatures() 
     let mut add = vec!["release", "add"];
     add.extend(tarballs.iter().map(String::as_str));
     let added = ws.json("repo", &add);
-    let roles: Vec<&str> = added
+    let roles: Vec<&str> = added["added"]
         .as_array()
         .unwrap()
         .iter()

@@ -158,17 +158,11 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
     fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Value, E> {
         Ok(Value::String(v.to_owned()))
     }
-    fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
+    // serde_json's `deserialize_any` hands strings to `visit_str` (the default
+    // `visit_string` forwards there too) and `null` to `visit_unit`; it never calls
+    // `visit_none` or `visit_some`.
     fn visit_unit<E: serde::de::Error>(self) -> Result<Value, E> {
         Ok(Value::Null)
-    }
-    fn visit_none<E: serde::de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1024));
@@ -502,6 +496,19 @@ mod tests {
         assert_eq!(
             String::from_utf8(compact).expect("utf8"),
             "{\"a\":\"\\u00e9\\u0001\\\"\\ud83d\\ude00\",\"b\":[1,{}],\"c\":{\"x\":[]}}"
+        );
+    }
+
+    #[test]
+    fn python_pretty_indents_nested_arrays_and_objects_by_depth() {
+        // json.dumps({"a": [{"b": 1, "c": [2, [3]]}], "d": {}}, indent=1,
+        //            separators=(",", ": "), sort_keys=True)
+        let value =
+            parse_strict(br#"{"a": [{"b": 1, "c": [2, [3]]}], "d": {}}"#, 1024).expect("parses");
+        let pretty = to_python_json(&value, PythonLayout::Pretty).expect("ok");
+        assert_eq!(
+            String::from_utf8(pretty).expect("utf8"),
+            "{\n \"a\": [\n  {\n   \"b\": 1,\n   \"c\": [\n    2,\n    [\n     3\n    ]\n   ]\n  }\n ],\n \"d\": {}\n}"
         );
     }
 }

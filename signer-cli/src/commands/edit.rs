@@ -311,7 +311,7 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
             repo.save()?;
             bar.finish();
             super::warn_dropped(&repo);
-            emit(global, &added, || {
+            emit(global, &serde_json::json!({ "added": added }), || {
                 for a in &added {
                     if a.unchanged {
                         crate::say!(

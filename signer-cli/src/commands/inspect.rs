@@ -9,7 +9,7 @@ use tuf_core::repository::{
     parse_duration, verify_repository, DirectorySource, RoleStatus, VerifyOptions,
 };
 
-use crate::output::{emit, Bar};
+use crate::output::{emit, emit_outcome, Bar};
 use crate::secrets::read_capped;
 use crate::GlobalArgs;
 
@@ -140,7 +140,7 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
     let report = verify_repository(&DirectorySource::new(&metadata), &root, &options, &bar);
     bar.finish();
     let ok = report.is_ok();
-    emit(global, &report, || {
+    emit_outcome(global, &report, ok, || {
         for problem in &report.problems {
             crate::say!("{problem}");
         }

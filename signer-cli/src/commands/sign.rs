@@ -62,7 +62,7 @@ pub fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<ExitCode, Error> {
         args.roles.clone()
     };
     let diffs = diffs(&mut repo, &roles)?;
-    emit(global, &diffs, || {
+    emit(global, &serde_json::json!({ "changes": diffs }), || {
         if diffs.is_empty() {
             crate::say!("nothing is staged");
         }
@@ -166,7 +166,7 @@ pub fn sign(global: &GlobalArgs, args: &SignArgs) -> Result<ExitCode, Error> {
             .with_context(|| format!("signing {role} with {}", args.key.display()))?;
         outcomes.push(outcome);
     }
-    emit(global, &outcomes, || {
+    emit(global, &serde_json::json!({ "signed": outcomes }), || {
         for outcome in &outcomes {
             crate::say!("{}", describe(outcome));
         }
@@ -246,7 +246,7 @@ pub fn signature(global: &GlobalArgs, command: SignatureCommand) -> Result<ExitC
                     .with_context(|| format!("importing {}", file.display()))?;
                 outcomes.push(outcome);
             }
-            emit(global, &outcomes, || {
+            emit(global, &serde_json::json!({ "imported": outcomes }), || {
                 for outcome in &outcomes {
                     crate::say!("{}", describe(outcome));
                 }
