@@ -120,7 +120,15 @@ fn init_logging(verbose: u8) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false)
+        .with_ansi(log_colour())
         .init();
+}
+
+/// Colour in log lines only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>).
+fn log_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 fn main() -> ExitCode {

@@ -53,10 +53,13 @@ enum Command {
     VerifyVendor(offline::VendorArgs),
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
-        0 => "info",
-        1 => "debug",
+/// Logs on stderr. `serve` logs at `info` by default (what it serves and refuses); the
+/// offline verbs at `warn`, since their report is on stdout.
+fn init_logging(verbose: u8, quiet_by_default: bool) {
+    let default = match (verbose, quiet_by_default) {
+        (0, true) => "warn",
+        (0, false) => "info",
+        (1, _) => "debug",
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TUF_VERIFIER_LOG")
@@ -64,7 +67,15 @@ fn init_logging(verbose: u8) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(log_colour())
         .init();
+}
+
+/// Colour in log lines only on a terminal, and never with `NO_COLOR` set
+/// (<https://no-color.org>).
+fn log_colour() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
@@ -82,7 +93,7 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, !matches!(cli.command, Command::Serve(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

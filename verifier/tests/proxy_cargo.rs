@@ -566,3 +566,47 @@ fn a_restarted_proxy_still_refuses_a_rollback_below_what_it_trusted() {
     let reason = wait_for_health(&proxy, 503);
     assert!(reason.contains("(rollback)"), "{reason}");
 }
+
+#[test]
+fn logs_on_a_pipe_carry_no_colour_codes_and_offline_verbs_log_nothing_by_default() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config =
+        support::ProxyConfig::new(&upstream, &registry.repo, &dir.path().join("state"));
+    // An empty NO_COLOR does not ask for plain output (no-color.org): only the pipe does.
+    config.env.push(("NO_COLOR".into(), String::new()));
+    let proxy = Proxy::spawn(config, &dir.path().join("proxy.toml")).unwrap();
+    let response = http_client(Some(Duration::from_secs(10)))
+        .get(format!(
+            "{}/api/v1/crates/unsigned/1.0.0/download",
+            proxy.url()
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 403);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !proxy.stderr().contains("download refused") {
+        assert!(Instant::now() < deadline, "{}", proxy.describe());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = proxy.stderr();
+    assert!(!log.contains('\u{1b}'), "colour codes on a pipe:\n{log:?}");
+
+    // An offline verb's report is on stdout; by default nothing is logged on stderr.
+    let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
+    project.generate_lockfile().assert_success();
+    let output = Command::new(support::proxy::binary())
+        .arg("verify-lockfile")
+        .arg(project.workspace().join("Cargo.lock"))
+        .arg("--metadata")
+        .arg(registry.repo.metadata_dir())
+        .arg("--root")
+        .arg(registry.repo.root_path())
+        .env_remove("TUF_VERIFIER_LOG")
+        .env("NO_COLOR", "")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
