@@ -739,3 +739,63 @@ fn fast_forward_attack_on_snapshot_is_recovered_from_after_key_rotation() {
     let stored = Metadata::<Snapshot>::from_bytes(&client.stored("snapshot").unwrap()).unwrap();
     assert_eq!(stored.signed().version(), 5);
 }
+
+#[test]
+fn search_target_names_each_role_to_fetch_and_fetches_nothing_itself() {
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "a", &["x/*"], false);
+    repo.delegate("a", "a1", &["x/*"], true);
+    repo.add_target("a1", "x/deep", b"deep");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(matches!(
+        updater.search_target("x/deep"),
+        Err(UpdateError::Trust(TrustError::Order(_)))
+    ));
+    updater.refresh().unwrap();
+    fetcher.reset();
+    let mut fetched = Vec::new();
+    let found = loop {
+        match updater.search_target("x/deep").unwrap() {
+            tuf_core::client::TargetSearch::NeedsRole(fetch) => {
+                let bytes =
+                    std::fs::read(fetch.url.strip_prefix("file://").unwrap_or(&fetch.url)).unwrap();
+                fetched.push((fetch.role.clone(), fetch.delegator.clone()));
+                updater.trust_fetched_targets(&fetch, &bytes).unwrap();
+                // Trusting the same bytes again changes nothing.
+                updater.trust_fetched_targets(&fetch, &bytes).unwrap();
+            }
+            tuf_core::client::TargetSearch::Found(found) => break found,
+            tuf_core::client::TargetSearch::NotFound => panic!("not found"),
+        }
+    };
+    assert!(fetcher.names().is_empty(), "{:?}", fetcher.names());
+    assert_eq!(
+        fetched,
+        [
+            ("a".to_owned(), "targets".to_owned()),
+            ("a1".to_owned(), "a".to_owned())
+        ]
+    );
+    assert_eq!(found.role, "a1");
+    assert_eq!(found.info.length, 4);
+    // Bytes that are not the role are refused as they would be when fetched inline.
+    let mut other = Repo::new(true);
+    other.delegate("targets", "a", &["x/*"], false);
+    other.publish();
+    let client = other.client();
+    let fetcher = other.fetcher();
+    let mut updater = client.updater(&other, &fetcher, now());
+    updater.refresh().unwrap();
+    let tuf_core::client::TargetSearch::NeedsRole(fetch) = updater.search_target("x/1").unwrap()
+    else {
+        panic!("expected a role to fetch");
+    };
+    let err = updater.trust_fetched_targets(&fetch, b"{}").unwrap_err();
+    assert!(
+        matches!(&err, UpdateError::Trust(TrustError::Invalid { role, .. }) if role == "a"),
+        "{err:?}"
+    );
+}

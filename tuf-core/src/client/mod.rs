@@ -17,4 +17,4 @@ pub use fetch::{read_bounded, DirectoryFetcher, FetchError, Fetcher};
 pub use http::HttpFetcher;
 pub use store::{quote_role_name, MetadataDir};
 pub use trusted::{Limits, TrustError, TrustedMetadataSet};
-pub use updater::{TargetLookup, UpdateError, Updater, UpdaterConfig};
+pub use updater::{RoleFetch, TargetLookup, TargetSearch, UpdateError, Updater, UpdaterConfig};

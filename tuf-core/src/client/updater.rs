@@ -67,6 +67,30 @@ pub struct TargetLookup {
     pub valid_until: DateTime<Utc>,
 }
 
+/// What the delegation search of a target found, or needs ([`Updater::search_target`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSearch {
+    /// A trusted role lists the target.
+    Found(TargetLookup),
+    /// No trusted role lists it (§5.6.7: the search ended without it).
+    NotFound,
+    /// The search cannot go on until this targets role is fetched and trusted.
+    NeedsRole(RoleFetch),
+}
+
+/// A targets role that a delegation search needs: what to fetch, and for whom.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleFetch {
+    /// The role.
+    pub role: String,
+    /// The role delegating it on the search path (`root` for top-level targets).
+    pub delegator: String,
+    /// Its URL (versioned with consistent snapshots, §5.6.1).
+    pub url: String,
+    /// The most bytes to read: the length snapshot signs, or the configured maximum.
+    pub max_length: u64,
+}
+
 /// Where and how the updater works.
 #[derive(Debug, Clone)]
 pub struct UpdaterConfig {
@@ -261,9 +285,24 @@ impl<F: Fetcher> Updater<F> {
     /// §5.6: a targets role, from the local copy when it is still the version snapshot
     /// names, else downloaded.
     fn load_targets(&mut self, role: &str, delegator: &str) -> Result<(), UpdateError> {
+        if let Some(fetch) = self.load_targets_locally(role, delegator)? {
+            let bytes = self.fetcher.fetch(&fetch.url, fetch.max_length)?;
+            self.trust_fetched_targets(&fetch, &bytes)?;
+        }
+        Ok(())
+    }
+
+    /// §5.6 without the download: `None` when `role` is trusted through `delegator` now
+    /// (already, or from the local copy of the version snapshot names); else what to
+    /// fetch.
+    fn load_targets_locally(
+        &mut self,
+        role: &str,
+        delegator: &str,
+    ) -> Result<Option<RoleFetch>, UpdateError> {
         // Already trusted: only the check against this delegator's keys remains (§5.6.3).
         if self.trusted.trusted_targets_via(role, delegator)?.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let limits = self.config.limits;
         let meta = self
@@ -280,15 +319,38 @@ impl<F: Fetcher> Updater<F> {
                 .update_delegated_targets(&local, role, delegator, &limits)
                 .is_ok()
             {
-                return Ok(());
+                return Ok(None);
             }
         }
         let version = self.consistent_snapshot().then_some(meta.version);
-        let bytes = self.fetcher.fetch(&self.metadata_url(role, version), max)?;
+        Ok(Some(RoleFetch {
+            role: role.to_owned(),
+            delegator: delegator.to_owned(),
+            url: self.metadata_url(role, version),
+            max_length: max,
+        }))
+    }
+
+    /// Trusts the bytes fetched for `fetch` as that targets role (§5.6.2 to §5.6.5) and
+    /// persists them (§5.6.6), for a caller that fetched what [`Self::search_target`]
+    /// asked for. If the role became trusted meanwhile, the bytes are not needed and
+    /// nothing changes.
+    pub fn trust_fetched_targets(
+        &mut self,
+        fetch: &RoleFetch,
+        bytes: &[u8],
+    ) -> Result<(), UpdateError> {
+        if self
+            .trusted
+            .trusted_targets_via(&fetch.role, &fetch.delegator)?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let limits = self.config.limits;
         self.trusted
-            .update_delegated_targets(&bytes, role, delegator, &limits)?;
-        // §5.6.6: persist.
-        self.persist(role, &bytes)
+            .update_delegated_targets(bytes, &fetch.role, &fetch.delegator, &limits)?;
+        self.persist(&fetch.role, bytes)
     }
 
     /// Finds the signed entry of `target_path` (§5.6.7): a pre-order depth-first search
@@ -312,6 +374,28 @@ impl<F: Fetcher> Updater<F> {
         if !self.refreshed {
             self.refresh()?;
         }
+        loop {
+            match self.search_target(target_path)? {
+                TargetSearch::Found(found) => return Ok(Some(found)),
+                TargetSearch::NotFound => return Ok(None),
+                TargetSearch::NeedsRole(fetch) => {
+                    let bytes = self.fetcher.fetch(&fetch.url, fetch.max_length)?;
+                    self.trust_fetched_targets(&fetch, &bytes)?;
+                }
+            }
+        }
+    }
+
+    /// The delegation search of [`Self::find_target`] over what is trusted or stored
+    /// locally, with no download: it stops at the first role on the path that must be
+    /// fetched and says which ([`TargetSearch::NeedsRole`]). A caller that fetches
+    /// elsewhere (asynchronously, or one role at a time for many concurrent lookups)
+    /// passes the bytes to [`Self::trust_fetched_targets`] and searches again. Call
+    /// [`Self::refresh`] first.
+    pub fn search_target(&mut self, target_path: &str) -> Result<TargetSearch, UpdateError> {
+        if !self.refreshed {
+            return Err(TrustError::Order("search_target needs a refresh first").into());
+        }
         // (role, its delegator, the earliest expiry on the path to the delegator)
         let mut stack = vec![(
             "targets".to_owned(),
@@ -328,7 +412,9 @@ impl<F: Fetcher> Updater<F> {
             if visited.contains(&role) {
                 continue;
             }
-            self.load_targets(&role, &delegator)?;
+            if let Some(fetch) = self.load_targets_locally(&role, &delegator)? {
+                return Ok(TargetSearch::NeedsRole(fetch));
+            }
             let Some(targets) = self.trusted.targets(&role) else {
                 break;
             };
@@ -336,7 +422,7 @@ impl<F: Fetcher> Updater<F> {
             let path_expiry = path_expiry.min(expires);
             // §5.6.7.2: the first role listing the path decides.
             if let Some(info) = targets.signed().targets.get(target_path) {
-                return Ok(Some(TargetLookup {
+                return Ok(TargetSearch::Found(TargetLookup {
                     info: info.clone(),
                     role,
                     valid_until: path_expiry,
@@ -357,7 +443,7 @@ impl<F: Fetcher> Updater<F> {
                     .map(|child| (child, role.clone(), path_expiry)),
             );
         }
-        Ok(None)
+        Ok(TargetSearch::NotFound)
     }
 
     /// The file name a target is stored under in a local directory: the target path
