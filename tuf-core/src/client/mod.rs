@@ -14,7 +14,7 @@ mod updater;
 
 pub use fetch::{read_bounded, DirectoryFetcher, FetchError, Fetcher};
 #[cfg(feature = "http")]
-pub use http::HttpFetcher;
+pub use http::{tls_config, transport_error, HttpFetcher, TlsConfigError};
 pub use store::{quote_role_name, MetadataDir};
 pub use trusted::{Limits, TrustError, TrustedMetadataSet};
 pub use updater::{RoleFetch, TargetLookup, TargetSearch, UpdateError, Updater, UpdaterConfig};
