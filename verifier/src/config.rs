@@ -2,6 +2,7 @@
 //! wins over the file, the file over the default).
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -24,6 +25,12 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_MAX_CRATE_SIZE: u64 = 64 * 1024 * 1024;
 /// Default cap on an upstream index file.
 pub const DEFAULT_MAX_INDEX_SIZE: u64 = 16 * 1024 * 1024;
+/// Default number of lookup answers cached per snapshot.
+pub const DEFAULT_MAX_CACHED_LOOKUPS: usize = 100_000;
+/// Default memory budget of the filtered index files kept.
+pub const DEFAULT_INDEX_CACHE_SIZE: u64 = 256 * 1024 * 1024;
+/// Default disk budget of the verified tarball cache.
+pub const DEFAULT_TARBALL_CACHE_SIZE: u64 = 8 * 1024 * 1024 * 1024;
 /// Cap on the configuration file itself.
 const MAX_CONFIG_FILE: u64 = 1024 * 1024;
 
@@ -79,6 +86,19 @@ pub struct ServeArgs {
     /// replace the file's list.
     #[arg(long = "allowed-registries", value_name = "URL")]
     pub allowed_registries: Vec<String>,
+    /// Most answers of "which release is signed" kept per snapshot (clients choose the
+    /// names asked, so the cache is bounded; least recently used go first)
+    /// [default: 100000].
+    #[arg(long, value_name = "COUNT")]
+    pub max_cached_lookups: Option<usize>,
+    /// Memory budget of the filtered index files kept for conditional requests, in
+    /// bytes [default: 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub index_cache_size: Option<u64>,
+    /// Disk budget of the verified tarball cache in the state directory, in bytes; the
+    /// least recently used tarballs are removed beyond it [default: 8 GiB].
+    #[arg(long, value_name = "BYTES")]
+    pub tarball_cache_size: Option<u64>,
 }
 
 /// The configuration file: the same options as [`ServeArgs`].
@@ -98,6 +118,9 @@ struct ConfigFile {
     max_crate_size: Option<u64>,
     max_index_size: Option<u64>,
     allowed_registries: Option<Vec<String>>,
+    max_cached_lookups: Option<usize>,
+    index_cache_size: Option<u64>,
+    tarball_cache_size: Option<u64>,
 }
 
 /// Where the TUF metadata comes from.
@@ -138,6 +161,12 @@ pub struct ServeConfig {
     pub max_index_size: u64,
     /// Registries a dependency of a line passed on may come from (besides the proxy's).
     pub allowed_registries: RegistryAllowlist,
+    /// Lookup answers cached per snapshot.
+    pub max_cached_lookups: NonZeroUsize,
+    /// Memory budget of the index cache.
+    pub index_cache_size: u64,
+    /// Disk budget of the tarball cache.
+    pub tarball_cache_size: u64,
 }
 
 impl ServeArgs {
@@ -193,6 +222,20 @@ impl ServeArgs {
         };
         let allowed_registries = RegistryAllowlist::parse(&allowed_registries)
             .context("allowed_registries: each entry must be a registry index URL")?;
+        let max_cached_lookups = self
+            .max_cached_lookups
+            .or(file.max_cached_lookups)
+            .unwrap_or(DEFAULT_MAX_CACHED_LOOKUPS);
+        let max_cached_lookups = NonZeroUsize::new(max_cached_lookups)
+            .context("max_cached_lookups: must be at least 1")?;
+        let index_cache_size = self
+            .index_cache_size
+            .or(file.index_cache_size)
+            .unwrap_or(DEFAULT_INDEX_CACHE_SIZE);
+        let tarball_cache_size = self
+            .tarball_cache_size
+            .or(file.tarball_cache_size)
+            .unwrap_or(DEFAULT_TARBALL_CACHE_SIZE);
         Ok(ServeConfig {
             listen,
             public_url,
@@ -207,6 +250,9 @@ impl ServeArgs {
             max_crate_size,
             max_index_size,
             allowed_registries,
+            max_cached_lookups,
+            index_cache_size,
+            tarball_cache_size,
         })
     }
 

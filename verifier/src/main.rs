@@ -9,6 +9,7 @@ mod demo;
 mod index_line;
 mod offline;
 mod proxy;
+mod release;
 mod serve;
 mod trust;
 mod upstream;

@@ -21,8 +21,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tuf_core::client::{read_bounded, Limits};
 
+use crate::config::DEFAULT_MAX_CACHED_LOOKUPS;
 use crate::config::{RepositoryConfig, ServeArgs};
-use crate::trust::{MetadataFetcher, SignedRelease, TrustConfig, TrustStore};
+use crate::release::SignedRelease;
+use crate::trust::{TrustConfig, TrustStore};
 use crate::upstream;
 
 /// Cap on a Cargo.lock, a Cargo.toml or a `.cargo-checksum.json`.
@@ -196,10 +198,9 @@ fn progress_bar(length: usize, message: &'static str) -> indicatif::ProgressBar 
     bar
 }
 
-/// A trust store for a one-off check, refreshed once.
+/// A trust store for a one-off check, refreshed once. Blocking.
 fn open_trust(
     config: &RepositoryConfig,
-    client: &reqwest::Client,
 ) -> anyhow::Result<(TrustStore, Option<tempfile::TempDir>)> {
     let (state_dir, temporary) = match &config.state_dir {
         Some(dir) => (dir.clone(), None),
@@ -208,16 +209,16 @@ fn open_trust(
             (temp.path().to_owned(), Some(temp))
         }
     };
-    let fetcher = MetadataFetcher::for_location(&config.metadata, client);
-    let trust = TrustStore::new(
-        TrustConfig {
-            metadata: config.metadata.clone(),
-            root: config.root.clone(),
-            metadata_dir: state_dir.join("metadata"),
-            limits: Limits::default(),
-        },
-        fetcher,
-    )?;
+    let trust = TrustStore::new(TrustConfig {
+        metadata: config.metadata.clone(),
+        root: config.root.clone(),
+        metadata_dir: state_dir.join("metadata"),
+        limits: Limits::default(),
+        connect_timeout: config.connect_timeout,
+        timeout: config.upstream_timeout,
+        max_cached_lookups: std::num::NonZeroUsize::new(DEFAULT_MAX_CACHED_LOOKUPS)
+            .unwrap_or(std::num::NonZeroUsize::MIN),
+    })?;
     trust
         .refresh()
         .map_err(|e| anyhow::anyhow!("cannot update the TUF metadata: {e}"))?;
@@ -284,13 +285,12 @@ fn skipped(name: &str, version: &str, detail: &str) -> PackageReport {
 /// `tuf-verifier verify-lockfile`: true when every registry package verified.
 pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
     let config = repository_config(&args.repository, None)?;
-    let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)?;
     let json = args.repository.json;
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<Report> {
         let text = read_text(&args.lockfile)?;
         let lock: toml::Table = toml::from_str(&text)
             .with_context(|| format!("{}: not a Cargo.lock", args.lockfile.display()))?;
-        let (trust, _temporary) = open_trust(&config, &client)?;
+        let (trust, _temporary) = open_trust(&config)?;
         let verified_sources: Vec<String> = if args.sources.is_empty() {
             CRATES_IO_SOURCES.iter().map(|s| (*s).to_owned()).collect()
         } else {
@@ -544,7 +544,7 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
     let json = args.repository.json;
     let dir = args.dir.clone();
     let (trust, crates, temporary) = {
-        let (config, client) = (config.clone(), client.clone());
+        let config = config.clone();
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .with_context(|| format!("cannot list the vendor directory {}", dir.display()))?
@@ -559,7 +559,7 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
                     (p, c)
                 })
                 .collect();
-            let (trust, temporary) = open_trust(&config, &client)?;
+            let (trust, temporary) = open_trust(&config)?;
             Ok((Arc::new(trust), crates, temporary))
         })
         .await??

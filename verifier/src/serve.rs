@@ -10,7 +10,7 @@ use tuf_core::client::Limits;
 use crate::cache::TarballCache;
 use crate::config::ServeConfig;
 use crate::proxy::{Proxy, ProxySettings};
-use crate::trust::{MetadataFetcher, TrustConfig, TrustStore};
+use crate::trust::{TrustConfig, TrustStore};
 use crate::upstream;
 
 /// Runs the proxy until Ctrl-C or SIGTERM. `on_listening` is called with the proxy's URL
@@ -18,22 +18,24 @@ use crate::upstream;
 pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
     let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)
         .context("cannot build the HTTP client")?;
-    let fetcher = MetadataFetcher::for_location(&config.metadata, &client);
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}",
             config.state_dir.display()
         )
     })?;
-    let trust = Arc::new(TrustStore::new(
-        TrustConfig {
-            metadata: config.metadata.clone(),
-            root: config.root.clone(),
-            metadata_dir: config.state_dir.join("metadata"),
-            limits: Limits::default(),
-        },
-        fetcher,
-    )?);
+    let trust_config = TrustConfig {
+        metadata: config.metadata.clone(),
+        root: config.root.clone(),
+        metadata_dir: config.state_dir.join("metadata"),
+        limits: Limits::default(),
+        connect_timeout: config.connect_timeout,
+        timeout: config.upstream_timeout,
+        max_cached_lookups: config.max_cached_lookups,
+    };
+    // Blocking: it may fetch roots to check the chain, with a blocking client.
+    let trust =
+        Arc::new(tokio::task::spawn_blocking(move || TrustStore::new(trust_config)).await??);
     let first = Arc::clone(&trust);
     match tokio::task::spawn_blocking(move || first.refresh()).await? {
         Ok(()) => {}
@@ -42,8 +44,13 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         }
     }
     let cache_dir = config.state_dir.join("tarballs");
-    let cache = TarballCache::open(cache_dir.clone())
-        .with_context(|| format!("cannot open the tarball cache {}", cache_dir.display()))?;
+    let tarball_cache_size = config.tarball_cache_size;
+    let cache_dir_for_open = cache_dir.clone();
+    let cache = tokio::task::spawn_blocking(move || {
+        TarballCache::open(cache_dir_for_open, tarball_cache_size)
+    })
+    .await?
+    .with_context(|| format!("cannot open the tarball cache {}", cache_dir.display()))?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| {
@@ -67,6 +74,7 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
             max_crate_size: config.max_crate_size,
             max_index_size: config.max_index_size,
             allowed_registries: config.allowed_registries.clone(),
+            index_cache_size: config.index_cache_size,
         },
         Arc::clone(&trust),
         client,

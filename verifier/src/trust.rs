@@ -4,6 +4,8 @@
 //! The state machine and every check of the TUF specification live in tuf-core
 //! (`TrustedMetadataSet`, driven by `Updater`). This module adds what a long-running
 //! client needs:
+//! * the trusted root in the state directory is used only when it chains from the
+//!   operator's root by the §5.3 rules ([`TrustStore::new`]);
 //! * each refresh starts a new update (§5.1: the reference time is fixed per update) from
 //!   the metadata persisted in the state directory, so rollback is judged against
 //!   everything trusted before, across restarts;
@@ -13,31 +15,66 @@
 //!   trusted state, but only until that state expires;
 //! * every answer is checked against the clock when it is used, not only when it was
 //!   looked up: the earliest expiry of root, timestamp, snapshot, top-level targets and
-//!   every role on the delegation path.
+//!   every role on the delegation path;
+//! * delegated roles are fetched outside any lock shared by all lookups: lookups that
+//!   need different roles fetch them at the same time, lookups that need the same role
+//!   wait for one fetch. A role refused for a signature or rollback reason stays refused
+//!   for the snapshot; one refused for bytes a flaky mirror may have garbled (hashes,
+//!   length, parse, version) is fetched again after a backoff;
+//! * answers are cached per snapshot in a bounded LRU (clients choose the names looked
+//!   up, so the cache must not grow with them).
 //!
-//! All of it is blocking (the updater fetches metadata through a blocking bridge); the
-//! server calls it from `spawn_blocking`.
+//! All of it is blocking (metadata is fetched with a blocking client); the server calls
+//! it from `spawn_blocking`, except [`TrustStore::lookup_cached`], which never blocks.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use lru::LruCache;
 use tuf_core::client::{
-    read_bounded, DirectoryFetcher, FetchError, Fetcher, Limits, MetadataDir, TrustError,
-    UpdateError, Updater, UpdaterConfig,
+    read_bounded, DirectoryFetcher, FetchError, Fetcher, Limits, MetadataDir, TargetLookup,
+    TargetSearch, TrustError, TrustedMetadataSet, UpdateError, Updater, UpdaterConfig,
 };
-use tuf_core::metadata::{format_expires, Hashes};
-use tuf_core::repository::layout::crate_target_path;
+use tuf_core::metadata::format_expires;
+use tuf_core::repository::layout::{crate_target_path, LayoutError};
 
 use crate::config::MetadataLocation;
+use crate::release::SignedRelease;
+use crate::upstream::MetadataFetcher;
+
+/// Why a refresh of the TUF metadata failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RefreshError {
+    /// The update was refused or could not reach the repository.
+    #[error(transparent)]
+    Update(#[from] UpdateError),
+    /// The update ended without the four top-level roles (a bug in the updater).
+    #[error("the update finished without timestamp, snapshot and targets")]
+    Incomplete,
+}
+
+impl RefreshError {
+    /// True when metadata was refused (fail closed), not merely unreachable.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            Self::Update(error) => classify(error) != Failure::Unavailable,
+            Self::Incomplete => true,
+        }
+    }
+}
 
 /// Why the proxy will not hand out a crate version (or any crate).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum Refusal {
     /// The crate name or version is not one the registry layout allows.
     #[error("invalid crate name or version: {0}")]
-    InvalidName(String),
+    InvalidName(#[from] LayoutError),
     /// No role authorised for the crate's target path lists it.
     #[error("not signed: no key authorised for {target} signed it")]
     NotSigned {
@@ -46,93 +83,95 @@ pub enum Refusal {
     },
     /// A role on the crate's delegation path was refused (e.g. signed by a key its
     /// delegator does not authorise).
-    #[error("TUF metadata refused: {0}")]
-    RoleRefused(String),
+    #[error("TUF metadata refused: {error}{}", retry_at.map(|at| format!(" (fetched again after {})", format_expires(&at))).unwrap_or_default())]
+    RoleRefused {
+        /// Why.
+        error: Arc<UpdateError>,
+        /// For a refusal that a retry may cure (bytes garbled on the way), when the role
+        /// is fetched again.
+        retry_at: Option<DateTime<Utc>>,
+    },
     /// The last refresh refused the repository's metadata; nothing is served.
     #[error("TUF metadata refused at the last refresh, serving nothing until it recovers: {0}")]
-    RepositoryRefused(String),
+    RepositoryRefused(Arc<RefreshError>),
     /// Trusted metadata has expired and could not be refreshed.
-    #[error("TUF metadata expired: {role} expired at {expires}{}", last_error.as_ref().map(|e| format!("; the last refresh failed: {e}")).unwrap_or_default())]
+    #[error("TUF metadata expired: {role} expired at {}{}", format_expires(expires), last_error.as_ref().map(|e| format!("; the last refresh failed: {e}")).unwrap_or_default())]
     Expired {
         /// The role that expired first.
         role: String,
         /// When.
-        expires: String,
+        expires: DateTime<Utc>,
         /// Why the last refresh failed, if it did.
-        last_error: Option<String>,
+        last_error: Option<Arc<RefreshError>>,
     },
     /// Metadata has never been trusted since start.
-    #[error("no trusted TUF metadata yet: {0}")]
-    NoMetadata(String),
+    #[error("no trusted TUF metadata yet: {}", last_error.as_ref().map_or_else(|| "the first refresh has not finished".to_owned(), ToString::to_string))]
+    NoMetadata {
+        /// Why the last refresh failed, or none if none has finished.
+        last_error: Option<Arc<RefreshError>>,
+    },
     /// Metadata needed for the lookup could not be fetched (try again).
     #[error("cannot fetch TUF metadata: {0}")]
-    MetadataUnavailable(String),
+    MetadataUnavailable(Arc<UpdateError>),
     /// The signed target has no sha256 digest to compare with cargo's `cksum`.
     #[error("the signed target {0} has no sha256 digest")]
     NoSha256(String),
+    /// The lookup did not finish (its thread panicked); nothing was served.
+    #[error("the lookup did not finish: {0}")]
+    Internal(String),
 }
 
 impl Refusal {
     /// True for failures that may go away on retry (the repository was unreachable).
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::MetadataUnavailable(_) | Self::NoMetadata(_))
+        matches!(
+            self,
+            Self::MetadataUnavailable(_) | Self::NoMetadata { .. } | Self::Internal(_)
+        )
+    }
+
+    /// True when the version is not signed (or not one the layout allows): an index line
+    /// for it is dropped, and the rest of the index file is still served.
+    pub fn is_unsigned(&self) -> bool {
+        matches!(
+            self,
+            Self::NotSigned { .. } | Self::InvalidName(_) | Self::NoSha256(_)
+        )
     }
 }
 
-/// A release as the TUF repository signed it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedRelease {
-    /// The target path (`crates/<ns>/<leaf>/<leaf>-<version>.crate`).
-    pub target: String,
-    /// The role that signed it.
-    pub role: String,
-    /// The signed length.
-    pub length: u64,
-    /// The signed sha256, lowercase hex.
-    pub sha256: String,
-    /// Every signed digest (all are checked).
-    pub hashes: Hashes,
-    /// Until when this answer holds (earliest expiry along its delegation path).
-    pub valid_until: DateTime<Utc>,
+/// What a lookup answers: the signed release, or why none is served.
+pub type Lookup = Result<Arc<SignedRelease>, Refusal>;
+
+/// How an update error bears on what is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The repository could not be reached: keep what is trusted, try again.
+    Unavailable,
+    /// Refused for bytes a mirror may have garbled or served stale (hashes, length,
+    /// parse, version): refused now, fetched again after a backoff.
+    RefusedRetry,
+    /// Refused for a reason a retry does not cure (signatures, rollback, a role missing
+    /// from snapshot, expiry): refused for the whole snapshot.
+    Refused,
 }
 
-/// Fetches metadata for the updater: a local directory, or HTTP through the proxy's
-/// async client, blocking on the runtime from a blocking thread.
-#[derive(Clone)]
-pub enum MetadataFetcher {
-    /// A directory of metadata files.
-    Directory(DirectoryFetcher),
-    /// An HTTP(S) base URL.
-    Http {
-        /// The async client (its timeouts apply).
-        client: reqwest::Client,
-        /// The runtime to block on.
-        runtime: tokio::runtime::Handle,
-    },
-}
-
-impl MetadataFetcher {
-    /// The fetcher for `location`: HTTP through `client` (from within the current tokio
-    /// runtime), or a local directory.
-    pub fn for_location(location: &MetadataLocation, client: &reqwest::Client) -> Self {
-        match location {
-            MetadataLocation::Url(_) => Self::Http {
-                client: client.clone(),
-                runtime: tokio::runtime::Handle::current(),
-            },
-            MetadataLocation::Directory(dir) => Self::Directory(DirectoryFetcher::new(dir.clone())),
-        }
-    }
-}
-
-impl Fetcher for MetadataFetcher {
-    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
-        match self {
-            Self::Directory(fetcher) => fetcher.fetch(url, max_length),
-            Self::Http { client, runtime } => {
-                runtime.block_on(crate::upstream::get_bounded(client, url, max_length))
-            }
-        }
+fn classify(error: &UpdateError) -> Failure {
+    match error {
+        UpdateError::Trust(
+            TrustError::Hashes { .. }
+            | TrustError::Invalid { .. }
+            | TrustError::VersionMismatch { .. },
+        )
+        | UpdateError::Fetch(FetchError::TooLong { .. }) => Failure::RefusedRetry,
+        // A caller bug, not the repository's doing.
+        UpdateError::Trust(TrustError::Order(_)) => Failure::Unavailable,
+        UpdateError::Fetch(_)
+        | UpdateError::Io { .. }
+        | UpdateError::NoTrustedRoot(_)
+        | UpdateError::TargetWithoutHashes(_) => Failure::Unavailable,
+        // Every other refusal, including kinds added later: fail closed.
+        _ => Failure::Refused,
     }
 }
 
@@ -146,6 +185,12 @@ pub struct TrustConfig {
     pub metadata_dir: PathBuf,
     /// Metadata size limits.
     pub limits: Limits,
+    /// Connect timeout of metadata requests.
+    pub connect_timeout: Duration,
+    /// Whole-request timeout of metadata requests.
+    pub timeout: Duration,
+    /// Most lookups cached per snapshot.
+    pub max_cached_lookups: NonZeroUsize,
 }
 
 /// A summary of the trusted state, for `/status` and `/healthz`.
@@ -167,33 +212,175 @@ pub struct TrustSummary {
     pub last_refresh: Option<String>,
     /// The last refresh failure, if the last refresh failed.
     pub last_error: Option<String>,
-    /// Crate versions looked up in this snapshot.
+    /// Crate versions looked up in this snapshot (cached answers).
     pub lookups_cached: usize,
+    /// The most answers cached (`max_cached_lookups`).
+    pub lookups_budget: usize,
+    /// Delegated roles refused under this snapshot, with why.
+    pub roles_refused: Vec<String>,
+}
+
+/// A delegated role that was refused under the current snapshot.
+struct RoleFailure {
+    error: Arc<UpdateError>,
+    /// For a refusal that may be retried: how many times it failed, and when to retry.
+    retry: Option<(u32, DateTime<Utc>)>,
+}
+
+/// The first retry of a role refused for garbled bytes waits this long; each further
+/// failure doubles it, up to [`MAX_ROLE_RETRY`].
+const FIRST_ROLE_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait before a refused role is fetched again.
+const MAX_ROLE_RETRY: Duration = Duration::from_secs(300);
+
+fn role_retry_delay(failures: u32) -> chrono::Duration {
+    let delay = FIRST_ROLE_RETRY
+        .saturating_mul(2u32.saturating_pow(failures.saturating_sub(1)))
+        .min(MAX_ROLE_RETRY);
+    chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The answers of one snapshot, and what it knows about its delegated roles.
+struct SnapshotCache {
+    lookups: LruCache<String, Lookup>,
+    role_failures: HashMap<String, RoleFailure>,
 }
 
 /// One successful refresh: the trusted metadata and the lookups answered under it. The
-/// updater is locked only to look up what the cache does not hold (it may fetch a
-/// delegated role), so cached answers never wait behind a slow repository.
+/// updater is locked only for work in memory (a search over loaded roles, checking
+/// bytes fetched); roles are fetched with no lock held but their own.
 struct Trusted {
     updater: Mutex<Updater<MetadataFetcher>>,
+    fetcher: MetadataFetcher,
     root_version: u64,
     timestamp_version: u64,
     snapshot_version: u64,
     /// The top-level role that expires first, and when.
     first_expiry: (String, DateTime<Utc>),
     refreshed_at: DateTime<Utc>,
-    /// Lookups made under this snapshot version.
-    lookups: RwLock<HashMap<String, Result<SignedRelease, Refusal>>>,
+    cache: Mutex<SnapshotCache>,
+    /// One lock per delegated role being fetched: one fetch per role at a time.
+    role_fetches: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every update under these locks is a single assignment or insert, so a panic while
+    // one was held cannot leave the data half-updated: a poisoned lock is still usable.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Trusted {
     /// The cached answer for `target`, unless absent or no longer valid at `now`.
-    fn cached(&self, target: &str, now: DateTime<Utc>) -> Option<Result<SignedRelease, Refusal>> {
-        let lookups = self.lookups.read().unwrap_or_else(|e| e.into_inner());
-        match lookups.get(target)? {
-            Ok(release) if release.valid_until > now => Some(Ok(release.clone())),
+    fn cached(&self, target: &str, now: DateTime<Utc>) -> Option<Lookup> {
+        let mut cache = locked(&self.cache);
+        match cache.lookups.get(target)? {
+            Ok(release) if release.valid_until > now => Some(Ok(Arc::clone(release))),
             Ok(_) => None,
             Err(refusal) => Some(Err(refusal.clone())),
+        }
+    }
+
+    fn remember(&self, target: String, answer: &Lookup) {
+        locked(&self.cache).lookups.put(target, answer.clone());
+    }
+
+    /// A refusal for `role` if it was refused before and is not due to be fetched again.
+    fn refused_role(&self, role: &str, now: DateTime<Utc>) -> Option<Refusal> {
+        let cache = locked(&self.cache);
+        let failure = cache.role_failures.get(role)?;
+        match failure.retry {
+            Some((_, retry_at)) if retry_at <= now => None,
+            retry => Some(Refusal::RoleRefused {
+                error: Arc::clone(&failure.error),
+                retry_at: retry.map(|(_, at)| at),
+            }),
+        }
+    }
+
+    /// Records that fetching `role` failed with `error`; returns the refusal to answer.
+    fn role_failed(&self, role: &str, error: UpdateError, now: DateTime<Utc>) -> Refusal {
+        let kind = classify(&error);
+        let error = Arc::new(error);
+        if kind == Failure::Unavailable {
+            return Refusal::MetadataUnavailable(error);
+        }
+        let mut cache = locked(&self.cache);
+        let failures = cache
+            .role_failures
+            .get(role)
+            .and_then(|f| f.retry)
+            .map_or(0, |(n, _)| n)
+            .saturating_add(1);
+        let retry =
+            (kind == Failure::RefusedRetry).then(|| (failures, now + role_retry_delay(failures)));
+        tracing::warn!(%role, %error, retry_at = ?retry.map(|(_, at)| format_expires(&at)), "delegated role refused");
+        cache.role_failures.insert(
+            role.to_owned(),
+            RoleFailure {
+                error: Arc::clone(&error),
+                retry,
+            },
+        );
+        Refusal::RoleRefused {
+            error,
+            retry_at: retry.map(|(_, at)| at),
+        }
+    }
+
+    fn role_fetch_lock(&self, role: &str) -> Arc<Mutex<()>> {
+        Arc::clone(
+            locked(&self.role_fetches)
+                .entry(role.to_owned())
+                .or_default(),
+        )
+    }
+
+    /// The §5.6.7 search for `target`, fetching each delegated role it needs: one fetch
+    /// per role at a time, with no lock held that other lookups need.
+    fn search(&self, target: &str, now: DateTime<Utc>) -> Result<Option<TargetLookup>, Refusal> {
+        loop {
+            let step = locked(&self.updater).search_target(target);
+            let fetch = match step {
+                Ok(TargetSearch::Found(found)) => return Ok(Some(found)),
+                Ok(TargetSearch::NotFound) => return Ok(None),
+                Ok(TargetSearch::NeedsRole(fetch)) => fetch,
+                Err(error) => {
+                    return Err(match classify(&error) {
+                        Failure::Unavailable => Refusal::MetadataUnavailable(Arc::new(error)),
+                        _ => Refusal::RoleRefused {
+                            error: Arc::new(error),
+                            retry_at: None,
+                        },
+                    })
+                }
+            };
+            if let Some(refusal) = self.refused_role(&fetch.role, now) {
+                return Err(refusal);
+            }
+            let role_lock = self.role_fetch_lock(&fetch.role);
+            let _fetching = locked(&role_lock);
+            // Another lookup may have fetched it, or failed to, while this one waited.
+            let still_needed = matches!(
+                locked(&self.updater).search_target(target),
+                Ok(TargetSearch::NeedsRole(ref again)) if again.role == fetch.role
+            );
+            if !still_needed {
+                continue;
+            }
+            if let Some(refusal) = self.refused_role(&fetch.role, now) {
+                return Err(refusal);
+            }
+            let loaded = self
+                .fetcher
+                .fetch(&fetch.url, fetch.max_length)
+                .map_err(UpdateError::from)
+                .and_then(|bytes| locked(&self.updater).trust_fetched_targets(&fetch, &bytes));
+            match loaded {
+                Ok(()) => {
+                    locked(&self.cache).role_failures.remove(&fetch.role);
+                }
+                Err(error) => return Err(self.role_failed(&fetch.role, error, now)),
+            }
         }
     }
 }
@@ -201,8 +388,9 @@ impl Trusted {
 struct State {
     current: Option<Arc<Trusted>>,
     /// Set when the last refresh refused the repository's metadata (fail closed).
-    refused: Option<String>,
-    last_error: Option<String>,
+    refused: Option<Arc<RefreshError>>,
+    /// Why the last refresh failed; `None` after a success, or before the first.
+    last_error: Option<Arc<RefreshError>>,
 }
 
 /// The proxy's view of the TUF repository.
@@ -214,57 +402,196 @@ pub struct TrustStore {
     refreshing: Mutex<()>,
 }
 
-/// Lookups cached per snapshot version; beyond this many, the cache starts over.
-const MAX_CACHED_LOOKUPS: usize = 1_000_000;
+/// Where the roots trusted so far are kept, by version, to check the chain at start.
+const ROOT_HISTORY_DIR: &str = "roots";
+
+/// Why the state directory cannot be used with the operator's root.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+    /// A root is not valid metadata signed by its own keys.
+    #[error("{path}: not a valid trusted root: {source}")]
+    InvalidRoot {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: Box<TrustError>,
+    },
+    /// The metadata client could not be set up.
+    #[error("cannot fetch TUF metadata: {0}")]
+    Fetcher(FetchError),
+    /// The state directory trusts a root that the operator's root does not lead to.
+    #[error(
+        "the state directory trusts root v{stored} ({path}), which does not chain from the \
+         configured root v{given}: {reason}. If the configured root is right, remove {dir} \
+         to start again from it; if the state directory is, configure its root"
+    )]
+    RootDoesNotChain {
+        /// The stored root's version.
+        stored: u64,
+        /// The configured root's version.
+        given: u64,
+        /// The stored root file.
+        path: PathBuf,
+        /// The metadata directory to remove.
+        dir: PathBuf,
+        /// Why the chain failed.
+        reason: String,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> StateError + '_ {
+    move |source| StateError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
 
 impl TrustStore {
-    /// Prepares the state directory: the operator's root becomes the trusted root unless
-    /// a root is already persisted there (a later version reached by rotation, which the
-    /// operator's file cannot roll back).
-    pub fn new(config: TrustConfig, fetcher: MetadataFetcher) -> anyhow::Result<Self> {
-        use anyhow::Context;
-        std::fs::create_dir_all(&config.metadata_dir).with_context(|| {
-            format!(
-                "cannot create the metadata directory {}",
-                config.metadata_dir.display()
-            )
-        })?;
-        let store = MetadataDir::new(&config.metadata_dir);
-        let given = read_bounded(
-            std::fs::File::open(&config.root).with_context(|| {
-                format!("cannot open the trusted root {}", config.root.display())
-            })?,
-            &config.root.display().to_string(),
-            config.limits.max_root_length,
-        )?;
-        // §5.2: the given root must verify against itself before it is used at all.
-        let given_root =
-            tuf_core::client::TrustedMetadataSet::new(&given, Utc::now(), &config.limits)
-                .with_context(|| format!("{}: not a valid trusted root", config.root.display()))?;
-        let stored = store
-            .load("root", config.limits.max_root_length)
-            .with_context(|| format!("cannot read {}", store.role_path("root").display()))?;
-        let keep_stored = stored.as_deref().is_some_and(|bytes| {
-            tuf_core::client::TrustedMetadataSet::new(bytes, Utc::now(), &config.limits)
-                .is_ok_and(|s| s.root().signed().version >= given_root.root().signed().version)
-        });
-        if keep_stored {
-            tracing::info!(dir = %config.metadata_dir.display(), "using the trusted root persisted in the state directory");
-        } else {
-            store
-                .persist("root", &given)
-                .with_context(|| format!("cannot write {}", store.role_path("root").display()))?;
-        }
-        Ok(Self {
+    /// Prepares the state directory. The operator's root is trusted first (§5.2). A root
+    /// persisted in the state directory by an earlier run replaces it only if it is
+    /// reached from the operator's root by the §5.3 chain: each version signed by the
+    /// threshold of the one before and of its own keys. Blocking (it may fetch roots the
+    /// state directory does not hold); call it from a blocking thread.
+    pub fn new(config: TrustConfig) -> Result<Self, StateError> {
+        std::fs::create_dir_all(&config.metadata_dir).map_err(io_error(&config.metadata_dir))?;
+        let fetcher =
+            MetadataFetcher::for_location(&config.metadata, config.connect_timeout, config.timeout)
+                .map_err(StateError::Fetcher)?;
+        let store = TrustStore {
             config,
             fetcher,
             state: Mutex::new(State {
                 current: None,
                 refused: None,
-                last_error: Some("the first refresh has not finished".into()),
+                last_error: None,
             }),
             refreshing: Mutex::new(()),
+        };
+        store.choose_root()?;
+        Ok(store)
+    }
+
+    fn read_root(&self, path: &Path) -> Result<Vec<u8>, StateError> {
+        let file = std::fs::File::open(path).map_err(io_error(path))?;
+        read_bounded(
+            file,
+            &path.display().to_string(),
+            self.config.limits.max_root_length,
+        )
+        .map_err(|e| StateError::Io {
+            path: path.to_owned(),
+            source: std::io::Error::other(e),
         })
+    }
+
+    fn parse_root(&self, path: &Path, bytes: &[u8]) -> Result<TrustedMetadataSet, StateError> {
+        TrustedMetadataSet::new(bytes, Utc::now(), &self.config.limits).map_err(|source| {
+            StateError::InvalidRoot {
+                path: path.to_owned(),
+                source: Box::new(source),
+            }
+        })
+    }
+
+    fn history_path(&self, version: u64) -> PathBuf {
+        self.config
+            .metadata_dir
+            .join(ROOT_HISTORY_DIR)
+            .join(format!("{version}.root.json"))
+    }
+
+    /// Keeps `bytes`, a root trusted now, in the root history.
+    fn remember_root(&self, version: u64, bytes: &[u8]) -> Result<(), StateError> {
+        let dir = self.config.metadata_dir.join(ROOT_HISTORY_DIR);
+        std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        let path = self.history_path(version);
+        tuf_core::fs::write_atomic(&path, bytes).map_err(io_error(&path))
+    }
+
+    fn choose_root(&self) -> Result<(), StateError> {
+        let given_path = self.config.root.clone();
+        let given = self.read_root(&given_path)?;
+        // §5.2: the given root must verify against itself before it is used at all.
+        let given_set = self.parse_root(&given_path, &given)?;
+        let given_version = given_set.root().signed().version;
+        let store = MetadataDir::new(&self.config.metadata_dir);
+        let stored_path = store.role_path("root");
+        let stored = store
+            .load("root", self.config.limits.max_root_length)
+            .map_err(io_error(&stored_path))?;
+        let Some(stored) = stored else {
+            store
+                .persist("root", &given)
+                .map_err(io_error(&stored_path))?;
+            return self.remember_root(given_version, &given);
+        };
+        let stored_set = self.parse_root(&stored_path, &stored)?;
+        let stored_version = stored_set.root().signed().version;
+        let does_not_chain = |reason: String| StateError::RootDoesNotChain {
+            stored: stored_version,
+            given: given_version,
+            path: stored_path.clone(),
+            dir: self.config.metadata_dir.clone(),
+            reason,
+        };
+        let same_root = |a: &TrustedMetadataSet, b: &TrustedMetadataSet| matches!((a.root().signed_bytes(), b.root().signed_bytes()), (Ok(a), Ok(b)) if a == b);
+        if stored_version < given_version {
+            tracing::info!(
+                stored = stored_version,
+                given = given_version,
+                "the configured root is newer than the state directory's: using it"
+            );
+            store
+                .persist("root", &given)
+                .map_err(io_error(&stored_path))?;
+            return self.remember_root(given_version, &given);
+        }
+        if stored_version == given_version {
+            if !same_root(&stored_set, &given_set) {
+                return Err(does_not_chain(
+                    "it is another root of the same version".into(),
+                ));
+            }
+            return self.remember_root(given_version, &given);
+        }
+        // §5.3: walk from the configured root to the stored one, each version signed by
+        // the one before; versions the history lacks come from the repository.
+        let mut chain = given_set;
+        for version in given_version + 1..=stored_version {
+            let local = self.history_path(version);
+            let bytes = if local.exists() {
+                self.read_root(&local)?
+            } else {
+                let url = format!("{}{version}.root.json", self.metadata_url());
+                self.fetcher
+                    .fetch(&url, self.config.limits.max_root_length)
+                    .map_err(|e| {
+                        does_not_chain(format!(
+                            "root v{version} cannot be fetched to check it: {e}"
+                        ))
+                    })?
+            };
+            chain
+                .update_root(&bytes, &self.config.limits)
+                .map_err(|e| does_not_chain(format!("root v{version}: {e}")))?;
+            self.remember_root(version, &bytes)?;
+        }
+        if !same_root(&chain, &stored_set) {
+            return Err(does_not_chain(format!(
+                "the repository's root v{stored_version} is not the one stored"
+            )));
+        }
+        tracing::info!(version = stored_version, configured = given_version, dir = %self.config.metadata_dir.display(), "using the later trusted root in the state directory (it chains from the configured root)");
+        Ok(())
     }
 
     fn metadata_url(&self) -> String {
@@ -274,65 +601,18 @@ impl TrustStore {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        // A panic while holding the lock cannot leave the state half-updated (every
-        // update is one assignment), so a poisoned lock is still usable.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, State> {
+        locked(&self.state)
     }
 
     /// Runs one update (§5.3 to §5.6 from the persisted metadata) and swaps it in.
-    /// Returns the error message when the refresh failed.
-    pub fn refresh(&self) -> Result<(), String> {
-        let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
+    pub fn refresh(&self) -> Result<(), Arc<RefreshError>> {
+        let _one_at_a_time = locked(&self.refreshing);
         let now = Utc::now();
-        let mut config = UpdaterConfig::new(&self.config.metadata_dir, self.metadata_url());
-        config.limits = self.config.limits;
-        let result = Updater::new(config, self.fetcher.clone(), now).and_then(|mut updater| {
-            updater.refresh()?;
-            Ok(updater)
-        });
+        let result = self.update(now);
         let mut state = self.lock();
         match result {
-            Ok(updater) => {
-                let trusted = updater.trusted();
-                let root = trusted.root().signed();
-                let (Some(timestamp), Some(snapshot), Some(targets)) = (
-                    trusted.timestamp(),
-                    trusted.snapshot(),
-                    trusted.targets("targets"),
-                ) else {
-                    let message =
-                        "the update finished without timestamp, snapshot and targets".to_owned();
-                    state.last_error = Some(message.clone());
-                    return Err(message);
-                };
-                let first_expiry = [
-                    ("root", root.expires),
-                    ("timestamp", timestamp.signed().expires),
-                    ("snapshot", snapshot.signed().expires),
-                    ("targets", targets.signed().expires),
-                ]
-                .into_iter()
-                .min_by_key(|(_, expires)| *expires)
-                .map(|(role, expires)| (role.to_owned(), expires))
-                .unwrap_or_else(|| ("root".to_owned(), root.expires));
-                let snapshot_version = snapshot.signed().version;
-                let lookups = match state.current.take() {
-                    // The same snapshot names the same role versions: same answers.
-                    Some(old) if old.snapshot_version == snapshot_version => {
-                        std::mem::take(&mut *old.lookups.write().unwrap_or_else(|e| e.into_inner()))
-                    }
-                    _ => HashMap::new(),
-                };
-                let next = Trusted {
-                    root_version: root.version,
-                    timestamp_version: timestamp.signed().version,
-                    snapshot_version,
-                    first_expiry,
-                    refreshed_at: now,
-                    lookups: RwLock::new(lookups),
-                    updater: Mutex::new(updater),
-                };
+            Ok(next) => {
                 if state.refused.take().is_some() {
                     tracing::warn!("TUF metadata trusted again after a refused refresh");
                 }
@@ -341,73 +621,125 @@ impl TrustStore {
                     snapshot = next.snapshot_version,
                     "TUF metadata refreshed"
                 );
+                // The same snapshot names the same role versions: the same answers.
+                if let Some(old) = state.current.take() {
+                    if old.snapshot_version == next.snapshot_version {
+                        let mut old_cache = locked(&old.cache);
+                        let mut new_cache = locked(&next.cache);
+                        std::mem::swap(&mut *old_cache, &mut *new_cache);
+                    }
+                }
                 state.current = Some(Arc::new(next));
                 state.last_error = None;
                 Ok(())
             }
             Err(error) => {
-                let message = error.to_string();
-                if is_refusal(&error) {
-                    tracing::error!(%message, "TUF metadata refused: failing closed");
-                    state.refused = Some(message.clone());
+                let error = Arc::new(error);
+                if error.is_refusal() {
+                    tracing::error!(%error, "TUF metadata refused: failing closed");
+                    state.refused = Some(Arc::clone(&error));
                 } else {
-                    tracing::warn!(%message, "cannot refresh TUF metadata; keeping the trusted state until it expires");
+                    tracing::warn!(%error, "cannot refresh TUF metadata; keeping the trusted state until it expires");
                 }
-                state.last_error = Some(message.clone());
-                Err(message)
+                state.last_error = Some(Arc::clone(&error));
+                Err(error)
             }
         }
     }
 
+    fn update(&self, now: DateTime<Utc>) -> Result<Trusted, RefreshError> {
+        let mut config = UpdaterConfig::new(&self.config.metadata_dir, self.metadata_url());
+        config.limits = self.config.limits;
+        let mut updater = Updater::new(config, self.fetcher.clone(), now)?;
+        updater.refresh()?;
+        let trusted = updater.trusted();
+        let root = trusted.root();
+        let (Some(timestamp), Some(snapshot), Some(targets)) = (
+            trusted.timestamp(),
+            trusted.snapshot(),
+            trusted.targets("targets"),
+        ) else {
+            return Err(RefreshError::Incomplete);
+        };
+        let root_version = root.signed().version;
+        if !self.history_path(root_version).exists() {
+            if let Ok(bytes) = root.to_bytes() {
+                // The chain check at the next start can fetch what is missing.
+                if let Err(error) = self.remember_root(root_version, &bytes) {
+                    tracing::warn!(%error, "cannot keep the trusted root in the root history");
+                }
+            }
+        }
+        let first_expiry = [
+            ("root", root.signed().expires),
+            ("timestamp", timestamp.signed().expires),
+            ("snapshot", snapshot.signed().expires),
+            ("targets", targets.signed().expires),
+        ]
+        .into_iter()
+        .min_by_key(|(_, expires)| *expires)
+        .map(|(role, expires)| (role.to_owned(), expires))
+        .unwrap_or_else(|| ("root".to_owned(), root.signed().expires));
+        Ok(Trusted {
+            root_version,
+            timestamp_version: timestamp.signed().version,
+            snapshot_version: snapshot.signed().version,
+            first_expiry,
+            refreshed_at: now,
+            cache: Mutex::new(SnapshotCache {
+                lookups: LruCache::new(self.config.max_cached_lookups),
+                role_failures: HashMap::new(),
+            }),
+            role_fetches: Mutex::new(HashMap::new()),
+            fetcher: self.fetcher.clone(),
+            updater: Mutex::new(updater),
+        })
+    }
+
     /// Fails when nothing can be served right now, saying why.
-    fn check_serving(state: &State, now: DateTime<Utc>) -> Result<(), Refusal> {
-        if let Some(reason) = &state.refused {
-            return Err(Refusal::RepositoryRefused(reason.clone()));
+    fn check_serving(state: &State, now: DateTime<Utc>) -> Result<&Arc<Trusted>, Refusal> {
+        if let Some(error) = &state.refused {
+            return Err(Refusal::RepositoryRefused(Arc::clone(error)));
         }
         let Some(current) = &state.current else {
-            return Err(Refusal::NoMetadata(
-                state.last_error.clone().unwrap_or_default(),
-            ));
+            return Err(Refusal::NoMetadata {
+                last_error: state.last_error.clone(),
+            });
         };
         let (role, expires) = &current.first_expiry;
         if *expires <= now {
             return Err(Refusal::Expired {
                 role: role.clone(),
-                expires: format_expires(expires),
+                expires: *expires,
                 last_error: state.last_error.clone(),
             });
         }
-        Ok(())
+        Ok(current)
     }
 
     /// Whether requests can be served now; the reason when not.
     pub fn serving(&self) -> Result<(), Refusal> {
-        Self::check_serving(&self.lock(), Utc::now())
+        Self::check_serving(&self.lock(), Utc::now()).map(|_| ())
     }
 
     /// The trusted state to answer from at `now`, and the last refresh error.
-    fn current(&self, now: DateTime<Utc>) -> Result<(Arc<Trusted>, Option<String>), Refusal> {
+    fn current(
+        &self,
+        now: DateTime<Utc>,
+    ) -> Result<(Arc<Trusted>, Option<Arc<RefreshError>>), Refusal> {
         let state = self.lock();
-        Self::check_serving(&state, now)?;
-        let Some(current) = &state.current else {
-            return Err(Refusal::NoMetadata(String::new()));
-        };
+        let current = Self::check_serving(&state, now)?;
         Ok((Arc::clone(current), state.last_error.clone()))
     }
 
-    /// The answer [`Self::lookup`] would give, if it needs no metadata fetch: a refusal
-    /// of everything, or an answer already looked up under the current snapshot. Only
-    /// short locks are taken, so async code may call it; `None` means call
-    /// [`Self::lookup`] on a blocking thread.
-    pub fn lookup_cached(
-        &self,
-        name: &str,
-        version: &str,
-        now: DateTime<Utc>,
-    ) -> Option<Result<SignedRelease, Refusal>> {
+    /// The answer [`Self::lookup`] would give, if it needs no metadata: a refusal of
+    /// everything, or an answer already looked up under the current snapshot. Only short
+    /// locks are taken, so async code may call it; `None` means call [`Self::lookup`] on
+    /// a blocking thread.
+    pub fn lookup_cached(&self, name: &str, version: &str, now: DateTime<Utc>) -> Option<Lookup> {
         let target = match crate_target_path(name, version) {
             Ok(target) => target,
-            Err(e) => return Some(Err(Refusal::InvalidName(e.to_string()))),
+            Err(e) => return Some(Err(e.into())),
         };
         match self.current(now) {
             Ok((current, _)) => current.cached(&target, now),
@@ -417,57 +749,38 @@ impl TrustStore {
 
     /// The signed target of crate `name` version `version`, judged at `now`. Blocking:
     /// it may fetch the delegated roles on the crate's delegation path.
-    pub fn lookup(
-        &self,
-        name: &str,
-        version: &str,
-        now: DateTime<Utc>,
-    ) -> Result<SignedRelease, Refusal> {
-        let target =
-            crate_target_path(name, version).map_err(|e| Refusal::InvalidName(e.to_string()))?;
+    pub fn lookup(&self, name: &str, version: &str, now: DateTime<Utc>) -> Lookup {
+        let target = crate_target_path(name, version)?;
         let (current, last_error) = self.current(now)?;
         if let Some(answer) = current.cached(&target, now) {
             return answer;
         }
-        let mut updater = current.updater.lock().unwrap_or_else(|e| e.into_inner());
-        // Another request may have looked it up while this one waited.
-        if let Some(answer) = current.cached(&target, now) {
-            return answer;
-        }
-        let answer = match updater.find_target(&target) {
-            Ok(Some(found)) => match found.info.hashes.get("sha256") {
-                Some(sha256) => Ok(SignedRelease {
+        let answer: Lookup = match current.search(&target, now)? {
+            Some(found) => match found.info.hashes.get("sha256") {
+                Some(sha256) => Ok(Arc::new(SignedRelease {
                     target: target.clone(),
                     role: found.role,
                     length: found.info.length,
                     sha256: sha256.to_ascii_lowercase(),
                     hashes: found.info.hashes.clone(),
                     valid_until: found.valid_until,
-                }),
+                })),
                 None => Err(Refusal::NoSha256(target.clone())),
             },
-            Ok(None) => Err(Refusal::NotSigned {
+            None => Err(Refusal::NotSigned {
                 target: target.clone(),
             }),
-            Err(error) if is_refusal(&error) => Err(Refusal::RoleRefused(error.to_string())),
-            // Not cached: the repository may be reachable on the next request.
-            Err(error) => return Err(Refusal::MetadataUnavailable(error.to_string())),
         };
         if let Ok(release) = &answer {
             if release.valid_until <= now {
                 return Err(Refusal::Expired {
                     role: release.role.clone(),
-                    expires: format_expires(&release.valid_until),
+                    expires: release.valid_until,
                     last_error,
                 });
             }
         }
-        drop(updater);
-        let mut lookups = current.lookups.write().unwrap_or_else(|e| e.into_inner());
-        if lookups.len() >= MAX_CACHED_LOOKUPS {
-            lookups.clear();
-        }
-        lookups.insert(target, answer.clone());
+        current.remember(target, &answer);
         answer
     }
 
@@ -479,8 +792,18 @@ impl TrustStore {
     /// A summary for the status page.
     pub fn summary(&self) -> TrustSummary {
         let state = self.lock();
-        let serving = Self::check_serving(&state, Utc::now());
+        let serving = Self::check_serving(&state, Utc::now()).map(|_| ());
         let current = state.current.as_ref();
+        let (lookups_cached, roles_refused) = current.map_or((0, Vec::new()), |c| {
+            let cache = locked(&c.cache);
+            let mut refused: Vec<String> = cache
+                .role_failures
+                .iter()
+                .map(|(role, failure)| format!("{role}: {}", failure.error))
+                .collect();
+            refused.sort();
+            (cache.lookups.len(), refused)
+        });
         TrustSummary {
             serving: serving.is_ok(),
             refusal: serving.err().map(|r| r.to_string()),
@@ -495,25 +818,43 @@ impl TrustStore {
                 )
             }),
             last_refresh: current.map(|c| format_expires(&c.refreshed_at)),
-            last_error: state.last_error.clone(),
-            lookups_cached: current.map_or(0, |c| {
-                c.lookups.read().unwrap_or_else(|e| e.into_inner()).len()
-            }),
+            last_error: state.last_error.as_ref().map(ToString::to_string),
+            lookups_cached,
+            lookups_budget: self.config.max_cached_lookups.get(),
+            roles_refused,
         }
     }
 }
 
-/// True when an update failed because metadata was refused (an attack, or a
-/// repository broken in a way a retry will not fix), not because it was unreachable.
-fn is_refusal(error: &UpdateError) -> bool {
-    match error {
-        UpdateError::Trust(trust) => !matches!(trust, TrustError::Order(_)),
-        UpdateError::TooManyRootRotations(_) | UpdateError::TargetMismatch { .. } => true,
-        // An endless-data answer is refused too; anything else about fetching is not.
-        UpdateError::Fetch(FetchError::TooLong { .. }) => true,
-        UpdateError::Fetch(_)
-        | UpdateError::Io { .. }
-        | UpdateError::NoTrustedRoot(_)
-        | UpdateError::TargetWithoutHashes(_) => false,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbled_bytes_are_retried_with_a_growing_backoff_and_bad_signatures_are_not() {
+        let garbled = UpdateError::Trust(TrustError::Hashes {
+            role: "bin-1".into(),
+            referrer: "snapshot",
+            source: tuf_core::hash::HashError::LengthMismatch {
+                expected: 1,
+                actual: 2,
+            },
+        });
+        assert_eq!(classify(&garbled), Failure::RefusedRetry);
+        let unavailable = UpdateError::Fetch(FetchError::Status {
+            url: "u".into(),
+            status: 500,
+        });
+        assert_eq!(classify(&unavailable), Failure::Unavailable);
+        let rollback = UpdateError::Trust(TrustError::Rollback {
+            role: "x".into(),
+            trusted: 2,
+            new: 1,
+        });
+        assert_eq!(classify(&rollback), Failure::Refused);
+        let delays: Vec<i64> = (1..=12)
+            .map(|n| role_retry_delay(n).num_seconds())
+            .collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
     }
 }

@@ -1,27 +1,70 @@
-//! Requests to the upstream registry and TUF repository: every one with the client's
-//! connect and whole-request timeouts, and every body bounded while it streams in.
+//! Requests to the upstream registry and to the TUF repository: every one with the
+//! client's connect and whole-request timeouts, and every body bounded while it streams
+//! in.
+//!
+//! Upstream registry requests are async ([`reqwest::Client`]). TUF metadata is fetched
+//! by [`MetadataFetcher`], which blocks: the trust store calls it from blocking threads
+//! only, so no async worker ever waits on the network.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use tuf_core::client::FetchError;
-use tuf_core::hash::StreamVerifier;
+use tuf_core::client::{
+    tls_config, transport_error, DirectoryFetcher, FetchError, Fetcher, HttpFetcher,
+};
+use tuf_core::hash::{HashError, StreamVerifier};
 
-use crate::trust::SignedRelease;
+use crate::config::MetadataLocation;
+use crate::release::SignedRelease;
 
-/// The HTTP client for upstream requests: rustls with the ring provider, no redirects
-/// beyond reqwest's default limit, the given timeouts.
+/// The HTTP client for upstream requests: rustls with the ring provider (given to this
+/// client, not installed process-wide), reqwest's default redirect limit, the given
+/// timeouts.
 pub fn build_client(
     connect_timeout: Duration,
     timeout: Duration,
 ) -> anyhow::Result<reqwest::Client> {
-    // Installing the process-wide provider fails only if one is installed already.
-    let _ = rustls::crypto::ring::default_provider().install_default();
     Ok(reqwest::Client::builder()
+        .tls_backend_preconfigured(tls_config()?)
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .user_agent(concat!("tuf-verifier/", env!("CARGO_PKG_VERSION")))
         .build()?)
+}
+
+/// Fetches TUF metadata for the updater: a local directory, or HTTP(S) with a blocking
+/// client. Blocking: call it, and create it, from a blocking thread, never from an async
+/// task.
+#[derive(Debug, Clone)]
+pub enum MetadataFetcher {
+    /// A directory of metadata files.
+    Directory(DirectoryFetcher),
+    /// An HTTP(S) base URL.
+    Http(HttpFetcher),
+}
+
+impl MetadataFetcher {
+    /// The fetcher for `location`, with these timeouts for HTTP.
+    pub fn for_location(
+        location: &MetadataLocation,
+        connect_timeout: Duration,
+        timeout: Duration,
+    ) -> Result<Self, FetchError> {
+        Ok(match location {
+            MetadataLocation::Url(_) => Self::Http(HttpFetcher::new(connect_timeout, timeout)?),
+            MetadataLocation::Directory(dir) => Self::Directory(DirectoryFetcher::new(dir.clone())),
+        })
+    }
+}
+
+impl Fetcher for MetadataFetcher {
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        match self {
+            Self::Directory(fetcher) => fetcher.fetch(url, max_length),
+            Self::Http(fetcher) => fetcher.fetch(url, max_length),
+        }
+    }
 }
 
 /// Reads a response body chunk by chunk, failing at the first byte past `max`.
@@ -30,39 +73,25 @@ async fn read_body(
     url: &str,
     max: u64,
 ) -> Result<Vec<u8>, FetchError> {
+    let too_long = || FetchError::TooLong {
+        url: url.to_owned(),
+        max,
+    };
     if response.content_length().is_some_and(|len| len > max) {
-        return Err(FetchError::TooLong {
-            url: url.to_owned(),
-            max,
-        });
+        return Err(too_long());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| transport(url, &e))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(url, &e))?
+    {
         if (body.len() as u64).saturating_add(chunk.len() as u64) > max {
-            return Err(FetchError::TooLong {
-                url: url.to_owned(),
-                max,
-            });
+            return Err(too_long());
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
-}
-
-fn transport(url: &str, error: &reqwest::Error) -> FetchError {
-    let message = if error.is_timeout() {
-        "timed out".to_owned()
-    } else if error.is_connect() {
-        format!("cannot connect: {error}")
-    } else if error.is_body() || error.is_decode() {
-        format!("the body broke off: {error}")
-    } else {
-        error.to_string()
-    };
-    FetchError::Transport {
-        url: url.to_owned(),
-        message,
-    }
 }
 
 /// GET `url`, at most `max` bytes; 404 and 403 are [`FetchError::NotFound`].
@@ -75,24 +104,51 @@ pub async fn get_bounded(
         .get(url)
         .send()
         .await
-        .map_err(|e| transport(url, &e))?;
+        .map_err(|e| transport_error(url, &e))?;
     FetchError::check_http_status(url, response.status().as_u16())?;
     read_body(response, url, max).await
 }
 
+/// Why the upstream registry's download template is unknown.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum RegistryConfigError {
+    /// `config.json` could not be fetched.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// It is not JSON.
+    #[error("{url}: not JSON: {source}")]
+    NotJson {
+        /// The config.json URL.
+        url: String,
+        /// The parse error.
+        source: Arc<serde_json::Error>,
+    },
+    /// It has no `dl` string.
+    #[error("{url}: no \"dl\" string")]
+    NoDownloadUrl {
+        /// The config.json URL.
+        url: String,
+    },
+}
+
 /// The download template of a sparse registry: its `config.json`'s `dl`.
-pub async fn registry_dl(client: &reqwest::Client, index_url: &str) -> Result<String, String> {
+pub async fn registry_dl(
+    client: &reqwest::Client,
+    index_url: &str,
+) -> Result<String, RegistryConfigError> {
     let url = format!("{index_url}config.json");
-    let body = get_bounded(client, &url, 64 * 1024)
-        .await
-        .map_err(|e| e.to_string())?;
+    let body = get_bounded(client, &url, 64 * 1024).await?;
     let config: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|e| format!("{url}: not JSON: {e}"))?;
+        serde_json::from_slice(&body).map_err(|e| RegistryConfigError::NotJson {
+            url: url.clone(),
+            source: Arc::new(e),
+        })?;
     config
         .get("dl")
         .and_then(|dl| dl.as_str())
         .map(str::to_owned)
-        .ok_or_else(|| format!("{url}: no \"dl\" string"))
+        .ok_or(RegistryConfigError::NoDownloadUrl { url })
 }
 
 /// An upstream index file.
@@ -121,7 +177,7 @@ pub async fn get_index(
     if let Some(etag) = etag {
         request = request.header(reqwest::header::IF_NONE_MATCH, etag);
     }
-    let response = request.send().await.map_err(|e| transport(url, &e))?;
+    let response = request.send().await.map_err(|e| transport_error(url, &e))?;
     let status = response.status();
     match status {
         reqwest::StatusCode::NOT_MODIFIED if etag.is_some() => return Ok(IndexFetch::NotModified),
@@ -146,22 +202,63 @@ pub async fn get_index(
     Ok(IndexFetch::Body { body, etag })
 }
 
-/// Why a tarball download was not passed on.
+/// How upstream's tarball differs from the signed one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Mismatch {
+    /// Its `Content-Length` is above the signed length.
+    #[error("upstream announced {announced} bytes, {signed} are signed")]
+    AnnouncedLonger {
+        /// The announced length.
+        announced: u64,
+        /// The signed length.
+        signed: u64,
+    },
+    /// It went on past the signed length.
+    #[error("upstream sent more than the {signed} bytes signed")]
+    Longer {
+        /// The signed length.
+        signed: u64,
+    },
+    /// Its length or a digest is not the signed one.
+    #[error(transparent)]
+    Digest(#[from] HashError),
+}
+
+/// Why a tarball download was not passed on.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum DownloadError {
     /// Upstream could not be reached or broke off (retrying may help).
-    #[error("upstream download failed: {0}")]
-    Upstream(String),
-    /// Upstream answered with an error status.
+    #[error("upstream download failed: {error}{}", received.map(|(got, of)| format!(" after {got} of {of} bytes")).unwrap_or_default())]
+    Transport {
+        /// The failure.
+        error: FetchError,
+        /// Bytes received of the signed length, when the body broke off.
+        received: Option<(u64, u64)>,
+    },
+    /// Upstream has no file for a release the TUF repository signs: an upstream fault
+    /// (a registry behind its TUF repository, or a wrong `dl`).
+    #[error("upstream has no such file: {url} answered HTTP {status}, but the release is signed")]
+    NotUpstream {
+        /// The download URL.
+        url: String,
+        /// 404 or 410.
+        status: u16,
+    },
+    /// Upstream answered with another error status.
     #[error("upstream answered HTTP {0}")]
     Status(u16),
+    /// The download URL template could not be read from upstream.
+    #[error("cannot read upstream's download URL: {0}")]
+    RegistryConfig(#[from] RegistryConfigError),
     /// The bytes do not match what was signed (an attack or a broken mirror).
-    #[error("the tarball from upstream does not match the signed target {target}: {reason}")]
+    #[error("the tarball from upstream does not match the signed target {target}: {mismatch}")]
     Mismatch {
         /// The target path.
         target: String,
-        /// Length or digest.
-        reason: String,
+        /// How.
+        mismatch: Mismatch,
     },
     /// The signed length is beyond the configured cap.
     #[error(
@@ -173,22 +270,31 @@ pub enum DownloadError {
         /// The cap.
         max: u64,
     },
+    /// The verifying task did not finish (a bug; nothing was served).
+    #[error("the download could not be checked: {0}")]
+    Internal(String),
 }
 
 impl DownloadError {
-    /// True when retrying may help (transport failures, 5xx, 429).
-    pub fn is_transient(&self) -> bool {
+    /// True for upstream faults (502): transport failures, a missing file, any error
+    /// status, an unreadable `config.json`. The others are refusals (403): what upstream
+    /// sent is not what was signed, or is over the proxy's limit.
+    pub fn is_upstream_fault(&self) -> bool {
         match self {
-            Self::Upstream(_) => true,
-            Self::Status(status) => *status >= 500 || *status == 429,
+            Self::Transport { .. }
+            | Self::NotUpstream { .. }
+            | Self::Status(_)
+            | Self::RegistryConfig(_)
+            | Self::Internal(_) => true,
             Self::Mismatch { .. } | Self::TooLarge { .. } => false,
         }
     }
 }
 
-/// Downloads a tarball, reading at most its signed length and checking every signed
-/// digest while it streams in. Returns the bytes only when they are exactly the signed
-/// target.
+/// Downloads a tarball, reading at most its signed length, and returns the bytes only
+/// when they are exactly the signed target. The lengths are checked while it streams in;
+/// the digests on a blocking thread once it is complete (hashing megabytes is no work for
+/// an async worker).
 pub async fn fetch_tarball(
     client: &reqwest::Client,
     url: &str,
@@ -201,26 +307,34 @@ pub async fn fetch_tarball(
             max: max_crate_size,
         });
     }
-    let mismatch = |reason: String| DownloadError::Mismatch {
+    let mismatch = |mismatch: Mismatch| DownloadError::Mismatch {
         target: release.target.clone(),
-        reason,
+        mismatch,
     };
-    let mut verifier = StreamVerifier::new(Some(release.length), Some(&release.hashes))
-        .map_err(|e| mismatch(e.to_string()))?;
     let mut response = client
         .get(url)
         .send()
         .await
-        .map_err(|e| DownloadError::Upstream(transport(url, &e).to_string()))?;
-    if response.status() != reqwest::StatusCode::OK {
-        return Err(DownloadError::Status(response.status().as_u16()));
+        .map_err(|e| DownloadError::Transport {
+            error: transport_error(url, &e),
+            received: None,
+        })?;
+    match response.status().as_u16() {
+        200 => {}
+        status @ (404 | 410) => {
+            return Err(DownloadError::NotUpstream {
+                url: url.to_owned(),
+                status,
+            })
+        }
+        status => return Err(DownloadError::Status(status)),
     }
     if let Some(announced) = response.content_length() {
         if announced > release.length {
-            return Err(mismatch(format!(
-                "upstream announced {announced} bytes, {} are signed",
-                release.length
-            )));
+            return Err(mismatch(Mismatch::AnnouncedLonger {
+                announced,
+                signed: release.length,
+            }));
         }
     }
     let capacity = usize::try_from(release.length).unwrap_or(0);
@@ -230,24 +344,32 @@ pub async fn fetch_tarball(
             Ok(Some(chunk)) => chunk,
             Ok(None) => break,
             Err(e) => {
-                return Err(DownloadError::Upstream(format!(
-                    "{} after {} of {} bytes",
-                    transport(url, &e),
-                    body.len(),
-                    release.length
-                )))
+                return Err(DownloadError::Transport {
+                    error: transport_error(url, &e),
+                    received: Some((body.len() as u64, release.length)),
+                })
             }
         };
-        verifier.update(&chunk).map_err(|_| {
-            mismatch(format!(
-                "upstream sent more than the {} bytes signed",
-                release.length
-            ))
-        })?;
+        if (body.len() as u64).saturating_add(chunk.len() as u64) > release.length {
+            return Err(mismatch(Mismatch::Longer {
+                signed: release.length,
+            }));
+        }
         body.extend_from_slice(&chunk);
     }
-    verifier.finish().map_err(|e| mismatch(e.to_string()))?;
-    Ok(Bytes::from(body))
+    let hashes = release.hashes.clone();
+    let length = release.length;
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut verifier = StreamVerifier::new(Some(length), Some(&hashes))?;
+        verifier.update(&body)?;
+        verifier.finish()?;
+        Ok::<_, HashError>(body)
+    })
+    .await
+    .map_err(|e| DownloadError::Internal(e.to_string()))?;
+    checked
+        .map(Bytes::from)
+        .map_err(|e| mismatch(Mismatch::Digest(e)))
 }
 
 /// The path of a crate's index file under the index root, as cargo computes it from the

@@ -1,0 +1,116 @@
+//! Downloads: a tarball is passed on only if it is exactly the signed target, from the
+//! verified cache or fetched once from upstream (spec/proxy.md, "Downloads").
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::{bump, refusal_status, text, Proxy};
+use crate::release::SignedRelease;
+use crate::upstream::{self, DownloadError};
+
+pub(super) async fn download(
+    State(proxy): State<Arc<Proxy>>,
+    Path((name, version)): Path<(String, String)>,
+) -> Response {
+    let release = match proxy.lookup(&name, &version).await {
+        Ok(release) => release,
+        Err(refusal) => {
+            bump(&proxy.counters.downloads_refused);
+            tracing::warn!(crate_name = %name, %version, %refusal, "download refused");
+            return text(
+                refusal_status(&refusal),
+                format!("tuf-verifier refused {name} {version}: {refusal}\n"),
+            );
+        }
+    };
+    let cache = proxy.cache.clone();
+    let cached_release = Arc::clone(&release);
+    let cached = tokio::task::spawn_blocking(move || cache.get(&cached_release))
+        .await
+        .ok()
+        .flatten();
+    let bytes = match cached {
+        Some(bytes) => {
+            bump(&proxy.counters.downloads_from_cache);
+            Ok(bytes)
+        }
+        None => fetch_once(&proxy, &name, &version, &release).await,
+    };
+    match bytes {
+        Ok(bytes) => {
+            bump(&proxy.counters.downloads_served);
+            tracing::debug!(crate_name = %name, %version, role = %release.role, "tarball served");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/gzip")],
+                Body::from(bytes),
+            )
+                .into_response()
+        }
+        Err(error) if error.is_upstream_fault() => {
+            bump(&proxy.counters.downloads_failed);
+            tracing::warn!(crate_name = %name, %version, %error, "download failed upstream");
+            text(
+                StatusCode::BAD_GATEWAY,
+                format!("tuf-verifier could not fetch {name} {version}: {error}\n"),
+            )
+        }
+        Err(error) => {
+            bump(&proxy.counters.downloads_refused);
+            tracing::warn!(crate_name = %name, %version, %error, "download refused");
+            text(
+                StatusCode::FORBIDDEN,
+                format!("tuf-verifier refused {name} {version}: {error}\n"),
+            )
+        }
+    }
+}
+
+/// Fetches and verifies a tarball, once however many requests want it at the same time;
+/// verified bytes go to the cache.
+async fn fetch_once(
+    proxy: &Arc<Proxy>,
+    name: &str,
+    version: &str,
+    release: &Arc<SignedRelease>,
+) -> Result<Bytes, DownloadError> {
+    let flight = {
+        let mut in_flight = proxy.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+        Arc::clone(in_flight.entry(release.sha256.clone()).or_default())
+    };
+    let result = flight
+        .get_or_init(|| async {
+            let dl = proxy.upstream_dl().await?.to_owned();
+            let url = upstream::download_url(&dl, name, version, &release.sha256);
+            bump(&proxy.counters.upstream_downloads);
+            let bytes = upstream::fetch_tarball(
+                &proxy.client,
+                &url,
+                release,
+                proxy.settings.max_crate_size,
+            )
+            .await?;
+            let cache = proxy.cache.clone();
+            let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));
+            let stored =
+                tokio::task::spawn_blocking(move || cache.put(&stored_release, &to_store)).await;
+            if let Ok(Err(error)) = stored {
+                tracing::warn!(%error, "cannot write the verified tarball to the cache");
+            }
+            Ok(bytes)
+        })
+        .await
+        .clone();
+    let mut in_flight = proxy.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+    if in_flight
+        .get(&release.sha256)
+        .is_some_and(|current| Arc::ptr_eq(current, &flight))
+    {
+        in_flight.remove(&release.sha256);
+    }
+    result
+}

@@ -1,0 +1,184 @@
+//! The HTTP side of the proxy: cargo's sparse index protocol and downloads, `/healthz`
+//! and the status page. One module per route family:
+//!
+//! | path | answer | module |
+//! |---|---|---|
+//! | `/index/config.json` | `{"dl": "<public url>/api/v1/crates"}` | [`index`] |
+//! | `/index/<cargo's index path>` | the upstream file, keeping only lines whose `cksum` is the sha256 of the signed target and whose dependencies all resolve through the proxy ([`crate::index_line`]) | [`index`] |
+//! | `/api/v1/crates/<crate>/<version>/download` | the upstream tarball, only if it is exactly the signed target | [`download`] |
+//! | `/healthz` | `200 ok`, or `503` and why nothing is served | [`status`] |
+//! | `/status`, `/status.json` | counts of served, refused and cached, the trusted versions, the caches and their budgets | [`status`] |
+//!
+//! Refusals are `403` with a one-line body naming the crate, the version and the reason:
+//! cargo prints it. Upstream faults are `502`, metadata not (yet) reachable `503`.
+
+mod download;
+mod index;
+mod status;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Bytes;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::Utc;
+use tokio::sync::OnceCell;
+
+use crate::cache::TarballCache;
+use crate::index_line::RegistryAllowlist;
+use crate::trust::{Lookup, Refusal, TrustStore};
+use crate::upstream::{self, DownloadError};
+
+pub use index::content_etag;
+
+/// Counters shown on the status page.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Index files answered 200.
+    pub index_served: AtomicU64,
+    /// Index requests answered 304.
+    pub index_not_modified: AtomicU64,
+    /// Index requests answered 404 (no signed version, or not upstream).
+    pub index_not_found: AtomicU64,
+    /// Index requests refused (403) or failed (502, 503).
+    pub index_refused: AtomicU64,
+    /// Index lines passed on.
+    pub lines_served: AtomicU64,
+    /// Index lines dropped (unsigned, `cksum` not the signed digest, a dependency from
+    /// another registry).
+    pub lines_dropped: AtomicU64,
+    /// ... of which because a dependency names a registry not on the allowlist.
+    pub lines_dropped_foreign_registry: AtomicU64,
+    /// Tarballs sent to cargo.
+    pub downloads_served: AtomicU64,
+    /// ... of which from the verified cache.
+    pub downloads_from_cache: AtomicU64,
+    /// Tarballs refused (not signed, or not matching what was signed).
+    pub downloads_refused: AtomicU64,
+    /// Downloads that failed upstream (timeouts, errors, missing files).
+    pub downloads_failed: AtomicU64,
+    /// Tarball requests made upstream.
+    pub upstream_downloads: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Settings of the HTTP side.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// The URL cargo reaches the proxy at (no trailing `/`).
+    pub public_url: String,
+    /// Upstream index base URL, ending in `/`.
+    pub upstream_index: String,
+    /// Upstream download template, if configured (else read from upstream config.json).
+    pub upstream_dl: Option<String>,
+    /// Cap on tarballs.
+    pub max_crate_size: u64,
+    /// Cap on index files.
+    pub max_index_size: u64,
+    /// Registries other than the proxy's that a dependency of a line passed on may name.
+    pub allowed_registries: RegistryAllowlist,
+    /// Memory budget of the filtered index files kept.
+    pub index_cache_size: u64,
+}
+
+type Flight = Arc<OnceCell<Result<Bytes, DownloadError>>>;
+
+/// Shared state of the handlers.
+pub struct Proxy {
+    settings: ProxySettings,
+    trust: Arc<TrustStore>,
+    client: reqwest::Client,
+    cache: TarballCache,
+    counters: Counters,
+    upstream_dl: OnceCell<String>,
+    in_flight: Mutex<HashMap<String, Flight>>,
+    index_cache: Mutex<index::IndexCache>,
+}
+
+impl Proxy {
+    /// The proxy's shared state.
+    pub fn new(
+        settings: ProxySettings,
+        trust: Arc<TrustStore>,
+        client: reqwest::Client,
+        cache: TarballCache,
+    ) -> Arc<Self> {
+        let index_cache = index::IndexCache::new(settings.index_cache_size);
+        Arc::new(Self {
+            settings,
+            trust,
+            client,
+            cache,
+            counters: Counters::default(),
+            upstream_dl: OnceCell::new(),
+            in_flight: Mutex::new(HashMap::new()),
+            index_cache: Mutex::new(index_cache),
+        })
+    }
+
+    /// The router serving cargo, `/healthz` and the status page.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/index/config.json", get(index::config_json))
+            .route("/index/{*path}", get(index::index_file))
+            .route(
+                "/api/v1/crates/{name}/{version}/download",
+                get(download::download),
+            )
+            .route("/healthz", get(status::healthz))
+            .route("/status", get(status::status_page))
+            .route("/status.json", get(status::status_json))
+            .route("/", get(status::status_page))
+            .with_state(Arc::clone(self))
+    }
+
+    async fn lookup(&self, name: &str, version: &str) -> Lookup {
+        // Answers already known take no thread hop; only a lookup that may fetch
+        // metadata goes to a blocking thread.
+        if let Some(answer) = self.trust.lookup_cached(name, version, Utc::now()) {
+            return answer;
+        }
+        let trust = Arc::clone(&self.trust);
+        let (name, version) = (name.to_owned(), version.to_owned());
+        tokio::task::spawn_blocking(move || trust.lookup(&name, &version, Utc::now()))
+            .await
+            .unwrap_or_else(|e| Err(Refusal::Internal(e.to_string())))
+    }
+
+    /// The upstream download template, from configuration or upstream's config.json.
+    async fn upstream_dl(&self) -> Result<&str, DownloadError> {
+        self.upstream_dl
+            .get_or_try_init(|| async {
+                if let Some(dl) = &self.settings.upstream_dl {
+                    return Ok(dl.clone());
+                }
+                Ok(upstream::registry_dl(&self.client, &self.settings.upstream_index).await?)
+            })
+            .await
+            .map(String::as_str)
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+fn refusal_status(refusal: &Refusal) -> StatusCode {
+    if refusal.is_transient() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::FORBIDDEN
+    }
+}

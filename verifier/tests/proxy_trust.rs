@@ -1,0 +1,292 @@
+//! The proxy's trust state and its bounds, against a real upstream on 127.0.0.1: the
+//! stored root must chain from the configured one, a garbled role is fetched again, an
+//! upstream 404 is an upstream fault, the caches stay within their budgets, and role
+//! fetches for different roles do not wait for each other.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::{http_client, Fault, Proxy, ProxyConfig, Registry, TestRepo, Upstream};
+use tuf_core::{Metadata, Root, Signer};
+
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.repo.delegate_namespace("nsdemo");
+    registry.publish("plainutil", "0.1.0", &[], "pub fn one() -> u32 { 1 }\n");
+    registry.publish("plainutil", "0.1.1", &[], "pub fn one() -> u32 { 1 }\n");
+    registry.publish(
+        "nsdemo",
+        "1.0.0",
+        &[("plainutil", "^0.1")],
+        "pub fn answer() -> u32 { plainutil::one() + 41 }\n",
+    );
+    registry
+}
+
+fn get(url: &str) -> (u16, String) {
+    let response = http_client(Some(Duration::from_secs(20)))
+        .get(url)
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
+}
+
+/// The first root of `repo`, re-signed by its own root key as `version`.
+fn root_as_version(repo: &TestRepo, version: u64) -> Vec<u8> {
+    let bytes = std::fs::read(repo.root_path()).unwrap();
+    let mut root = Metadata::<Root>::from_bytes(&bytes).unwrap();
+    root.signed_mut().version = version;
+    root.signatures.clear();
+    root.sign(&repo.keys.root as &dyn Signer, false).unwrap();
+    root.to_bytes().unwrap()
+}
+
+#[test]
+fn a_stored_root_is_used_only_if_it_chains_from_the_configured_root() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let config = ProxyConfig::new(&upstream, &registry.repo, &state);
+    let config_path = dir.path().join("proxy.toml");
+    let mut proxy = Proxy::spawn(config.clone(), &config_path).unwrap();
+    assert_eq!(proxy.status()["trust"]["root_version"], 1);
+    proxy.kill();
+    let stored = state.join("metadata/root.json");
+
+    // Another repository's root, version 2, self-signed: it does not chain from ours.
+    let foreign = TestRepo::new();
+    std::fs::write(&stored, root_as_version(&foreign, 2)).unwrap();
+    let refused = Proxy::spawn(config.clone(), &config_path).err().unwrap();
+    assert!(
+        refused.stderr.contains("trusts root v2 ")
+            && refused
+                .stderr
+                .contains("which does not chain from the configured root v1"),
+        "{refused}"
+    );
+    assert_eq!(refused.status.and_then(|s| s.code()), Some(1), "{refused}");
+
+    // Another root of the same version as the configured one.
+    std::fs::write(&stored, std::fs::read(foreign.root_path()).unwrap()).unwrap();
+    let refused = Proxy::spawn(config.clone(), &config_path).err().unwrap();
+    assert!(
+        refused.stderr.contains("another root of the same version"),
+        "{refused}"
+    );
+
+    // A real rotation to v2, signed by our root key and published by the repository:
+    // the chain holds, and the stored root is used.
+    let v2 = root_as_version(&registry.repo, 2);
+    std::fs::write(
+        registry.repo.current_generation_dir().join("2.root.json"),
+        &v2,
+    )
+    .unwrap();
+    std::fs::write(&stored, &v2).unwrap();
+    let proxy = Proxy::spawn(config, &config_path).unwrap();
+    assert_eq!(
+        proxy.status()["trust"]["root_version"],
+        2,
+        "{}",
+        proxy.describe()
+    );
+    assert!(
+        proxy.stderr().contains("using the later trusted root"),
+        "{}",
+        proxy.describe()
+    );
+}
+
+#[test]
+fn a_first_start_says_nothing_about_a_persisted_root() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let mut proxy = Proxy::start(&upstream, &registry.repo);
+    assert_eq!(proxy.status()["trust"]["root_version"], 1);
+    assert!(
+        !proxy.stderr().contains("persisted"),
+        "{}",
+        proxy.describe()
+    );
+    proxy.restart();
+    assert!(
+        !proxy.stderr().contains("persisted"),
+        "{}",
+        proxy.describe()
+    );
+}
+
+#[test]
+fn a_delegated_role_garbled_on_the_way_is_fetched_again_after_a_backoff() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let version = registry.repo.role_version("ns-nsdemo");
+    let role_path = format!("/tuf/{version}.ns-nsdemo.json");
+    upstream.set_fault(&role_path, Fault::ExtraBytes(7));
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let index = format!("{}ns/de/nsdemo", proxy.index_url());
+    let (status, body) = get(&index);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("TUF metadata refused") && body.contains("fetched again after"),
+        "{body}"
+    );
+    // Within the backoff it is refused at once, without another fetch.
+    let fetches = upstream.requests(&role_path);
+    let (status, _) = get(&index);
+    assert_eq!(status, 403);
+    assert_eq!(upstream.requests(&role_path), fetches);
+    // The mirror recovers: after the backoff the role is fetched again and served.
+    upstream.clear_faults();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = get(&index);
+        if status == 200 {
+            assert!(body.contains("\"vers\":\"1.0.0\""), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status}: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(upstream.requests(&role_path) > fetches);
+    assert_eq!(
+        proxy.status()["trust"]["roles_refused"],
+        serde_json::json!([])
+    );
+}
+
+#[test]
+fn an_upstream_404_for_a_signed_release_is_an_upstream_fault_not_a_refusal() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    upstream.set_fault("/dl/plainutil/0.1.1/download", Fault::Status(404));
+    let (status, body) = get(&format!(
+        "{}/api/v1/crates/plainutil/0.1.1/download",
+        proxy.url()
+    ));
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("upstream has no such file") && body.contains("HTTP 404"),
+        "{body}"
+    );
+    let counts = proxy.status();
+    assert_eq!(counts["downloads"]["failed_upstream"], 1, "{counts}");
+    assert_eq!(counts["downloads"]["refused"], 0, "{counts}");
+}
+
+#[test]
+fn the_lookup_and_tarball_caches_stay_within_their_budgets() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    // Room for either tarball, not both.
+    let sizes = [("plainutil", "0.1.1"), ("nsdemo", "1.0.0")]
+        .map(|(name, version)| registry.signed_tarball(name, version).len());
+    let budget = sizes[0].max(sizes[1]) + 10;
+    assert!(budget < sizes[0] + sizes[1]);
+    let proxy = Proxy::start_with(
+        &upstream,
+        &registry.repo,
+        &[
+            "max_cached_lookups = 3",
+            &format!("tarball_cache_size = {budget}"),
+        ],
+    );
+    // Names a client makes up: answered (not signed), but never more than 3 kept.
+    for i in 0..20 {
+        let (status, _) = get(&format!(
+            "{}/api/v1/crates/made-up-{i}/1.0.0/download",
+            proxy.url()
+        ));
+        assert_eq!(status, 403);
+    }
+    let counts = proxy.status();
+    assert_eq!(counts["trust"]["lookups_cached"], 3, "{counts}");
+    assert_eq!(counts["trust"]["lookups_budget"], 3, "{counts}");
+    // Two tarballs through a cache that holds one: the older goes, both were served.
+    for (name, version) in [("plainutil", "0.1.1"), ("nsdemo", "1.0.0")] {
+        let (status, body) = get(&format!(
+            "{}/api/v1/crates/{name}/{version}/download",
+            proxy.url()
+        ));
+        assert_eq!(status, 200, "{body}");
+    }
+    let cache = &proxy.status()["cache"];
+    assert_eq!(cache["tarballs"], 1, "{cache}");
+    assert_eq!(cache["evicted"], 1, "{cache}");
+    assert!(
+        cache["bytes"].as_u64().unwrap() <= cache["budget_bytes"].as_u64().unwrap(),
+        "{cache}"
+    );
+    let files = std::fs::read_dir(proxy.state_dir().join("tarballs"))
+        .unwrap()
+        .count();
+    assert_eq!(files, 1);
+    assert!(
+        proxy.status()["index_cache"]["budget_bytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+#[test]
+fn lookups_needing_different_roles_do_not_wait_for_each_other_and_one_role_is_fetched_once() {
+    let mut registry = Registry::new();
+    registry.repo.delegate_namespace("slow");
+    registry.repo.delegate_namespace("quick");
+    registry.publish("slow", "1.0.0", &[], "");
+    registry.publish("slow", "1.0.1", &[], "");
+    registry.publish("quick", "1.0.0", &[], "");
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let slow_role = format!(
+        "/tuf/{}.ns-slow.json",
+        registry.repo.role_version("ns-slow")
+    );
+    // Under the upstream timeout of the test configuration (3 s).
+    upstream.set_fault(&slow_role, Fault::Delay(Duration::from_secs(2)));
+
+    let url = proxy.url().to_owned();
+    // Two versions in the one namespace role, each asked for twice.
+    let slow: Vec<_> = ["1.0.0", "1.0.1", "1.0.0", "1.0.1"]
+        .into_iter()
+        .map(|version| {
+            let url = format!("{url}/api/v1/crates/slow/{version}/download");
+            std::thread::spawn(move || get(&url).0)
+        })
+        .collect();
+    // Let the slow lookups reach the role fetch before the quick one starts.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while upstream.requests(&slow_role) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the slow role was never asked for"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = get(&format!("{url}/api/v1/crates/quick/1.0.0/download"));
+    assert_eq!(status, 200, "{body}");
+    // The quick lookup finished while the slow role was still being fetched.
+    assert!(
+        slow.iter().all(|t| !t.is_finished()),
+        "the quick lookup waited for the slow role"
+    );
+    for thread in slow {
+        assert_eq!(thread.join().unwrap(), 200);
+    }
+    assert_eq!(
+        upstream.requests(&slow_role),
+        1,
+        "one fetch of the slow role"
+    );
+}
