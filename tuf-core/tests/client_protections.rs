@@ -202,3 +202,143 @@ fn a_terminating_delegation_two_levels_down_ends_the_search() {
     let info = updater.get_target_info("x/only-in-c").unwrap().unwrap();
     assert_eq!(info.length, 1);
 }
+
+/// §5.4.3.2 allows a new timestamp that names the same snapshot (timestamp refreshed,
+/// nothing else published): only an older snapshot version is a rollback.
+#[test]
+fn a_new_timestamp_for_the_same_snapshot_is_accepted() {
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    client.refresh(&repo).unwrap();
+    repo.timestamp.signed_mut().version += 1;
+    repo.write_timestamp();
+    client.refresh(&repo).unwrap();
+    let stored = Metadata::<Timestamp>::from_bytes(&client.stored("timestamp").unwrap()).unwrap();
+    assert_eq!(stored.signed().version, 3);
+}
+
+/// §5.5.1: a snapshot whose length timestamp signs is bounded by that length, not by
+/// the configured maximum, which applies only when no length is signed.
+#[test]
+fn a_snapshot_longer_than_the_default_maximum_is_read_up_to_its_signed_length() {
+    let mut repo = Repo::new(true);
+    // Many roles listed: a snapshot of several kilobytes.
+    for i in 0..40 {
+        repo.delegate("targets", &format!("role-{i:02}"), &[&format!("r{i}/*")], false);
+    }
+    repo.publish();
+    let snapshot_len = repo.timestamp.signed().meta["snapshot.json"].length.unwrap();
+    assert!(snapshot_len > 1_000, "{snapshot_len}");
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut config = tuf_core::client::UpdaterConfig::new(
+        client.metadata(),
+        tuf_core::client::DirectoryFetcher::new(repo.dir.path()).base_url("metadata"),
+    );
+    config.limits.max_snapshot_length = 1_000;
+    let mut updater = tuf_core::client::Updater::new(config, &fetcher, now()).unwrap();
+    updater.refresh().unwrap();
+    assert!(updater.trusted().snapshot().is_some());
+}
+
+/// §5.3.11 drops the stored timestamp and snapshot only when a new root changes their
+/// keys: a rotation that keeps them keeps the rollback baseline.
+#[test]
+fn a_root_rotation_that_keeps_the_timestamp_key_keeps_the_rollback_baseline() {
+    let mut repo = Repo::new(true);
+    let client = repo.client();
+    let old_timestamp = std::fs::read(repo.metadata_dir().join("timestamp.json")).unwrap();
+    repo.publish();
+    client.refresh(&repo).unwrap();
+    // Root v2 with the same keys; the attacker replays the old timestamp.
+    repo.root.signed_mut().version = 2;
+    repo.sign_root();
+    std::fs::write(repo.metadata_dir().join("timestamp.json"), old_timestamp).unwrap();
+    let err = trust_error(client.refresh(&repo));
+    assert!(
+        matches!(&err, TrustError::Rollback { role, trusted: 3, new: 2 } if role == "timestamp"),
+        "{err:?}"
+    );
+}
+
+/// §5.6.7: at most `max_delegations` roles are visited per lookup.
+#[test]
+fn the_delegation_search_visits_at_most_max_delegations_roles() {
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "a", &["x/*"], false);
+    repo.delegate("a", "b", &["x/*"], false);
+    repo.add_target("b", "x/deep", b"deep");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    for (max, found) in [(2, false), (3, true)] {
+        let mut config = tuf_core::client::UpdaterConfig::new(
+            client.metadata(),
+            tuf_core::client::DirectoryFetcher::new(repo.dir.path()).base_url("metadata"),
+        );
+        config.limits.max_delegations = max;
+        let mut updater = tuf_core::client::Updater::new(config, &fetcher, now()).unwrap();
+        assert_eq!(
+            updater.get_target_info("x/deep").unwrap().is_some(),
+            found,
+            "max_delegations {max}"
+        );
+    }
+}
+
+/// A role trusted once in an update is neither read nor fetched again for the next
+/// lookup in the same update.
+#[test]
+fn a_role_trusted_once_is_not_loaded_again_in_the_same_update() {
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "a", &["x/*"], false);
+    repo.add_target("a", "x/one", b"1");
+    repo.add_target("a", "x/two", b"2");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(updater.get_target_info("x/one").unwrap().is_some());
+    // Gone from the repository and from the client's store: only the copy in memory
+    // can answer.
+    std::fs::remove_file(repo.metadata_dir().join("1.a.json")).unwrap();
+    std::fs::remove_file(client.metadata().join("a.json")).unwrap();
+    fetcher.reset();
+    assert!(updater.get_target_info("x/two").unwrap().is_some());
+    assert!(fetcher.names().is_empty(), "{:?}", fetcher.names());
+}
+
+#[test]
+fn base_urls_get_one_trailing_slash() {
+    for (given, expected) in [
+        ("https://tuf.example/metadata", "https://tuf.example/metadata/"),
+        ("https://tuf.example/metadata/", "https://tuf.example/metadata/"),
+    ] {
+        let config = tuf_core::client::UpdaterConfig::new("/tmp/m", given);
+        assert_eq!(config.metadata_url, expected);
+    }
+}
+
+/// A downloaded target is stored under its quoted path: one file name, which no target
+/// path can turn into a path out of the directory.
+#[test]
+fn downloaded_targets_are_stored_under_their_quoted_path() {
+    let mut repo = Repo::new(true);
+    repo.add_target("targets", "crates/a/b.crate", b"tarball");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    let info = updater.get_target_info("crates/a/b.crate").unwrap().unwrap();
+    let path = updater
+        .download_target(&info, "crates/a/b.crate", &client.targets(), None)
+        .unwrap();
+    assert_eq!(path, client.targets().join("crates%2Fa%2Fb.crate"));
+    assert_eq!(std::fs::read(&path).unwrap(), b"tarball");
+    assert_eq!(
+        tuf_core::client::Updater::<tuf_core::client::DirectoryFetcher>::local_target_name(
+            "../x"
+        ),
+        "..%2Fx"
+    );
+}
