@@ -342,3 +342,30 @@ fn downloaded_targets_are_stored_under_their_quoted_path() {
         "..%2Fx"
     );
 }
+
+/// §5.3.2 ends the root chain on "not found": 404, and 403 as S3-like stores answer
+/// for a missing object. Any other error status is a failure, not the end of the chain.
+#[test]
+fn http_statuses_map_to_found_not_found_and_failed() {
+    use tuf_core::client::FetchError;
+    for ok in [200, 204, 299] {
+        assert_eq!(FetchError::check_http_status("u", ok), Ok(()), "{ok}");
+    }
+    for missing in [403, 404] {
+        assert_eq!(
+            FetchError::check_http_status("u", missing),
+            Err(FetchError::NotFound { url: "u".into() }),
+            "{missing}"
+        );
+    }
+    for failed in [199, 300, 304, 401, 410, 500, 503] {
+        assert_eq!(
+            FetchError::check_http_status("u", failed),
+            Err(FetchError::Status {
+                url: "u".into(),
+                status: failed
+            }),
+            "{failed}"
+        );
+    }
+}
