@@ -94,20 +94,15 @@ impl PassphraseSource {
 
 /// Reads a file of at most `max` bytes.
 pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
-    use std::io::Read;
     let file =
         std::fs::File::open(path).map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    let mut bytes = Vec::new();
-    file.take(max + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
-    if bytes.len() as u64 > max {
-        return Err(Error::msg(format!(
+    tuf_core::fs::read_bounded(file, max).map_err(|error| match error {
+        tuf_core::fs::BoundedReadError::TooLong { .. } => Error::msg(format!(
             "{}: larger than {max} bytes; is this the right file?",
             path.display()
-        )));
-    }
-    Ok(bytes)
+        )),
+        error => Error::msg(format!("{}: {error}", path.display())),
+    })
 }
 
 /// Loads an encrypted private key file, asking for its passphrase.

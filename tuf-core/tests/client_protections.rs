@@ -224,10 +224,17 @@ fn a_snapshot_longer_than_the_default_maximum_is_read_up_to_its_signed_length() 
     let mut repo = Repo::new(true);
     // Many roles listed: a snapshot of several kilobytes.
     for i in 0..40 {
-        repo.delegate("targets", &format!("role-{i:02}"), &[&format!("r{i}/*")], false);
+        repo.delegate(
+            "targets",
+            &format!("role-{i:02}"),
+            &[&format!("r{i}/*")],
+            false,
+        );
     }
     repo.publish();
-    let snapshot_len = repo.timestamp.signed().meta["snapshot.json"].length.unwrap();
+    let snapshot_len = repo.timestamp.signed().meta["snapshot.json"]
+        .length
+        .unwrap();
     assert!(snapshot_len > 1_000, "{snapshot_len}");
     let client = repo.client();
     let fetcher = repo.fetcher();
@@ -311,8 +318,14 @@ fn a_role_trusted_once_is_not_loaded_again_in_the_same_update() {
 #[test]
 fn base_urls_get_one_trailing_slash() {
     for (given, expected) in [
-        ("https://tuf.example/metadata", "https://tuf.example/metadata/"),
-        ("https://tuf.example/metadata/", "https://tuf.example/metadata/"),
+        (
+            "https://tuf.example/metadata",
+            "https://tuf.example/metadata/",
+        ),
+        (
+            "https://tuf.example/metadata/",
+            "https://tuf.example/metadata/",
+        ),
     ] {
         let config = tuf_core::client::UpdaterConfig::new("/tmp/m", given);
         assert_eq!(config.metadata_url, expected);
@@ -329,16 +342,17 @@ fn downloaded_targets_are_stored_under_their_quoted_path() {
     let client = repo.client();
     let fetcher = repo.fetcher();
     let mut updater = client.updater(&repo, &fetcher, now());
-    let info = updater.get_target_info("crates/a/b.crate").unwrap().unwrap();
+    let info = updater
+        .get_target_info("crates/a/b.crate")
+        .unwrap()
+        .unwrap();
     let path = updater
         .download_target(&info, "crates/a/b.crate", &client.targets(), None)
         .unwrap();
     assert_eq!(path, client.targets().join("crates%2Fa%2Fb.crate"));
     assert_eq!(std::fs::read(&path).unwrap(), b"tarball");
     assert_eq!(
-        tuf_core::client::Updater::<tuf_core::client::DirectoryFetcher>::local_target_name(
-            "../x"
-        ),
+        tuf_core::client::Updater::<tuf_core::client::DirectoryFetcher>::local_target_name("../x"),
         "..%2Fx"
     );
 }

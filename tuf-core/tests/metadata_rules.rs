@@ -55,7 +55,10 @@ fn timestamp_meta_must_list_exactly_snapshot_json() {
 fn meta_entries_need_a_version_of_at_least_one_and_hex_digests() {
     let cases = [
         (r#"{"version":0}"#, "signed.meta.snapshot.json.version"),
-        (r#"{"version":1,"hashes":{}}"#, "signed.meta.snapshot.json.hashes"),
+        (
+            r#"{"version":1,"hashes":{}}"#,
+            "signed.meta.snapshot.json.hashes",
+        ),
         (
             r#"{"version":1,"hashes":{"sha256":""}}"#,
             "signed.meta.snapshot.json.hashes.sha256",
@@ -79,7 +82,8 @@ fn meta_entries_need_a_version_of_at_least_one_and_hex_digests() {
             "snapshot {entry}"
         );
     }
-    let fine = snapshot_doc(r#"{"targets.json":{"version":1,"length":2,"hashes":{"sha256":"aB09"}}}"#);
+    let fine =
+        snapshot_doc(r#"{"targets.json":{"version":1,"length":2,"hashes":{"sha256":"aB09"}}}"#);
     assert!(Metadata::<Snapshot>::from_bytes(fine.as_bytes()).is_ok());
 }
 
@@ -95,7 +99,11 @@ fn a_glob_class_matches_only_its_members_and_ranges() {
         ("xb", "x[!a-c]", false),
         ("x-", "x[a-]", true),
     ] {
-        assert_eq!(path_matches_pattern(path, pattern), expected, "{path} {pattern}");
+        assert_eq!(
+            path_matches_pattern(path, pattern),
+            expected,
+            "{path} {pattern}"
+        );
     }
 }
 
@@ -123,7 +131,9 @@ fn documents_up_to_128_mib_parse_and_larger_ones_are_refused_unread() {
     let too_big = vec![b' '; DEFAULT_MAX_METADATA_BYTES + 1];
     assert!(matches!(
         Metadata::<Timestamp>::from_bytes(&too_big),
-        Err(MetadataError::Json(tuf_core::json::JsonError::TooLarge { .. }))
+        Err(MetadataError::Json(
+            tuf_core::json::JsonError::TooLarge { .. }
+        ))
     ));
 }
 
@@ -133,10 +143,19 @@ fn documents_are_written_as_python_tuf_writes_them() {
     let md = Metadata::<Timestamp>::from_bytes(doc.as_bytes()).unwrap();
     // json.dumps(value, sort_keys=True, separators=(",", ":")) and with indent=1.
     let canonical = r#"{"signatures":[],"signed":{"_type":"timestamp","expires":"2030-01-01T00:00:00Z","meta":{"snapshot.json":{"version":1}},"spec_version":"1.0.31","version":1}}"#;
-    assert_eq!(String::from_utf8(md.to_canonical_bytes().unwrap()).unwrap(), canonical);
-    assert_eq!(String::from_utf8(md.to_bytes().unwrap()).unwrap(), canonical);
+    assert_eq!(
+        String::from_utf8(md.to_canonical_bytes().unwrap()).unwrap(),
+        canonical
+    );
+    assert_eq!(
+        String::from_utf8(md.to_bytes().unwrap()).unwrap(),
+        canonical
+    );
     let pretty = "{\n \"signatures\": [],\n \"signed\": {\n  \"_type\": \"timestamp\",\n  \"expires\": \"2030-01-01T00:00:00Z\",\n  \"meta\": {\n   \"snapshot.json\": {\n    \"version\": 1\n   }\n  },\n  \"spec_version\": \"1.0.31\",\n  \"version\": 1\n }\n}";
-    assert_eq!(String::from_utf8(md.to_pretty_bytes().unwrap()).unwrap(), pretty);
+    assert_eq!(
+        String::from_utf8(md.to_pretty_bytes().unwrap()).unwrap(),
+        pretty
+    );
 }
 
 /// Only the exact form python-tuf writes: chrono alone would also take a space-padded

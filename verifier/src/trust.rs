@@ -94,7 +94,7 @@ pub enum Refusal {
     /// The last refresh refused the repository's metadata; nothing is served.
     #[error("TUF metadata refused at the last refresh, serving nothing until it recovers: {0}")]
     RepositoryRefused(Arc<RefreshError>),
-    /// Trusted metadata has expired and could not be refreshed.
+    /// RefreshedState metadata has expired and could not be refreshed.
     #[error("TUF metadata expired: {role} expired at {}{}", format_expires(expires), last_error.as_ref().map(|e| format!("; the last refresh failed: {e}")).unwrap_or_default())]
     Expired {
         /// The role that expired first.
@@ -200,11 +200,11 @@ pub struct TrustSummary {
     pub serving: bool,
     /// Why not, when not.
     pub refusal: Option<String>,
-    /// Trusted root version.
+    /// RefreshedState root version.
     pub root_version: Option<u64>,
-    /// Trusted timestamp version.
+    /// RefreshedState timestamp version.
     pub timestamp_version: Option<u64>,
-    /// Trusted snapshot version.
+    /// RefreshedState snapshot version.
     pub snapshot_version: Option<u64>,
     /// When the trusted top-level metadata expires (first of them).
     pub expires: Option<String>,
@@ -246,17 +246,18 @@ struct SnapshotCache {
     role_failures: HashMap<String, RoleFailure>,
 }
 
-/// One successful refresh: the trusted metadata and the lookups answered under it. The
+/// What one successful refresh trusts: the updater holding the trusted metadata, and the
+/// lookups answered under it. The
 /// updater is locked only for work in memory (a search over loaded roles, checking
 /// bytes fetched); roles are fetched with no lock held but their own.
-struct Trusted {
+struct RefreshedState {
     updater: Mutex<Updater<MetadataFetcher>>,
     fetcher: MetadataFetcher,
     root_version: u64,
     timestamp_version: u64,
     snapshot_version: u64,
-    /// The top-level role that expires first, and when.
-    first_expiry: (String, DateTime<Utc>),
+    /// The top-level role that expires first.
+    first_expiry: FirstExpiry,
     refreshed_at: DateTime<Utc>,
     cache: Mutex<SnapshotCache>,
     /// One lock per delegated role being fetched: one fetch per role at a time.
@@ -269,7 +270,7 @@ fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-impl Trusted {
+impl RefreshedState {
     /// The cached answer for `target`, unless absent or no longer valid at `now`.
     fn cached(&self, target: &str, now: DateTime<Utc>) -> Option<Lookup> {
         let mut cache = locked(&self.cache);
@@ -385,8 +386,14 @@ impl Trusted {
     }
 }
 
+/// The top-level role that expires first, and when.
+struct FirstExpiry {
+    role: &'static str,
+    expires: DateTime<Utc>,
+}
+
 struct State {
-    current: Option<Arc<Trusted>>,
+    current: Option<Arc<RefreshedState>>,
     /// Set when the last refresh refused the repository's metadata (fail closed).
     refused: Option<Arc<RefreshError>>,
     /// Why the last refresh failed; `None` after a success, or before the first.
@@ -647,7 +654,7 @@ impl TrustStore {
         }
     }
 
-    fn update(&self, now: DateTime<Utc>) -> Result<Trusted, RefreshError> {
+    fn update(&self, now: DateTime<Utc>) -> Result<RefreshedState, RefreshError> {
         let mut config = UpdaterConfig::new(&self.config.metadata_dir, self.metadata_url());
         config.limits = self.config.limits;
         let mut updater = Updater::new(config, self.fetcher.clone(), now)?;
@@ -678,9 +685,12 @@ impl TrustStore {
         ]
         .into_iter()
         .min_by_key(|(_, expires)| *expires)
-        .map(|(role, expires)| (role.to_owned(), expires))
-        .unwrap_or_else(|| ("root".to_owned(), root.signed().expires));
-        Ok(Trusted {
+        .map(|(role, expires)| FirstExpiry { role, expires })
+        .unwrap_or(FirstExpiry {
+            role: "root",
+            expires: root.signed().expires,
+        });
+        Ok(RefreshedState {
             root_version,
             timestamp_version: timestamp.signed().version,
             snapshot_version: snapshot.signed().version,
@@ -697,7 +707,7 @@ impl TrustStore {
     }
 
     /// Fails when nothing can be served right now, saying why.
-    fn check_serving(state: &State, now: DateTime<Utc>) -> Result<&Arc<Trusted>, Refusal> {
+    fn check_serving(state: &State, now: DateTime<Utc>) -> Result<&Arc<RefreshedState>, Refusal> {
         if let Some(error) = &state.refused {
             return Err(Refusal::RepositoryRefused(Arc::clone(error)));
         }
@@ -706,11 +716,11 @@ impl TrustStore {
                 last_error: state.last_error.clone(),
             });
         };
-        let (role, expires) = &current.first_expiry;
-        if *expires <= now {
+        let FirstExpiry { role, expires } = current.first_expiry;
+        if expires <= now {
             return Err(Refusal::Expired {
-                role: role.clone(),
-                expires: *expires,
+                role: role.to_owned(),
+                expires,
                 last_error: state.last_error.clone(),
             });
         }
@@ -726,7 +736,7 @@ impl TrustStore {
     fn current(
         &self,
         now: DateTime<Utc>,
-    ) -> Result<(Arc<Trusted>, Option<Arc<RefreshError>>), Refusal> {
+    ) -> Result<(Arc<RefreshedState>, Option<Arc<RefreshError>>), Refusal> {
         let state = self.lock();
         let current = Self::check_serving(&state, now)?;
         Ok((Arc::clone(current), state.last_error.clone()))
@@ -813,8 +823,8 @@ impl TrustStore {
             expires: current.map(|c| {
                 format!(
                     "{} ({})",
-                    format_expires(&c.first_expiry.1),
-                    c.first_expiry.0
+                    format_expires(&c.first_expiry.expires),
+                    c.first_expiry.role
                 )
             }),
             last_refresh: current.map(|c| format_expires(&c.refreshed_at)),
