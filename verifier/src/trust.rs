@@ -118,7 +118,7 @@ pub enum Refusal {
     NoSha256(String),
     /// The lookup did not finish (its thread panicked); nothing was served.
     #[error("the lookup did not finish: {0}")]
-    Internal(String),
+    Internal(Arc<tokio::task::JoinError>),
 }
 
 impl Refusal {
@@ -451,7 +451,38 @@ pub enum StateError {
         /// The metadata directory to remove.
         dir: PathBuf,
         /// Why the chain failed.
-        reason: String,
+        reason: Box<ChainBreak>,
+    },
+}
+
+/// Where the chain from the configured root to the stored one breaks.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainBreak {
+    /// The stored root has the configured root's version but other content.
+    #[error("it is another root of the same version")]
+    SameVersionOtherRoot,
+    /// An intermediate root could not be fetched to check it.
+    #[error("root v{version} cannot be fetched to check it: {error}")]
+    Unavailable {
+        /// Its version.
+        version: u64,
+        /// Why.
+        error: FetchError,
+    },
+    /// An intermediate root does not verify against the one before.
+    #[error("root v{version}: {error}")]
+    Refused {
+        /// Its version.
+        version: u64,
+        /// Why.
+        error: Box<TrustError>,
+    },
+    /// The chain ends at another root of the stored version.
+    #[error("the repository's root v{version} is not the one stored")]
+    OtherEnd {
+        /// The stored version.
+        version: u64,
     },
 }
 
@@ -543,12 +574,12 @@ impl TrustStore {
         };
         let stored_set = self.parse_root(&stored_path, &stored)?;
         let stored_version = stored_set.root().signed().version;
-        let does_not_chain = |reason: String| StateError::RootDoesNotChain {
+        let does_not_chain = |reason: ChainBreak| StateError::RootDoesNotChain {
             stored: stored_version,
             given: given_version,
             path: stored_path.clone(),
             dir: self.config.metadata_dir.clone(),
-            reason,
+            reason: Box::new(reason),
         };
         let same_root = |a: &TrustedMetadataSet, b: &TrustedMetadataSet| matches!((a.root().signed_bytes(), b.root().signed_bytes()), (Ok(a), Ok(b)) if a == b);
         if stored_version < given_version {
@@ -564,9 +595,7 @@ impl TrustStore {
         }
         if stored_version == given_version {
             if !same_root(&stored_set, &given_set) {
-                return Err(does_not_chain(
-                    "it is another root of the same version".into(),
-                ));
+                return Err(does_not_chain(ChainBreak::SameVersionOtherRoot));
             }
             return self.remember_root(given_version, &given);
         }
@@ -581,21 +610,22 @@ impl TrustStore {
                 let url = format!("{}{version}.root.json", self.metadata_url());
                 self.fetcher
                     .fetch(&url, self.config.limits.max_root_length)
-                    .map_err(|e| {
-                        does_not_chain(format!(
-                            "root v{version} cannot be fetched to check it: {e}"
-                        ))
-                    })?
+                    .map_err(|error| does_not_chain(ChainBreak::Unavailable { version, error }))?
             };
             chain
                 .update_root(&bytes, &self.config.limits)
-                .map_err(|e| does_not_chain(format!("root v{version}: {e}")))?;
+                .map_err(|error| {
+                    does_not_chain(ChainBreak::Refused {
+                        version,
+                        error: Box::new(error),
+                    })
+                })?;
             self.remember_root(version, &bytes)?;
         }
         if !same_root(&chain, &stored_set) {
-            return Err(does_not_chain(format!(
-                "the repository's root v{stored_version} is not the one stored"
-            )));
+            return Err(does_not_chain(ChainBreak::OtherEnd {
+                version: stored_version,
+            }));
         }
         tracing::info!(version = stored_version, configured = given_version, dir = %self.config.metadata_dir.display(), "using the later trusted root in the state directory (it chains from the configured root)");
         Ok(())

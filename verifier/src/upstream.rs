@@ -272,7 +272,7 @@ pub enum DownloadError {
     },
     /// The verifying task did not finish (a bug; nothing was served).
     #[error("the download could not be checked: {0}")]
-    Internal(String),
+    Internal(Arc<tokio::task::JoinError>),
 }
 
 impl DownloadError {
@@ -366,7 +366,7 @@ pub async fn fetch_tarball(
         Ok::<_, HashError>(body)
     })
     .await
-    .map_err(|e| DownloadError::Internal(e.to_string()))?;
+    .map_err(|e| DownloadError::Internal(Arc::new(e)))?;
     checked
         .map(Bytes::from)
         .map_err(|e| mismatch(Mismatch::Digest(e)))

@@ -304,7 +304,7 @@ pub(super) async fn index_file(
     .await
     {
         Ok(filtered) => filtered,
-        Err(e) => return refuse(Refusal::Internal(e.to_string())),
+        Err(e) => return refuse(Refusal::Internal(Arc::new(e))),
     };
     proxy
         .counters

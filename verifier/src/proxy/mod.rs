@@ -149,7 +149,7 @@ impl Proxy {
         let (name, version) = (name.to_owned(), version.to_owned());
         tokio::task::spawn_blocking(move || trust.lookup(&name, &version, Utc::now()))
             .await
-            .unwrap_or_else(|e| Err(Refusal::Internal(e.to_string())))
+            .unwrap_or_else(|e| Err(Refusal::Internal(Arc::new(e))))
     }
 
     /// The upstream download template, from configuration or upstream's config.json.
