@@ -314,6 +314,9 @@ mod tests {
         assert!(RegistryAllowlist::parse(&["crates-io"]).is_err());
         assert!(RegistryAllowlist::parse(&["sparse+"]).is_err());
         assert!(RegistryAllowlist::parse(&["mailto:x@example.com"]).is_err());
+        // A URL with no host names a place on whichever machine cargo runs on.
+        assert!(RegistryAllowlist::parse(&["file:///srv/index"]).is_err());
+        assert!(RegistryAllowlist::parse(&["sparse+file:///srv/index/"]).is_err());
         let list = RegistryAllowlist::parse(&["sparse+https://a.example/index/"]).unwrap();
         assert_eq!(
             list.entries()[0].to_string(),
