@@ -238,6 +238,21 @@ mod tests {
     }
 
     #[test]
+    fn only_a_hex_sha256_names_a_cache_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TarballCache::open(dir.path().join("c"), 1 << 20).unwrap();
+        let mut odd = release(b"x");
+        odd.sha256 = format!("../{}", "a".repeat(61));
+        assert_eq!(odd.sha256.len(), 64);
+        cache.put(&odd, b"x").unwrap();
+        assert!(cache.get(&odd).is_none());
+        odd.sha256 = "a".repeat(63);
+        cache.put(&odd, b"x").unwrap();
+        assert_eq!(cache.usage().tarballs, 0);
+        assert_eq!(std::fs::read_dir(dir.path().join("c")).unwrap().count(), 0);
+    }
+
+    #[test]
     fn the_least_recently_used_tarballs_go_first_when_over_budget() {
         let dir = tempfile::tempdir().unwrap();
         let cache = TarballCache::open(dir.path().join("c"), 30).unwrap();

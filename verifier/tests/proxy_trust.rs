@@ -290,3 +290,22 @@ fn lookups_needing_different_roles_do_not_wait_for_each_other_and_one_role_is_fe
         "one fetch of the slow role"
     );
 }
+
+#[test]
+fn lines_that_are_not_entries_of_the_crate_are_dropped_and_counted() {
+    let registry = registry();
+    let file = registry.index_file("plainutil");
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text.push_str("not json at all\n");
+    text.push_str(&registry.index_lines("nsdemo")[0]);
+    text.push('\n');
+    std::fs::write(&file, text).unwrap();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let (status, body) = get(&format!("{}pl/ai/plainutil", proxy.index_url()));
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body.lines().count(), 2, "{body}");
+    let counts = proxy.status();
+    assert_eq!(counts["index"]["lines_served"], 2, "{counts}");
+    assert_eq!(counts["index"]["lines_dropped"], 2, "{counts}");
+}

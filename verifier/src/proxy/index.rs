@@ -384,6 +384,27 @@ mod tests {
         assert_eq!(crate_of_index_path("xx/yy/serde"), None);
         assert_eq!(crate_of_index_path("se/rd/Serde"), None);
         assert_eq!(crate_of_index_path("config.json"), None);
+        // cargo's path for a name that is not a crate name is still refused.
+        assert_eq!(crate_of_index_path("se/r./ser.de"), None);
+        let long = "a".repeat(65);
+        assert_eq!(crate_of_index_path(&format!("aa/aa/{long}")), None);
+        assert_eq!(crate_of_index_path("1/"), None);
+    }
+
+    #[test]
+    fn if_none_match_matches_the_etag_or_a_star() {
+        let headers = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+            headers
+        };
+        let etag = "\"abc\"";
+        assert!(etag_matches(&headers("\"abc\""), etag));
+        assert!(etag_matches(&headers("W/\"abc\""), etag));
+        assert!(etag_matches(&headers("\"x\", \"abc\""), etag));
+        assert!(etag_matches(&headers("*"), etag));
+        assert!(!etag_matches(&headers("\"abd\""), etag));
+        assert!(!etag_matches(&HeaderMap::new(), etag));
     }
 
     fn entry(bytes: usize) -> CachedIndex {
