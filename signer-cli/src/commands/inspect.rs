@@ -42,7 +42,7 @@ fn describe(role: &RoleStatus) -> String {
             text.push_str(" (signed by publish)");
         } else if let Some(report) = &role.signatures {
             text.push_str(&format!(
-                " {} of {} signatures",
+                ", signatures: {} valid, {} needed",
                 report.valid.len(),
                 report.threshold
             ));
@@ -53,7 +53,7 @@ fn describe(role: &RoleStatus) -> String {
         }
         if let Some(previous) = &role.previous_root_signatures {
             text.push_str(&format!(
-                "; previous root keys: {} valid signatures, {} needed",
+                "; previous root keys' signatures: {} valid, {} needed",
                 previous.valid.len(),
                 previous.threshold
             ));

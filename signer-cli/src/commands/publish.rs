@@ -48,10 +48,19 @@ fn print_report(report: &PublishReport) {
         }
     }
     if bins > 0 {
-        crate::say!("  {bins} fallback bins (unclaimed-*)");
+        crate::say!("  {} (unclaimed-*)", plural(bins, "fallback bin"));
     }
     if report.releases_published > 0 {
-        crate::say!("  {} release tarballs", report.releases_published);
+        crate::say!("  {}", plural(report.releases_published, "release tarball"));
+    }
+}
+
+/// "1 release tarball", "2 release tarballs".
+fn plural(count: usize, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
     }
 }
 

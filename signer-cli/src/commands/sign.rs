@@ -110,7 +110,7 @@ fn confirm(yes: bool, question: &str) -> Result<(), Error> {
 fn describe(outcome: &SignatureOutcome) -> String {
     let report = &outcome.report;
     let mut text = format!(
-        "{}: signed by {}; {} valid signatures, {} needed",
+        "{}: signed by {}; signatures: {} valid, {} needed",
         outcome.role,
         outcome.keyid,
         report.valid.len(),
@@ -121,7 +121,7 @@ fn describe(outcome: &SignatureOutcome) -> String {
     }
     if let Some(previous) = &outcome.previous_root {
         text.push_str(&format!(
-            "; previous root keys: {} valid signatures, {} needed",
+            "; previous root keys' signatures: {} valid, {} needed",
             previous.valid.len(),
             previous.threshold
         ));
@@ -188,7 +188,7 @@ pub enum SignatureCommand {
         /// Where to write the signature.
         #[arg(long, short)]
         out: PathBuf,
-        /// Sign without asking for confirmation.
+        /// Sign without asking for confirmation (required when not at a terminal).
         #[arg(long, short)]
         yes: bool,
     },
