@@ -309,3 +309,36 @@ fn lines_that_are_not_entries_of_the_crate_are_dropped_and_counted() {
     assert_eq!(counts["index"]["lines_served"], 2, "{counts}");
     assert_eq!(counts["index"]["lines_dropped"], 2, "{counts}");
 }
+
+#[test]
+fn a_cached_answer_is_not_served_past_the_expiry_of_its_delegated_role() {
+    let mut registry = registry();
+    // ns-nsdemo, re-signed by its maintainer, expiring in a few seconds; the top-level
+    // roles stay valid for days.
+    let maintainer = support::clone_key(registry.repo.maintainer_key("ns-nsdemo").unwrap());
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(4);
+    registry.repo.forge(
+        "ns-nsdemo",
+        |targets| targets.expires = tuf_core::metadata::whole_seconds(expires),
+        &maintainer,
+    );
+    let upstream = Upstream::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ProxyConfig::new(&upstream, &registry.repo, &dir.path().join("state"));
+    // No refresh in between: the answer cached at the start is the one judged.
+    config.refresh_interval = "1h".into();
+    let proxy = Proxy::spawn(config, &dir.path().join("proxy.toml")).unwrap();
+    let download = format!("{}/api/v1/crates/nsdemo/1.0.0/download", proxy.url());
+    assert_eq!(get(&download).0, 200, "{}", proxy.describe());
+    // Cached now; answered from the cache until the role expires, then refused.
+    assert_eq!(get(&download).0, 200);
+    while chrono::Utc::now() <= expires + chrono::Duration::milliseconds(200) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, body) = get(&download);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("TUF metadata expired: ns-nsdemo expired at"),
+        "{body}"
+    );
+}
