@@ -342,3 +342,84 @@ fn a_cached_answer_is_not_served_past_the_expiry_of_its_delegated_role() {
         "{body}"
     );
 }
+
+#[test]
+fn a_version_signed_later_appears_after_a_refresh_while_upstream_answers_304() {
+    let mut registry = registry();
+    let tarball =
+        registry.publish_unsigned("plainutil", "0.2.0", &[], "pub fn one() -> u32 { 1 }\n");
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let index = format!("{}pl/ai/plainutil", proxy.index_url());
+    let (status, body) = get(&index);
+    assert_eq!(status, 200);
+    assert!(!body.contains("0.2.0"), "{body}");
+    let (status, _) = get(&format!(
+        "{}/api/v1/crates/plainutil/0.2.0/download",
+        proxy.url()
+    ));
+    assert_eq!(status, 403, "not signed yet");
+    // The owners sign 0.2.0; upstream's index file does not change (it answers 304).
+    registry.repo.add_release("plainutil", "0.2.0", &tarball);
+    registry.repo.sign_and_publish();
+    let snapshot = registry.repo.snapshot_version();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.status()["trust"]["snapshot_version"] != snapshot {
+        assert!(Instant::now() < deadline, "{}", proxy.describe());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    upstream.clear_log();
+    let (status, body) = get(&index);
+    assert_eq!(status, 200);
+    assert!(body.contains("\"vers\":\"0.2.0\""), "{body}");
+    let asked = upstream.request_log();
+    assert!(
+        asked
+            .iter()
+            .any(|r| r.path == "/index/pl/ai/plainutil" && r.status == 304),
+        "{asked:?}"
+    );
+    let (status, _) = get(&format!(
+        "{}/api/v1/crates/plainutil/0.2.0/download",
+        proxy.url()
+    ));
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn a_role_the_repository_cannot_serve_now_is_503_and_not_remembered() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let version = registry.repo.role_version("ns-nsdemo");
+    let role_path = format!("/tuf/{version}.ns-nsdemo.json");
+    upstream.set_fault(&role_path, Fault::Status(500));
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let index = format!("{}ns/de/nsdemo", proxy.index_url());
+    let (status, body) = get(&index);
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("cannot fetch TUF metadata"), "{body}");
+    // Not a refusal: the next request tries again at once.
+    upstream.clear_faults();
+    let (status, body) = get(&index);
+    assert_eq!(status, 200, "{body}");
+}
+
+#[test]
+fn before_any_metadata_is_trusted_requests_are_503_with_the_reason() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ProxyConfig::new(&upstream, &registry.repo, &dir.path().join("state"));
+    // A TUF repository that does not answer.
+    config.metadata = "http://127.0.0.1:9/tuf/".into();
+    config.connect_timeout = "1s".into();
+    let proxy = Proxy::spawn(config, &dir.path().join("proxy.toml")).unwrap();
+    for path in ["index/ns/de/nsdemo", "api/v1/crates/nsdemo/1.0.0/download"] {
+        let (status, body) = get(&format!("{}/{path}", proxy.url()));
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(
+            body.contains("no trusted TUF metadata yet"),
+            "{path}: {body}"
+        );
+    }
+}
