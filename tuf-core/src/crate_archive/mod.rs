@@ -1,36 +1,83 @@
-//! Reading `.crate` release tarballs: what a release says about itself.
+//! `.crate` release tarballs, read under strict rules.
 //!
 //! A `.crate` is a gzip-compressed tar archive, as `cargo package` makes it: every entry
 //! lives under one top-level directory `NAME-VERSION/`, and `NAME-VERSION/Cargo.toml` is
 //! the normalized manifest. Before a maintainer signs a release, the file name, the
 //! top-level directory and the manifest's `[package] name` and `version` must all agree,
-//! so a signature can never vouch for a tarball that claims to be something else.
+//! so a signature can never vouch for a tarball that claims to be something else; a
+//! verifier comparing files with a signed tarball reads it under the same rules.
 //!
-//! The input is untrusted: the file, the gzip stream and the manifest are each read
-//! under a size cap ([`ArchiveLimits`]), and paths that could escape the top-level
-//! directory or make the manifest ambiguous are refused.
+//! # Rules
+//!
+//! The input is untrusted. Every reader here walks the archive once and refuses it, with
+//! an [`ArchiveError`] naming the tarball and the entry, unless:
+//!
+//! * **it fits the caps** of [`ArchiveLimits`]: the tarball's size; the bytes out of the
+//!   gzip stream, every one of them (headers, padding and anything after the archive,
+//!   which is read to the end so a corrupt stream is caught); the number of entries; each
+//!   file's size; the manifest's size;
+//! * **every path is safe**: UTF-8, relative, without `.` or `..` components, without
+//!   `\`, `:` or NUL (`cargo package` refuses `\` and `:` in file names; on Windows they
+//!   are a separator and a drive prefix). Empty components (`a//b`, a trailing `/`) are
+//!   ignored, as tar does;
+//! * **the layout is a crate's**: one top-level directory and no file beside it; exactly
+//!   one `Cargo.toml` under it, a regular file, and no other entry there named so in
+//!   another case; no two files with the same path;
+//! * **every entry is a directory or a regular file**. Symbolic and hard links are refused
+//!   ([`ArchiveError::Link`]), not skipped: `cargo package` stores the contents of a
+//!   linked file, never a link, and crates.io refuses tarballs with links, so a link in a
+//!   `.crate` is a hand-made archive at best; unpacked, it can make later entries write
+//!   (or a build read) outside the crate. Devices, FIFOs, sparse files and the like are
+//!   refused too ([`ArchiveError::UnsupportedEntry`]);
+//! * **the manifest names the release**: `[package] name` and `version` are strings, a
+//!   valid crate name and a semantic version, and `NAME-VERSION` is both the top-level
+//!   directory and the file name's stem (`NAME-VERSION.crate`).
+//!
+//! # Readers
+//!
+//! * [`read_crate_release`], [`parse_crate_release`]: the release's name, version and
+//!   bytes, as `tuf-signer release add` signs them.
+//! * [`crate_file_digests`]: every regular file's sha256, by path below the top-level
+//!   directory, as `tuf-verifier verify-vendor` compares them with a vendored crate.
+//! * [`read_crate_files`]: every regular file's bytes (each at most
+//!   [`ArchiveLimits::max_file_bytes`], all together at most
+//!   [`ArchiveLimits::max_unpacked_bytes`]), to compare two releases file by file.
+//! * [`visit_crate_files`]: each regular file in turn, as a reader, for a caller that
+//!   streams rather than holds a whole release in memory.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Component, Path};
+use std::path::Path;
 
 use flate2::read::GzDecoder;
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tar::EntryType;
 
 use crate::repository::layout::{self, LayoutError};
 
 #[cfg(test)]
 mod tests;
 
-/// Size caps.
+/// The manifest's path below the top-level directory.
+const MANIFEST: &str = "Cargo.toml";
+
+/// Size and count caps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ArchiveLimits {
-    /// Largest tarball file accepted, in bytes (default 64 MiB).
+    /// Largest tarball accepted, in bytes (default 64 MiB).
     pub max_tarball_bytes: u64,
-    /// Total bytes read out of the gzip stream before we stop (default 512 MiB): the
-    /// decompression-bomb defence.
+    /// Total bytes read out of the gzip stream before we stop (default 512 MiB, the cap
+    /// crates.io puts on an unpacked upload): the decompression-bomb defence. Every byte
+    /// of the tar stream counts, so this also bounds all files' sizes added up.
     pub max_unpacked_bytes: u64,
+    /// Most entries accepted, directories included (default 100,000).
+    pub max_entries: u64,
+    /// Largest file accepted, in bytes (default 256 MiB): the most a visitor may have to
+    /// hold of one file.
+    pub max_file_bytes: u64,
     /// Largest `Cargo.toml` accepted, in bytes (default 1 MiB).
     pub max_manifest_bytes: u64,
 }
@@ -40,9 +87,21 @@ impl Default for ArchiveLimits {
         ArchiveLimits {
             max_tarball_bytes: 64 * 1024 * 1024,
             max_unpacked_bytes: 512 * 1024 * 1024,
+            max_entries: 100_000,
+            max_file_bytes: 256 * 1024 * 1024,
             max_manifest_bytes: 1024 * 1024,
         }
     }
+}
+
+/// A release's name and version, from its `Cargo.toml` (with which its file name and
+/// top-level directory agree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseId {
+    /// The crate name, from `[package] name`.
+    pub name: String,
+    /// The version, from `[package] version`.
+    pub version: String,
 }
 
 /// What a release tarball says about itself.
@@ -65,6 +124,140 @@ impl fmt::Debug for CrateRelease {
             .field("bytes", &format_args!("<{} bytes>", self.bytes.len()))
             .finish()
     }
+}
+
+impl CrateRelease {
+    fn new(release: ReleaseId, bytes: Vec<u8>) -> Self {
+        CrateRelease {
+            name: release.name,
+            version: release.version,
+            bytes,
+        }
+    }
+}
+
+/// Every regular file of a release, by its path below the top-level directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrateFiles<T> {
+    /// The release's name and version.
+    pub release: ReleaseId,
+    /// Each file, by its `/`-separated path below `NAME-VERSION/` (`Cargo.toml`,
+    /// `src/lib.rs`): what [`ArchiveFile::path`] gives.
+    pub files: BTreeMap<String, T>,
+}
+
+/// One regular file of an archive, handed to the visitor of [`visit_crate_files`].
+/// Reading it reads the archive: at most [`ArchiveFile::size`] bytes.
+pub struct ArchiveFile<'a> {
+    /// The tarball, for errors.
+    archive: &'a str,
+    path: &'a str,
+    size: u64,
+    contents: &'a mut dyn Read,
+}
+
+impl fmt::Debug for ArchiveFile<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ArchiveFile")
+            .field("path", &self.path)
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ArchiveFile<'_> {
+    /// The file's path below the top-level directory, `/`-separated (`src/lib.rs`):
+    /// UTF-8 and relative, without empty, `.` or `..` components, without `\`, `:` or
+    /// NUL.
+    pub fn path(&self) -> &str {
+        self.path
+    }
+
+    /// The file's size as its header gives it, at most [`ArchiveLimits::max_file_bytes`].
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The file's bytes.
+    pub fn read_to_vec(&mut self) -> Result<Vec<u8>, ArchiveError> {
+        let mut bytes = Vec::new();
+        let read = (&mut *self.contents)
+            .take(self.size)
+            .read_to_end(&mut bytes)
+            .map_err(|source| self.archive_error(source))?;
+        self.check_complete(read as u64)?;
+        Ok(bytes)
+    }
+
+    /// The sha256 of the file's bytes, read as a stream.
+    pub fn sha256(&mut self) -> Result<[u8; 32], ArchiveError> {
+        let mut hasher = Sha256::new();
+        let read = io::copy(&mut (&mut *self.contents).take(self.size), &mut hasher)
+            .map_err(|source| self.archive_error(source))?;
+        self.check_complete(read)?;
+        Ok(hasher.finalize().into())
+    }
+
+    fn archive_error(&self, source: io::Error) -> ArchiveError {
+        ArchiveError::Archive {
+            file: self.archive.to_owned(),
+            source,
+        }
+    }
+
+    /// The tar stream may end inside a file (a valid gzip of a cut archive): then the
+    /// file reads short rather than failing.
+    fn check_complete(&self, read: u64) -> Result<(), ArchiveError> {
+        if read == self.size {
+            return Ok(());
+        }
+        Err(ArchiveError::TruncatedEntry {
+            file: self.archive.to_owned(),
+            entry: self.path.to_owned(),
+        })
+    }
+}
+
+impl Read for ArchiveFile<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.contents.read(buf)
+    }
+}
+
+/// A link's kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A symbolic link.
+    Symbolic,
+    /// A hard link.
+    Hard,
+}
+
+impl fmt::Display for LinkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LinkKind::Symbolic => "symbolic link",
+            LinkKind::Hard => "hard link",
+        })
+    }
+}
+
+/// What is wrong with a `Cargo.toml`.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum ManifestProblem {
+    /// It is not UTF-8.
+    #[error("not UTF-8: {0}")]
+    NotUtf8(std::str::Utf8Error),
+    /// It is not TOML.
+    #[error("not valid TOML: {}", .0.to_string().trim_end())]
+    Toml(Box<toml::de::Error>),
+    /// It has no `[package]` table.
+    #[error("no [package] table")]
+    NoPackage,
+    /// `[package]` lacks `name` or `version`.
+    #[error("no `{0}` in [package]")]
+    MissingField(&'static str),
 }
 
 /// Which of the three places naming a release disagrees with the others.
@@ -141,6 +334,14 @@ pub enum ArchiveError {
         /// The cap, in bytes.
         max: u64,
     },
+    /// The archive has more than [`ArchiveLimits::max_entries`] entries.
+    #[error("{file} has more than {max} entries; refused (raise the cap only if the crate really has that many files)")]
+    TooManyEntries {
+        /// The tarball.
+        file: String,
+        /// The cap.
+        max: u64,
+    },
     /// The gzip stream or the tar archive inside it is malformed.
     #[error("{file} is not a well-formed gzip-compressed tar archive ({source}); is this a .crate made by `cargo package`?")]
     Archive {
@@ -150,7 +351,8 @@ pub enum ArchiveError {
         #[source]
         source: io::Error,
     },
-    /// An entry's path is absolute, empty, not UTF-8 at the top, or has `.`/`..` components.
+    /// An entry's path is absolute, empty or not UTF-8, has a `.` or `..` component, or
+    /// holds a character that means something else on Windows (`\`, `:`) or NUL.
     #[error("{file}: entry `{entry}` has an unsafe path ({reason}); a .crate holds only relative paths under NAME-VERSION/")]
     UnsafePath {
         /// The tarball.
@@ -168,6 +370,59 @@ pub enum ArchiveError {
         /// The top-level directory, from the first entry.
         top: String,
         /// The stray entry's path.
+        entry: String,
+    },
+    /// An entry is a symbolic or hard link.
+    #[error("{file}: entry `{entry}` is a {kind} to `{target}`; a .crate holds no links (`cargo package` stores the contents of a linked file)")]
+    Link {
+        /// The tarball.
+        file: String,
+        /// The link's path, as the archive gives it.
+        entry: String,
+        /// Which kind of link.
+        kind: LinkKind,
+        /// Where it points, as the archive gives it.
+        target: String,
+    },
+    /// An entry is neither a directory nor a regular file nor a link (a device, a FIFO,
+    /// a sparse file, a pax global header, …).
+    #[error(
+        "{file}: entry `{entry}` is a {kind}; a .crate holds only directories and regular files"
+    )]
+    UnsupportedEntry {
+        /// The tarball.
+        file: String,
+        /// The entry's path, as the archive gives it.
+        entry: String,
+        /// What it is.
+        kind: &'static str,
+    },
+    /// A file is larger than [`ArchiveLimits::max_file_bytes`].
+    #[error("{file}: `{entry}` is {size} bytes, larger than the cap of {max} bytes on one file")]
+    FileTooLarge {
+        /// The tarball.
+        file: String,
+        /// The file's path, as the archive gives it.
+        entry: String,
+        /// Its size, from its header.
+        size: u64,
+        /// The cap, in bytes.
+        max: u64,
+    },
+    /// Two regular files have the same path below the top-level directory.
+    #[error("{file} has more than one `{entry}` entry; refused as ambiguous (tools may disagree on which one counts)")]
+    DuplicatePath {
+        /// The tarball.
+        file: String,
+        /// The second entry's path, as the archive gives it.
+        entry: String,
+    },
+    /// A file's data ends before the size its header gives.
+    #[error("{file}: `{entry}` ends before the size its header gives; is this a .crate made by `cargo package`?")]
+    TruncatedEntry {
+        /// The tarball.
+        file: String,
+        /// The file's path below the top-level directory.
         entry: String,
     },
     /// The archive has no entries at all.
@@ -192,6 +447,15 @@ pub enum ArchiveError {
         /// The repeated path.
         entry: String,
     },
+    /// An entry at the top of the crate is named `Cargo.toml` in another case
+    /// (`cargo.toml`, `CARGO.TOML`): on a case-insensitive file system it is the manifest.
+    #[error("{file}: `{entry}` differs from Cargo.toml only in case; refused as ambiguous (on a case-insensitive file system it is the manifest)")]
+    ManifestCase {
+        /// The tarball.
+        file: String,
+        /// The entry's path, as the archive gives it.
+        entry: String,
+    },
     /// `<top>/Cargo.toml` is not a regular file (a link, a directory, …).
     #[error("{file}: `{entry}` is not a regular file; is this a .crate made by `cargo package`?")]
     ManifestNotFile {
@@ -211,14 +475,14 @@ pub enum ArchiveError {
         max: u64,
     },
     /// `Cargo.toml` is not UTF-8 TOML, or lacks `[package] name` or `version`.
-    #[error("{file}: cannot read `{entry}`: {message}")]
+    #[error("{file}: cannot read `{entry}`: {problem}")]
     Manifest {
         /// The tarball.
         file: String,
         /// The manifest's path.
         entry: String,
-        /// What the TOML parser (or the check for required keys) said.
-        message: String,
+        /// What is wrong with it.
+        problem: ManifestProblem,
     },
     /// `[package] name` or `version` is not a string, e.g. `{ workspace = true }`.
     #[error("{file}: `[package] {field}` in `{entry}` is not a string; `cargo package` writes concrete values (is this the original Cargo.toml rather than the packaged one?)")]
@@ -264,8 +528,8 @@ pub enum ArchiveError {
     },
 }
 
-/// Reads the release tarball at `path`, bounded by `limits`, and checks what it says
-/// about itself: see [`parse_crate_release`].
+/// Reads the release tarball at `path`, bounded by `limits`, and checks it: see
+/// [`parse_crate_release`]. Errors name the tarball by `path`.
 pub fn read_crate_release(
     path: &Path,
     limits: &ArchiveLimits,
@@ -285,57 +549,121 @@ pub fn read_crate_release(
         .take(limits.max_tarball_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io_error)?;
-    parse_named(&file, file_name, bytes, limits)
+    let release = visit_named::<ArchiveError, _>(&file, file_name, &bytes, limits, |_| Ok(()))?;
+    Ok(CrateRelease::new(release, bytes))
 }
 
-/// Checks a release tarball given as bytes; `file_name` is its basename.
+/// Checks a release tarball given as bytes; `file_name` is its basename, which should
+/// be `NAME-VERSION.crate`.
 ///
-/// The tarball must be a gzip-compressed tar archive whose entries all live under one
-/// top-level directory `NAME-VERSION/`, with exactly one `NAME-VERSION/Cargo.toml`;
+/// The tarball must follow the rules of this module: a gzip-compressed tar archive
+/// within the caps, whose entries are directories and regular files at safe paths under
+/// one top-level directory `NAME-VERSION/`, with exactly one `NAME-VERSION/Cargo.toml`;
 /// that manifest's `[package] name` and `version` must be a valid crate name and
-/// semver version, and must agree with the directory and with `file_name`
-/// (`NAME-VERSION.crate`).
+/// semver version, and must agree with the directory and with `file_name`.
 pub fn parse_crate_release(
     file_name: &str,
     bytes: Vec<u8>,
     limits: &ArchiveLimits,
 ) -> Result<CrateRelease, ArchiveError> {
-    parse_named(file_name, file_name, bytes, limits)
+    let release = visit_named::<ArchiveError, _>(file_name, file_name, &bytes, limits, |_| Ok(()))?;
+    Ok(CrateRelease::new(release, bytes))
 }
 
-/// [`parse_crate_release`], naming the tarball `file` in errors.
-fn parse_named(
+/// Walks the release tarball `bytes` (basename `file_name`) under the rules of
+/// [`parse_crate_release`], handing each regular file to `visit` in archive order,
+/// `Cargo.toml` included; returns the release's name and version.
+///
+/// The walk stops at the first error, the visitor's included (which comes back as it
+/// is). Files reach the visitor before the whole archive has been checked: whatever it
+/// gathered is for nothing unless the walk returns `Ok`.
+pub fn visit_crate_files<E, F>(
+    file_name: &str,
+    bytes: &[u8],
+    limits: &ArchiveLimits,
+    visit: F,
+) -> Result<ReleaseId, E>
+where
+    E: From<ArchiveError>,
+    F: FnMut(ArchiveFile<'_>) -> Result<(), E>,
+{
+    visit_named(file_name, file_name, bytes, limits, visit)
+}
+
+/// The sha256 of every regular file of the release tarball `bytes` (basename
+/// `file_name`), checked as [`parse_crate_release`] checks it.
+pub fn crate_file_digests(
+    file_name: &str,
+    bytes: &[u8],
+    limits: &ArchiveLimits,
+) -> Result<CrateFiles<[u8; 32]>, ArchiveError> {
+    let mut files = BTreeMap::new();
+    let release = visit_crate_files(file_name, bytes, limits, |mut file| {
+        let digest = file.sha256()?;
+        files.insert(file.path().to_owned(), digest);
+        Ok::<(), ArchiveError>(())
+    })?;
+    Ok(CrateFiles { release, files })
+}
+
+/// The bytes of every regular file of the release tarball `bytes` (basename
+/// `file_name`), checked as [`parse_crate_release`] checks it. Each file is at most
+/// [`ArchiveLimits::max_file_bytes`], and all of them at most
+/// [`ArchiveLimits::max_unpacked_bytes`]: that is what this may hold in memory.
+pub fn read_crate_files(
+    file_name: &str,
+    bytes: &[u8],
+    limits: &ArchiveLimits,
+) -> Result<CrateFiles<Vec<u8>>, ArchiveError> {
+    let mut files = BTreeMap::new();
+    let release = visit_crate_files(file_name, bytes, limits, |mut file| {
+        let contents = file.read_to_vec()?;
+        files.insert(file.path().to_owned(), contents);
+        Ok::<(), ArchiveError>(())
+    })?;
+    Ok(CrateFiles { release, files })
+}
+
+/// [`visit_crate_files`], naming the tarball `file` in errors.
+fn visit_named<E, F>(
     file: &str,
     file_name: &str,
-    bytes: Vec<u8>,
+    bytes: &[u8],
     limits: &ArchiveLimits,
-) -> Result<CrateRelease, ArchiveError> {
-    let too_large = u64::try_from(bytes.len()).map_or(true, |len| len > limits.max_tarball_bytes);
-    if too_large {
+    mut visit: F,
+) -> Result<ReleaseId, E>
+where
+    E: From<ArchiveError>,
+    F: FnMut(ArchiveFile<'_>) -> Result<(), E>,
+{
+    if bytes.len() as u64 > limits.max_tarball_bytes {
         return Err(ArchiveError::TooLarge {
             file: file.to_owned(),
             max: limits.max_tarball_bytes,
-        });
+        }
+        .into());
     }
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return Err(ArchiveError::NotGzip {
             file: file.to_owned(),
-        });
+        }
+        .into());
     }
 
-    let mut unpacked =
-        CappedReader::new(GzDecoder::new(bytes.as_slice()), limits.max_unpacked_bytes);
-    let walked = walk(file, &mut unpacked, limits);
-    // The cap shows up inside tar's error as an I/O error; name it for what it is.
+    let mut unpacked = CappedReader::new(GzDecoder::new(bytes), limits.max_unpacked_bytes);
+    let walked = walk(file, &mut unpacked, limits, &mut visit);
+    // The cap shows up as an I/O error inside tar's error, or inside whatever the
+    // visitor made of it; name it for what it is.
     if unpacked.exceeded {
         return Err(ArchiveError::UnpackedTooLarge {
             file: file.to_owned(),
             max: limits.max_unpacked_bytes,
-        });
+        }
+        .into());
     }
-    let (top, manifest_path, manifest) = walked?;
+    let walked = walked?;
 
-    let (name, version) = read_manifest(file, &manifest_path, &manifest)?;
+    let (name, version) = read_manifest(file, &walked.manifest_entry, &walked.manifest)?;
     validate_crate_name(&name).map_err(|reason| ArchiveError::InvalidName {
         file: file.to_owned(),
         name: name.clone(),
@@ -346,13 +674,8 @@ fn parse_named(
         version: version.clone(),
         reason,
     })?;
-    check_names(file, file_name, &top, &name, &version)?;
-
-    Ok(CrateRelease {
-        name,
-        version,
-        bytes,
-    })
+    check_names(file, file_name, &walked.top, &name, &version)?;
+    Ok(ReleaseId { name, version })
 }
 
 /// A reader that lets through at most `max` bytes, then fails (and says so in
@@ -400,13 +723,86 @@ impl<R: Read> Read for CappedReader<R> {
     }
 }
 
-/// Walks every entry; returns the top-level directory, the manifest's path and the
-/// manifest's bytes. Drains the gzip stream to its end, so a corrupt stream is caught.
-fn walk<R: Read>(
+/// An entry's path: its first component and the others, `/`-joined (empty for the
+/// top-level directory itself).
+#[derive(Debug, PartialEq, Eq)]
+struct EntryPath {
+    top: String,
+    relative: String,
+}
+
+/// Splits an entry's path as the archive gives it, or says why it is unsafe.
+fn split_path(raw: &[u8]) -> Result<EntryPath, &'static str> {
+    let text = std::str::from_utf8(raw).map_err(|_| "not UTF-8")?;
+    if text.starts_with('/') {
+        return Err("absolute path");
+    }
+    if text.contains('\\') {
+        return Err("`\\`, a separator on Windows");
+    }
+    if text.contains(':') {
+        return Err("`:`, a drive prefix on Windows");
+    }
+    if text.contains('\0') {
+        return Err("NUL character");
+    }
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" => {}
+            "." => return Err("`.` component"),
+            ".." => return Err("`..` component"),
+            _ => parts.push(part),
+        }
+    }
+    let Some((top, rest)) = parts.split_first() else {
+        return Err("empty path");
+    };
+    Ok(EntryPath {
+        top: (*top).to_owned(),
+        relative: rest.join("/"),
+    })
+}
+
+/// What an entry type is called in errors.
+fn entry_kind(kind: EntryType) -> &'static str {
+    match kind {
+        EntryType::Char => "character device",
+        EntryType::Block => "block device",
+        EntryType::Fifo => "FIFO",
+        EntryType::Continuous => "contiguous file",
+        EntryType::GNUSparse => "sparse file",
+        EntryType::XGlobalHeader => "pax global header",
+        EntryType::XHeader | EntryType::GNULongName | EntryType::GNULongLink => {
+            "stray extension header"
+        }
+        _ => "entry of an unknown type",
+    }
+}
+
+/// What a walk found besides the files it handed to the visitor.
+struct Walked {
+    /// The top-level directory.
+    top: String,
+    /// The manifest's path, as the archive gives it.
+    manifest_entry: String,
+    /// The manifest's bytes.
+    manifest: Vec<u8>,
+}
+
+/// Walks every entry under the rules of this module, handing each regular file to
+/// `visit`; drains the gzip stream to its end, so a corrupt stream is caught.
+fn walk<R, E, F>(
     file: &str,
     reader: &mut CappedReader<R>,
     limits: &ArchiveLimits,
-) -> Result<(String, String, Vec<u8>), ArchiveError> {
+    visit: &mut F,
+) -> Result<Walked, E>
+where
+    R: Read,
+    E: From<ArchiveError>,
+    F: FnMut(ArchiveFile<'_>) -> Result<(), E>,
+{
     let archive_error = |source| ArchiveError::Archive {
         file: file.to_owned(),
         source,
@@ -414,67 +810,58 @@ fn walk<R: Read>(
     let mut archive = tar::Archive::new(&mut *reader);
     let mut top: Option<String> = None;
     let mut manifest: Option<(String, Vec<u8>)> = None;
+    let mut files = BTreeSet::new();
+    let mut entries: u64 = 0;
 
     for entry in archive.entries().map_err(archive_error)? {
+        entries = entries.saturating_add(1);
+        if entries > limits.max_entries {
+            return Err(ArchiveError::TooManyEntries {
+                file: file.to_owned(),
+                max: limits.max_entries,
+            }
+            .into());
+        }
         let mut entry = entry.map_err(archive_error)?;
-        let path = entry.path().map_err(archive_error)?.into_owned();
-        let shown = path.display().to_string();
-        let unsafe_path = |reason| ArchiveError::UnsafePath {
+        let raw = entry.path_bytes().into_owned();
+        let shown = String::from_utf8_lossy(&raw).into_owned();
+        let path = split_path(&raw).map_err(|reason| ArchiveError::UnsafePath {
             file: file.to_owned(),
             entry: shown.clone(),
             reason,
-        };
+        })?;
+        let kind = entry.header().entry_type();
 
-        let mut parts = Vec::new();
-        for component in path.components() {
-            match component {
-                Component::Normal(part) => parts.push(part),
-                Component::ParentDir => return Err(unsafe_path("`..` component")),
-                Component::RootDir | Component::Prefix(_) => {
-                    return Err(unsafe_path("absolute path"))
-                }
-                Component::CurDir => return Err(unsafe_path("`.` component")),
-            }
-        }
-        let Some((first, rest)) = parts.split_first() else {
-            return Err(unsafe_path("empty path"));
+        let outside = |top: &str| ArchiveError::OutsideTopDirectory {
+            file: file.to_owned(),
+            top: top.to_owned(),
+            entry: shown.clone(),
         };
-        let first = first
-            .to_str()
-            .ok_or_else(|| unsafe_path("top-level directory name is not UTF-8"))?;
-        let is_dir = entry.header().entry_type().is_dir();
-
+        let at_top = path.relative.is_empty();
         match &top {
-            None if rest.is_empty() && !is_dir => {
-                return Err(ArchiveError::OutsideTopDirectory {
-                    file: file.to_owned(),
-                    top: first.to_owned(),
-                    entry: shown,
-                });
-            }
-            None => top = Some(first.to_owned()),
-            Some(top) if top != first || (rest.is_empty() && !is_dir) => {
-                return Err(ArchiveError::OutsideTopDirectory {
-                    file: file.to_owned(),
-                    top: top.clone(),
-                    entry: shown,
-                });
+            None if at_top && !kind.is_dir() => return Err(outside(&path.top).into()),
+            None => top = Some(path.top),
+            Some(top) if *top != path.top || (at_top && !kind.is_dir()) => {
+                return Err(outside(top).into());
             }
             Some(_) => {}
         }
+        let relative = path.relative;
 
-        if matches!(rest, [only] if *only == "Cargo.toml") {
+        if relative == MANIFEST {
             if manifest.is_some() {
                 return Err(ArchiveError::DuplicateManifest {
                     file: file.to_owned(),
                     entry: shown,
-                });
+                }
+                .into());
             }
-            if !entry.header().entry_type().is_file() {
+            if !kind.is_file() {
                 return Err(ArchiveError::ManifestNotFile {
                     file: file.to_owned(),
                     entry: shown,
-                });
+                }
+                .into());
             }
             let too_large = || ArchiveError::ManifestTooLarge {
                 file: file.to_owned(),
@@ -482,32 +869,105 @@ fn walk<R: Read>(
                 max: limits.max_manifest_bytes,
             };
             if entry.size() > limits.max_manifest_bytes {
-                return Err(too_large());
+                return Err(too_large().into());
             }
             let mut contents = Vec::new();
             (&mut entry)
                 .take(limits.max_manifest_bytes.saturating_add(1))
                 .read_to_end(&mut contents)
                 .map_err(archive_error)?;
-            if u64::try_from(contents.len()).map_or(true, |len| len > limits.max_manifest_bytes) {
-                return Err(too_large());
+            if contents.len() as u64 > limits.max_manifest_bytes {
+                return Err(too_large().into());
             }
-            manifest = Some((shown.clone(), contents));
+            visit(ArchiveFile {
+                archive: file,
+                path: MANIFEST,
+                size: contents.len() as u64,
+                contents: &mut contents.as_slice(),
+            })?;
+            files.insert(relative);
+            manifest = Some((shown, contents));
+            continue;
         }
+        if relative.eq_ignore_ascii_case(MANIFEST) {
+            return Err(ArchiveError::ManifestCase {
+                file: file.to_owned(),
+                entry: shown,
+            }
+            .into());
+        }
+        if kind.is_dir() {
+            continue;
+        }
+        if kind.is_symlink() || kind.is_hard_link() {
+            let target = entry
+                .link_name_bytes()
+                .map(|target| String::from_utf8_lossy(&target).into_owned())
+                .unwrap_or_default();
+            return Err(ArchiveError::Link {
+                file: file.to_owned(),
+                entry: shown,
+                kind: if kind.is_symlink() {
+                    LinkKind::Symbolic
+                } else {
+                    LinkKind::Hard
+                },
+                target,
+            }
+            .into());
+        }
+        if !kind.is_file() {
+            return Err(ArchiveError::UnsupportedEntry {
+                file: file.to_owned(),
+                entry: shown,
+                kind: entry_kind(kind),
+            }
+            .into());
+        }
+        let size = entry.size();
+        if size > limits.max_file_bytes {
+            return Err(ArchiveError::FileTooLarge {
+                file: file.to_owned(),
+                entry: shown,
+                size,
+                max: limits.max_file_bytes,
+            }
+            .into());
+        }
+        if files.contains(&relative) {
+            return Err(ArchiveError::DuplicatePath {
+                file: file.to_owned(),
+                entry: shown,
+            }
+            .into());
+        }
+        visit(ArchiveFile {
+            archive: file,
+            path: &relative,
+            size,
+            contents: &mut entry,
+        })?;
+        files.insert(relative);
     }
     io::copy(&mut archive.into_inner(), &mut io::sink()).map_err(archive_error)?;
 
     let Some(top) = top else {
         return Err(ArchiveError::Empty {
             file: file.to_owned(),
-        });
+        }
+        .into());
     };
     match manifest {
-        Some((path, contents)) => Ok((top, path, contents)),
+        Some((manifest_entry, manifest)) => Ok(Walked {
+            top,
+            manifest_entry,
+            manifest,
+        }),
         None => Err(ArchiveError::MissingManifest {
             file: file.to_owned(),
             top,
-        }),
+        }
+        .into()),
     }
 }
 
@@ -530,19 +990,18 @@ fn read_manifest(
     entry: &str,
     contents: &[u8],
 ) -> Result<(String, String), ArchiveError> {
-    let manifest_error = |message: String| ArchiveError::Manifest {
+    let manifest_error = |problem| ArchiveError::Manifest {
         file: file.to_owned(),
         entry: entry.to_owned(),
-        message,
+        problem,
     };
     let text = std::str::from_utf8(contents)
-        .map_err(|error| manifest_error(format!("not UTF-8: {error}")))?;
-    let manifest: Manifest = toml::from_str(text).map_err(|error| {
-        manifest_error(format!("not valid TOML: {}", error.to_string().trim_end()))
-    })?;
+        .map_err(|error| manifest_error(ManifestProblem::NotUtf8(error)))?;
+    let manifest: Manifest = toml::from_str(text)
+        .map_err(|error| manifest_error(ManifestProblem::Toml(Box::new(error))))?;
     let package = manifest
         .package
-        .ok_or_else(|| manifest_error("no [package] table".to_owned()))?;
+        .ok_or_else(|| manifest_error(ManifestProblem::NoPackage))?;
     let string = |value: Option<toml::Value>, field: &'static str| match value {
         Some(toml::Value::String(value)) => Ok(value),
         Some(_) => Err(ArchiveError::ManifestField {
@@ -550,7 +1009,7 @@ fn read_manifest(
             entry: entry.to_owned(),
             field,
         }),
-        None => Err(manifest_error(format!("no `{field}` in [package]"))),
+        None => Err(manifest_error(ManifestProblem::MissingField(field))),
     };
     Ok((
         string(package.name, "name")?,
@@ -618,4 +1077,3 @@ fn validate_version(version: &str) -> Result<(), &'static str> {
         | LayoutError::Version { reason, .. } => reason,
     })
 }
-
