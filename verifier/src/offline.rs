@@ -5,7 +5,9 @@
 //! 1. its package checksum (in `.cargo-checksum.json`) is the sha256 of the signed target;
 //! 2. every file matches `.cargo-checksum.json` (what cargo itself checks);
 //! 3. with an upstream registry, every file is byte-for-byte a file of the signed tarball,
-//!    which is downloaded and verified first. Without this step an attacker who edits a
+//!    which is downloaded and verified first, then read under the strict rules of
+//!    [`tuf_core::crate_archive`] (one top-level directory, no path escaping it, no
+//!    links, size and entry caps) on a blocking thread. Without this step an attacker who edits a
 //!    file and its entry in `.cargo-checksum.json` goes unnoticed (cargo builds it), so
 //!    the report says when it was skipped.
 
@@ -20,6 +22,7 @@ use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tuf_core::client::{read_bounded, Limits};
+use tuf_core::crate_archive::{crate_file_digests, ArchiveError, ArchiveLimits};
 
 use crate::config::{RepositoryConfig, ServeArgs};
 use crate::trust::{MetadataFetcher, SignedRelease, TrustConfig, TrustStore};
@@ -29,9 +32,6 @@ use crate::upstream;
 const MAX_MANIFEST: u64 = 16 * 1024 * 1024;
 /// Cap on one vendored file read for hashing.
 const MAX_VENDORED_FILE: u64 = 256 * 1024 * 1024;
-/// Caps on a tarball's unpacked contents.
-const MAX_TARBALL_ENTRIES: usize = 100_000;
-const MAX_UNPACKED: u64 = 1024 * 1024 * 1024;
 
 /// Where the TUF repository is (the same options as `serve`, or its configuration file).
 #[derive(Debug, Clone, Args)]
@@ -428,36 +428,24 @@ fn list_files(dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     Ok(files)
 }
 
-/// The files of a verified tarball, by path below its top directory, with their sha256.
-fn tarball_files(bytes: &[u8]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    let mut files = BTreeMap::new();
-    let mut unpacked: u64 = 0;
-    for (index, entry) in archive.entries()?.enumerate() {
-        if index >= MAX_TARBALL_ENTRIES {
-            anyhow::bail!("more than {MAX_TARBALL_ENTRIES} entries");
-        }
-        let mut entry = entry?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let Some((_, relative)) = path.split_once('/') else {
-            continue;
-        };
-        let relative = relative.to_owned();
-        let mut hasher = Sha256::new();
-        let size = std::io::copy(
-            &mut (&mut entry).take(MAX_UNPACKED - unpacked + 1),
-            &mut hasher,
-        )?;
-        unpacked += size;
-        if unpacked > MAX_UNPACKED {
-            anyhow::bail!("unpacks to more than {MAX_UNPACKED} bytes");
-        }
-        files.insert(relative, hex::encode(hasher.finalize()));
-    }
-    Ok(files)
+/// The files of the verified tarball of `release`, by path below its top directory, with
+/// their sha256 in hex, read under the rules of [`tuf_core::crate_archive`]; errors name
+/// the tarball by the file name of its target.
+fn signed_tarball_files(
+    release: &SignedRelease,
+    bytes: &[u8],
+) -> Result<BTreeMap<String, String>, ArchiveError> {
+    let file_name = release.target.rsplit('/').next().unwrap_or(&release.target);
+    let limits = ArchiveLimits {
+        max_tarball_bytes: crate::config::DEFAULT_MAX_CRATE_SIZE,
+        ..ArchiveLimits::default()
+    };
+    let signed = crate_file_digests(file_name, bytes, &limits)?;
+    Ok(signed
+        .files
+        .into_iter()
+        .map(|(path, digest)| (path, hex::encode(digest)))
+        .collect())
 }
 
 struct VendoredCrate {
@@ -489,7 +477,21 @@ fn read_vendored(dir: &Path) -> anyhow::Result<VendoredCrate> {
     })
 }
 
-/// Checks one vendored crate against its signed release (and tarball, when given).
+/// Checks one vendored crate against its signed release and, when given, the bytes of
+/// its verified tarball, which are unpacked here: call it on a blocking thread.
+fn check_vendored_crate(
+    krate: &VendoredCrate,
+    release: &SignedRelease,
+    tarball: Option<&[u8]>,
+) -> Result<(), String> {
+    let signed = tarball
+        .map(|bytes| signed_tarball_files(release, bytes))
+        .transpose()
+        .map_err(|error| format!("cannot read the signed tarball: {error}"))?;
+    check_vendored(krate, release, signed.as_ref())
+}
+
+/// Checks one vendored crate against its signed release (and tarball files, when given).
 fn check_vendored(
     krate: &VendoredCrate,
     release: &SignedRelease,
@@ -619,17 +621,7 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
                 )
                 .await
                 {
-                    Ok(bytes) => match tarball_files(&bytes) {
-                        Ok(files) => Some(files),
-                        Err(error) => {
-                            reports.push(failed(
-                                &name,
-                                &version,
-                                format!("cannot read the signed tarball: {error:#}"),
-                            ));
-                            continue;
-                        }
-                    },
+                    Ok(bytes) => Some(bytes),
                     Err(error) => {
                         reports.push(failed(
                             &name,
@@ -644,8 +636,10 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
         };
         let checked = {
             let release = release.clone();
-            tokio::task::spawn_blocking(move || check_vendored(&krate, &release, tarball.as_ref()))
-                .await?
+            tokio::task::spawn_blocking(move || {
+                check_vendored_crate(&krate, &release, tarball.as_deref())
+            })
+            .await?
         };
         reports.push(match checked {
             Ok(()) if dl.is_some() => verified(&name, &version, &release, None),
@@ -667,7 +661,119 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use tuf_crates_tests::crate_tarball::{build_raw_tarball, RawEntry};
+
     use super::*;
+
+    const MANIFEST: &str = "[package]\nname = \"foo\"\nversion = \"1.0.0\"\n";
+    const GOOD_LIB: &[u8] = b"pub fn f() -> u32 { 1 }\n";
+    const EVIL_LIB: &[u8] = b"pub fn f() -> u32 { std::process::abort() }\n";
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    fn signed(tarball: &[u8]) -> SignedRelease {
+        let sha256 = sha256_hex(tarball);
+        SignedRelease {
+            target: "crates/foo/foo/foo-1.0.0.crate".to_owned(),
+            role: "ns-foo".to_owned(),
+            length: tarball.len() as u64,
+            hashes: [("sha256".to_owned(), sha256.clone())].into(),
+            sha256,
+            valid_until: Utc::now(),
+        }
+    }
+
+    /// A vendored foo 1.0.0 whose src/lib.rs is `lib_rs`, with a .cargo-checksum.json
+    /// that agrees with its files and gives `tarball`'s sha256 as the package checksum:
+    /// what an attacker who controls the vendor directory writes.
+    fn vendored(dir: &Path, lib_rs: &[u8], tarball: &[u8]) -> VendoredCrate {
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), MANIFEST).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), lib_rs).unwrap();
+        let checksum = serde_json::json!({
+            "files": {
+                "Cargo.toml": sha256_hex(MANIFEST.as_bytes()),
+                "src/lib.rs": sha256_hex(lib_rs),
+            },
+            "package": sha256_hex(tarball),
+        });
+        std::fs::write(dir.join(".cargo-checksum.json"), checksum.to_string()).unwrap();
+        read_vendored(dir).unwrap()
+    }
+
+    fn check(lib_rs: &[u8], tarball: &[u8]) -> Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let krate = vendored(&dir.path().join("foo"), lib_rs, tarball);
+        check_vendored_crate(&krate, &signed(tarball), Some(tarball))
+    }
+
+    #[test]
+    fn a_vendored_crate_matching_its_signed_tarball_verifies() {
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/", RawEntry::Directory),
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::File(GOOD_LIB)),
+        ]);
+        assert_eq!(check(GOOD_LIB, &tarball), Ok(()));
+        let error = check(EVIL_LIB, &tarball).unwrap_err();
+        assert_eq!(error, "src/lib.rs differs from the signed tarball");
+    }
+
+    #[test]
+    fn a_signed_tarball_with_a_path_escaping_its_directory_is_refused() {
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::File(GOOD_LIB)),
+            (
+                "x/../../etc/passwd",
+                RawEntry::File(b"root::0:0::/:/bin/sh\n"),
+            ),
+        ]);
+        let error = check(GOOD_LIB, &tarball).unwrap_err();
+        assert_eq!(
+            error,
+            "cannot read the signed tarball: foo-1.0.0.crate: entry `x/../../etc/passwd` has \
+             an unsafe path (`..` component); a .crate holds only relative paths under \
+             NAME-VERSION/"
+        );
+    }
+
+    #[test]
+    fn a_signed_tarball_with_a_second_top_level_directory_is_refused() {
+        // bar-1.0.0/src/lib.rs is also "src/lib.rs" once the first component is cut off:
+        // a reader that did only that would compare the vendored file with this one.
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::File(GOOD_LIB)),
+            ("bar-1.0.0/src/lib.rs", RawEntry::File(EVIL_LIB)),
+        ]);
+        let error = check(EVIL_LIB, &tarball).unwrap_err();
+        assert!(
+            error.starts_with(
+                "cannot read the signed tarball: foo-1.0.0.crate: entry \
+                 `bar-1.0.0/src/lib.rs` is not under the top-level directory `foo-1.0.0/`"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_signed_tarball_with_a_link_is_refused() {
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::Symlink("/etc/passwd")),
+        ]);
+        let error = check(GOOD_LIB, &tarball).unwrap_err();
+        assert!(
+            error.starts_with(
+                "cannot read the signed tarball: foo-1.0.0.crate: entry `foo-1.0.0/src/lib.rs` \
+                 is a symbolic link to `/etc/passwd`"
+            ),
+            "{error}"
+        );
+    }
 
     #[test]
     fn sources_match_exactly_or_up_to_a_git_reference() {
