@@ -98,13 +98,24 @@ pub struct VendorArgs {
     repository: RepositoryArgs,
 }
 
+/// What became of one package; serialised as `"verified"`, `"skipped"` or `"failed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum PackageOutcome {
+    /// Signed, and what was checked matches what is signed.
+    Verified,
+    /// Not checked, for the reason in `detail` (a local package, an allowed source).
+    Skipped,
+    /// Checked and refused, or impossible to check.
+    Failed,
+}
+
 /// One package's result.
 #[derive(Debug, Serialize)]
 struct PackageReport {
     name: String,
     version: String,
-    /// `verified`, `skipped` or `failed`.
-    result: &'static str,
+    result: PackageOutcome,
     /// The role that signed it, when verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<String>,
@@ -124,8 +135,12 @@ struct Report {
 
 impl Report {
     fn new(packages: Vec<PackageReport>) -> Self {
-        let count = |result: &str| packages.iter().filter(|p| p.result == result).count();
-        let (verified, failed, skipped) = (count("verified"), count("failed"), count("skipped"));
+        let count = |result| packages.iter().filter(|p| p.result == result).count();
+        let (verified, failed, skipped) = (
+            count(PackageOutcome::Verified),
+            count(PackageOutcome::Failed),
+            count(PackageOutcome::Skipped),
+        );
         Self {
             ok: failed == 0,
             verified,
@@ -148,16 +163,16 @@ impl Report {
         }
         for p in &self.packages {
             let line = match (p.result, &p.role, &p.detail) {
-                ("verified", Some(role), None) => {
+                (PackageOutcome::Verified, Some(role), None) => {
                     format!("ok       {} {} (signed by {role})", p.name, p.version)
                 }
-                ("verified", Some(role), Some(detail)) => {
+                (PackageOutcome::Verified, Some(role), Some(detail)) => {
                     format!(
                         "ok       {} {} (signed by {role}; {detail})",
                         p.name, p.version
                     )
                 }
-                ("skipped", _, detail) => format!(
+                (PackageOutcome::Skipped, _, detail) => format!(
                     "skipped  {} {}: {}",
                     p.name,
                     p.version,
@@ -255,7 +270,7 @@ fn verified(
     PackageReport {
         name: name.to_owned(),
         version: version.to_owned(),
-        result: "verified",
+        result: PackageOutcome::Verified,
         role: Some(release.role.clone()),
         detail,
     }
@@ -265,7 +280,7 @@ fn failed(name: &str, version: &str, detail: String) -> PackageReport {
     PackageReport {
         name: name.to_owned(),
         version: version.to_owned(),
-        result: "failed",
+        result: PackageOutcome::Failed,
         role: None,
         detail: Some(detail),
     }
@@ -275,10 +290,39 @@ fn skipped(name: &str, version: &str, detail: &str) -> PackageReport {
     PackageReport {
         name: name.to_owned(),
         version: version.to_owned(),
-        result: "skipped",
+        result: PackageOutcome::Skipped,
         role: None,
         detail: Some(detail.to_owned()),
     }
+}
+
+/// The parts of a `Cargo.lock` that `verify-lockfile` reads.
+#[derive(Debug, serde::Deserialize)]
+struct CargoLock {
+    /// Every locked package (none in a lockfile without `[[package]]`).
+    #[serde(default)]
+    package: Vec<LockedPackage>,
+}
+
+/// One `[[package]]` of a `Cargo.lock`.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+struct LockedPackage {
+    name: String,
+    version: String,
+    /// Where it comes from; none for the workspace's own (path) packages.
+    source: Option<String>,
+    /// The sha256 of its tarball, for registry packages (lockfile format 2 and later).
+    checksum: Option<String>,
+}
+
+/// Reads and parses the lockfile at `path`, bounded by [`MAX_MANIFEST`].
+fn read_lockfile(path: &Path) -> anyhow::Result<CargoLock> {
+    parse_lockfile(&read_text(path)?)
+        .with_context(|| format!("{}: not a Cargo.lock", path.display()))
+}
+
+fn parse_lockfile(text: &str) -> Result<CargoLock, toml::de::Error> {
+    toml::from_str(text)
 }
 
 /// `tuf-verifier verify-lockfile`: true when every registry package verified.
@@ -287,26 +331,19 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
     let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)?;
     let json = args.repository.json;
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<Report> {
-        let text = read_text(&args.lockfile)?;
-        let lock: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{}: not a Cargo.lock", args.lockfile.display()))?;
+        let lock = read_lockfile(&args.lockfile)?;
         let (trust, _temporary) = open_trust(&config, &client)?;
         let verified_sources: Vec<String> = if args.sources.is_empty() {
             CRATES_IO_SOURCES.iter().map(|s| (*s).to_owned()).collect()
         } else {
             args.sources.clone()
         };
-        let packages = lock
-            .get("package")
-            .and_then(|p| p.as_array())
-            .cloned()
-            .unwrap_or_default();
         let mut reports = Vec::new();
-        let bar = progress_bar(packages.len(), "checking");
-        for package in &packages {
+        let bar = progress_bar(lock.package.len(), "checking");
+        for package in &lock.package {
             bar.inc(1);
-            let field = |key: &str| package.get(key).and_then(|v| v.as_str()).unwrap_or("");
-            let (name, version, source) = (field("name"), field("version"), field("source"));
+            let (name, version) = (package.name.as_str(), package.version.as_str());
+            let source = package.source.as_deref().unwrap_or("");
             if source.is_empty() {
                 reports.push(skipped(name, version, "a local package"));
                 continue;
@@ -333,7 +370,7 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
                 );
                 continue;
             }
-            let checksum = field("checksum");
+            let checksum = package.checksum.as_deref().unwrap_or("");
             reports.push(match trust.lookup(name, version, Utc::now()) {
                 Err(refusal) => failed(name, version, refusal.to_string()),
                 Ok(_) if checksum.is_empty() => failed(
@@ -707,6 +744,106 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let krate = vendored(&dir.path().join("foo"), lib_rs, tarball);
         check_vendored_crate(&krate, &signed(tarball), Some(tarball))
+    }
+
+    #[test]
+    fn report_results_serialise_as_the_strings_of_the_json_output() {
+        let tarball = b"tarball";
+        let report = Report::new(vec![
+            verified("foo", "1.0.0", &signed(tarball), None),
+            failed("bar", "2.0.0", "no".to_owned()),
+            skipped("baz", "0.1.0", "a local package"),
+            skipped("qux", "0.1.0", "a local package"),
+        ]);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "ok": false,
+                "verified": 1,
+                "failed": 1,
+                "skipped": 2,
+                "packages": [
+                    {"name": "foo", "version": "1.0.0", "result": "verified", "role": "ns-foo"},
+                    {"name": "bar", "version": "2.0.0", "result": "failed", "detail": "no"},
+                    {"name": "baz", "version": "0.1.0", "result": "skipped",
+                     "detail": "a local package"},
+                    {"name": "qux", "version": "0.1.0", "result": "skipped",
+                     "detail": "a local package"},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn a_lockfile_parses_into_its_packages() {
+        let lock = parse_lockfile(
+            r#"# This file is automatically @generated by Cargo.
+version = 4
+
+[[package]]
+name = "app"
+version = "0.1.0"
+dependencies = [
+ "serde",
+]
+
+[[package]]
+name = "serde"
+version = "1.0.210"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "c8e3592472072e6e22e0a54d5904d9febf8508f65fb8552499a1abc7d1078c3a"
+
+[[package]]
+name = "vetted"
+version = "0.3.0"
+source = "git+https://github.com/o/vetted?branch=main#0123abcd"
+"#,
+        )
+        .unwrap();
+        let package = |name: &str, version: &str, source: Option<&str>, checksum: Option<&str>| {
+            LockedPackage {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                source: source.map(str::to_owned),
+                checksum: checksum.map(str::to_owned),
+            }
+        };
+        assert_eq!(
+            lock.package,
+            [
+                package("app", "0.1.0", None, None),
+                package(
+                    "serde",
+                    "1.0.210",
+                    Some(CRATES_IO_SOURCES[0]),
+                    Some("c8e3592472072e6e22e0a54d5904d9febf8508f65fb8552499a1abc7d1078c3a")
+                ),
+                package(
+                    "vetted",
+                    "0.3.0",
+                    Some("git+https://github.com/o/vetted?branch=main#0123abcd"),
+                    None
+                ),
+            ]
+        );
+        // A lockfile without packages has none.
+        assert_eq!(parse_lockfile("version = 4\n").unwrap().package, []);
+    }
+
+    #[test]
+    fn a_lockfile_package_with_fields_of_the_wrong_type_is_refused() {
+        for package in [
+            "name = \"foo\"\nversion = 1\n",
+            "name = \"foo\"\n",
+            "version = \"1.0.0\"\n",
+            "name = \"foo\"\nversion = \"1.0.0\"\nchecksum = false\n",
+            "name = \"foo\"\nversion = \"1.0.0\"\nsource = [\"a\"]\n",
+        ] {
+            let text = format!("version = 4\n\n[[package]]\n{package}");
+            assert!(parse_lockfile(&text).is_err(), "{text}");
+        }
+        assert!(parse_lockfile("package = \"foo\"\n").is_err());
     }
 
     #[test]
