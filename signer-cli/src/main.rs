@@ -10,7 +10,6 @@
 mod commands;
 mod output;
 mod secrets;
-mod tarball;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

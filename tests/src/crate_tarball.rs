@@ -123,6 +123,63 @@ pub fn build_crate_tarball_with_files(
         .expect("gzip-compressing into memory cannot fail")
 }
 
+/// One entry of a hand-made tarball (see [`build_raw_tarball`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RawEntry<'a> {
+    /// A regular file with these contents.
+    File(&'a [u8]),
+    /// A directory.
+    Directory,
+    /// A symbolic link to this target.
+    Symlink(&'a str),
+}
+
+/// A gzip-compressed tar archive of `entries`, in this order, each path written into its
+/// header byte for byte, where `tar::Builder` refuses `..` and absolute paths: hostile
+/// archives, for tests of readers that must refuse them.
+///
+/// # Panics
+///
+/// When a path or link target is longer than the 100 bytes of a tar header's field.
+pub fn build_raw_tarball(entries: &[(&str, RawEntry<'_>)]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, entry) in entries {
+        let mut header = tar::Header::new_gnu();
+        let (kind, data, link) = match entry {
+            RawEntry::File(data) => (tar::EntryType::Regular, *data, ""),
+            RawEntry::Directory => (tar::EntryType::Directory, &b""[..], ""),
+            RawEntry::Symlink(target) => (tar::EntryType::Symlink, &b""[..], *target),
+        };
+        let gnu = header.as_gnu_mut().expect("a GNU header");
+        gnu.name
+            .get_mut(..path.len())
+            .expect("a path of at most 100 bytes")
+            .copy_from_slice(path.as_bytes());
+        gnu.linkname
+            .get_mut(..link.len())
+            .expect("a link target of at most 100 bytes")
+            .copy_from_slice(link.as_bytes());
+        header.set_entry_type(kind);
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        builder
+            .append(&header, data)
+            .expect("appending to an in-memory tar archive cannot fail");
+    }
+    let tar = builder
+        .into_inner()
+        .expect("finishing an in-memory tar archive cannot fail");
+    let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
+    encoder
+        .write_all(&tar)
+        .expect("gzip-compressing into memory cannot fail");
+    encoder
+        .finish()
+        .expect("gzip-compressing into memory cannot fail")
+}
+
 /// The index line cargo's sparse protocol serves for this tarball: one line of JSON, no
 /// trailing newline, keys in the order crates.io writes them:
 /// `{"name","vers","deps":[{"name","req","features":[],"optional":false,
@@ -194,6 +251,51 @@ mod tests {
                 ("demo-1.2.3/Cargo.toml".to_owned(), toml.to_owned()),
                 ("demo-1.2.3/Cargo.toml.orig".to_owned(), toml.to_owned()),
                 ("demo-1.2.3/src/lib.rs".to_owned(), lib_rs.to_owned()),
+            ]
+        );
+    }
+
+    #[test]
+    fn raw_tarball_keeps_paths_and_kinds_byte_for_byte() {
+        let bytes = build_raw_tarball(&[
+            ("x/", RawEntry::Directory),
+            ("x/../../etc/passwd", RawEntry::File(b"root\n")),
+            ("x/link", RawEntry::Symlink("/etc/shadow")),
+        ]);
+        let mut archive = tar::Archive::new(GzDecoder::new(bytes.as_slice()));
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = String::from_utf8(entry.path_bytes().into_owned()).unwrap();
+            let link = entry
+                .link_name_bytes()
+                .map(|link| String::from_utf8(link.into_owned()).unwrap());
+            let kind = entry.header().entry_type();
+            let mut contents = String::new();
+            entry.read_to_string(&mut contents).unwrap();
+            seen.push((path, kind, contents, link));
+        }
+        assert_eq!(
+            seen,
+            [
+                (
+                    "x/".to_owned(),
+                    tar::EntryType::Directory,
+                    String::new(),
+                    None
+                ),
+                (
+                    "x/../../etc/passwd".to_owned(),
+                    tar::EntryType::Regular,
+                    "root\n".to_owned(),
+                    None
+                ),
+                (
+                    "x/link".to_owned(),
+                    tar::EntryType::Symlink,
+                    String::new(),
+                    Some("/etc/shadow".to_owned())
+                ),
             ]
         );
     }

@@ -11,6 +11,8 @@
 //!   keys; ed25519 and P-256 private keys stored as encrypted PKCS#8.
 //! * [`verify`]: threshold verification counting each distinct key once.
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
+//! * [`crate_archive`]: `.crate` release tarballs read under strict rules: size caps,
+//!   one top-level directory, no path that could escape it, one manifest.
 //! * [`fs`]: bounded reads, atomic writes, and world-readable files for what is served.
 //! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
 //!   driving it over a narrow fetch trait.
@@ -24,6 +26,7 @@
 
 pub mod client;
 pub mod clock;
+pub mod crate_archive;
 pub mod fs;
 pub mod hash;
 pub mod json;

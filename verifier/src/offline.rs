@@ -5,7 +5,9 @@
 //! 1. its package checksum (in `.cargo-checksum.json`) is the sha256 of the signed target;
 //! 2. every file matches `.cargo-checksum.json` (what cargo itself checks);
 //! 3. with an upstream registry, every file is byte-for-byte a file of the signed tarball,
-//!    which is downloaded and verified first. Without this step an attacker who edits a
+//!    which is downloaded and verified first, then read under the strict rules of
+//!    [`tuf_core::crate_archive`] (one top-level directory, no path escaping it, no
+//!    links, size and entry caps) on a blocking thread. Without this step an attacker who edits a
 //!    file and its entry in `.cargo-checksum.json` goes unnoticed (cargo builds it), so
 //!    the report says when it was skipped.
 
@@ -20,6 +22,7 @@ use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tuf_core::client::{read_bounded, Limits};
+use tuf_core::crate_archive::{crate_file_digests, ArchiveError, ArchiveLimits};
 
 use crate::config::DEFAULT_MAX_CACHED_LOOKUPS;
 use crate::config::{RepositoryConfig, ServeArgs};
@@ -31,9 +34,6 @@ use crate::upstream;
 const MAX_MANIFEST: u64 = 16 * 1024 * 1024;
 /// Cap on one vendored file read for hashing.
 const MAX_VENDORED_FILE: u64 = 256 * 1024 * 1024;
-/// Caps on a tarball's unpacked contents.
-const MAX_TARBALL_ENTRIES: usize = 100_000;
-const MAX_UNPACKED: u64 = 1024 * 1024 * 1024;
 
 /// Where the TUF repository is (the same options as `serve`, or its configuration file).
 #[derive(Debug, Clone, Args)]
@@ -100,13 +100,24 @@ pub struct VendorArgs {
     repository: RepositoryArgs,
 }
 
+/// What became of one package; serialised as `"verified"`, `"skipped"` or `"failed"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum PackageOutcome {
+    /// Signed, and what was checked matches what is signed.
+    Verified,
+    /// Not checked, for the reason in `detail` (a local package, an allowed source).
+    Skipped,
+    /// Checked and refused, or impossible to check.
+    Failed,
+}
+
 /// One package's result.
 #[derive(Debug, Serialize)]
 struct PackageReport {
     name: String,
     version: String,
-    /// `verified`, `skipped` or `failed`.
-    result: &'static str,
+    result: PackageOutcome,
     /// The role that signed it, when verified.
     #[serde(skip_serializing_if = "Option::is_none")]
     role: Option<String>,
@@ -126,8 +137,12 @@ struct Report {
 
 impl Report {
     fn new(packages: Vec<PackageReport>) -> Self {
-        let count = |result: &str| packages.iter().filter(|p| p.result == result).count();
-        let (verified, failed, skipped) = (count("verified"), count("failed"), count("skipped"));
+        let count = |result| packages.iter().filter(|p| p.result == result).count();
+        let (verified, failed, skipped) = (
+            count(PackageOutcome::Verified),
+            count(PackageOutcome::Failed),
+            count(PackageOutcome::Skipped),
+        );
         Self {
             ok: failed == 0,
             verified,
@@ -150,16 +165,16 @@ impl Report {
         }
         for p in &self.packages {
             let line = match (p.result, &p.role, &p.detail) {
-                ("verified", Some(role), None) => {
+                (PackageOutcome::Verified, Some(role), None) => {
                     format!("ok       {} {} (signed by {role})", p.name, p.version)
                 }
-                ("verified", Some(role), Some(detail)) => {
+                (PackageOutcome::Verified, Some(role), Some(detail)) => {
                     format!(
                         "ok       {} {} (signed by {role}; {detail})",
                         p.name, p.version
                     )
                 }
-                ("skipped", _, detail) => format!(
+                (PackageOutcome::Skipped, _, detail) => format!(
                     "skipped  {} {}: {}",
                     p.name,
                     p.version,
@@ -256,7 +271,7 @@ fn verified(
     PackageReport {
         name: name.to_owned(),
         version: version.to_owned(),
-        result: "verified",
+        result: PackageOutcome::Verified,
         role: Some(release.role.clone()),
         detail,
     }
@@ -266,7 +281,7 @@ fn failed(name: &str, version: &str, detail: String) -> PackageReport {
     PackageReport {
         name: name.to_owned(),
         version: version.to_owned(),
-        result: "failed",
+        result: PackageOutcome::Failed,
         role: None,
         detail: Some(detail),
     }
@@ -276,10 +291,39 @@ fn skipped(name: &str, version: &str, detail: &str) -> PackageReport {
     PackageReport {
         name: name.to_owned(),
         version: version.to_owned(),
-        result: "skipped",
+        result: PackageOutcome::Skipped,
         role: None,
         detail: Some(detail.to_owned()),
     }
+}
+
+/// The parts of a `Cargo.lock` that `verify-lockfile` reads.
+#[derive(Debug, serde::Deserialize)]
+struct CargoLock {
+    /// Every locked package (none in a lockfile without `[[package]]`).
+    #[serde(default)]
+    package: Vec<LockedPackage>,
+}
+
+/// One `[[package]]` of a `Cargo.lock`.
+#[derive(Debug, PartialEq, Eq, serde::Deserialize)]
+struct LockedPackage {
+    name: String,
+    version: String,
+    /// Where it comes from; none for the workspace's own (path) packages.
+    source: Option<String>,
+    /// The sha256 of its tarball, for registry packages (lockfile format 2 and later).
+    checksum: Option<String>,
+}
+
+/// Reads and parses the lockfile at `path`, bounded by [`MAX_MANIFEST`].
+fn read_lockfile(path: &Path) -> anyhow::Result<CargoLock> {
+    parse_lockfile(&read_text(path)?)
+        .with_context(|| format!("{}: not a Cargo.lock", path.display()))
+}
+
+fn parse_lockfile(text: &str) -> Result<CargoLock, toml::de::Error> {
+    toml::from_str(text)
 }
 
 /// `tuf-verifier verify-lockfile`: true when every registry package verified.
@@ -287,26 +331,19 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
     let config = repository_config(&args.repository, None)?;
     let json = args.repository.json;
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<Report> {
-        let text = read_text(&args.lockfile)?;
-        let lock: toml::Table = toml::from_str(&text)
-            .with_context(|| format!("{}: not a Cargo.lock", args.lockfile.display()))?;
+        let lock = read_lockfile(&args.lockfile)?;
         let (trust, _temporary) = open_trust(&config)?;
         let verified_sources: Vec<String> = if args.sources.is_empty() {
             CRATES_IO_SOURCES.iter().map(|s| (*s).to_owned()).collect()
         } else {
             args.sources.clone()
         };
-        let packages = lock
-            .get("package")
-            .and_then(|p| p.as_array())
-            .cloned()
-            .unwrap_or_default();
         let mut reports = Vec::new();
-        let bar = progress_bar(packages.len(), "checking");
-        for package in &packages {
+        let bar = progress_bar(lock.package.len(), "checking");
+        for package in &lock.package {
             bar.inc(1);
-            let field = |key: &str| package.get(key).and_then(|v| v.as_str()).unwrap_or("");
-            let (name, version, source) = (field("name"), field("version"), field("source"));
+            let (name, version) = (package.name.as_str(), package.version.as_str());
+            let source = package.source.as_deref().unwrap_or("");
             if source.is_empty() {
                 reports.push(skipped(name, version, "a local package"));
                 continue;
@@ -333,7 +370,7 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
                 );
                 continue;
             }
-            let checksum = field("checksum");
+            let checksum = package.checksum.as_deref().unwrap_or("");
             reports.push(match trust.lookup(name, version, Utc::now()) {
                 Err(refusal) => failed(name, version, refusal.to_string()),
                 Ok(_) if checksum.is_empty() => failed(
@@ -428,36 +465,24 @@ fn list_files(dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
     Ok(files)
 }
 
-/// The files of a verified tarball, by path below its top directory, with their sha256.
-fn tarball_files(bytes: &[u8]) -> anyhow::Result<BTreeMap<String, String>> {
-    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(bytes));
-    let mut files = BTreeMap::new();
-    let mut unpacked: u64 = 0;
-    for (index, entry) in archive.entries()?.enumerate() {
-        if index >= MAX_TARBALL_ENTRIES {
-            anyhow::bail!("more than {MAX_TARBALL_ENTRIES} entries");
-        }
-        let mut entry = entry?;
-        if !entry.header().entry_type().is_file() {
-            continue;
-        }
-        let path = entry.path()?.to_string_lossy().into_owned();
-        let Some((_, relative)) = path.split_once('/') else {
-            continue;
-        };
-        let relative = relative.to_owned();
-        let mut hasher = Sha256::new();
-        let size = std::io::copy(
-            &mut (&mut entry).take(MAX_UNPACKED - unpacked + 1),
-            &mut hasher,
-        )?;
-        unpacked += size;
-        if unpacked > MAX_UNPACKED {
-            anyhow::bail!("unpacks to more than {MAX_UNPACKED} bytes");
-        }
-        files.insert(relative, hex::encode(hasher.finalize()));
-    }
-    Ok(files)
+/// The files of the verified tarball of `release`, by path below its top directory, with
+/// their sha256 in hex, read under the rules of [`tuf_core::crate_archive`]; errors name
+/// the tarball by the file name of its target.
+fn signed_tarball_files(
+    release: &SignedRelease,
+    bytes: &[u8],
+) -> Result<BTreeMap<String, String>, ArchiveError> {
+    let file_name = release.target.rsplit('/').next().unwrap_or(&release.target);
+    let limits = ArchiveLimits {
+        max_tarball_bytes: crate::config::DEFAULT_MAX_CRATE_SIZE,
+        ..ArchiveLimits::default()
+    };
+    let signed = crate_file_digests(file_name, bytes, &limits)?;
+    Ok(signed
+        .files
+        .into_iter()
+        .map(|(path, digest)| (path, hex::encode(digest)))
+        .collect())
 }
 
 struct VendoredCrate {
@@ -489,7 +514,21 @@ fn read_vendored(dir: &Path) -> anyhow::Result<VendoredCrate> {
     })
 }
 
-/// Checks one vendored crate against its signed release (and tarball, when given).
+/// Checks one vendored crate against its signed release and, when given, the bytes of
+/// its verified tarball, which are unpacked here: call it on a blocking thread.
+fn check_vendored_crate(
+    krate: &VendoredCrate,
+    release: &SignedRelease,
+    tarball: Option<&[u8]>,
+) -> Result<(), String> {
+    let signed = tarball
+        .map(|bytes| signed_tarball_files(release, bytes))
+        .transpose()
+        .map_err(|error| format!("cannot read the signed tarball: {error}"))?;
+    check_vendored(krate, release, signed.as_ref())
+}
+
+/// Checks one vendored crate against its signed release (and tarball files, when given).
 fn check_vendored(
     krate: &VendoredCrate,
     release: &SignedRelease,
@@ -619,17 +658,7 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
                 )
                 .await
                 {
-                    Ok(bytes) => match tarball_files(&bytes) {
-                        Ok(files) => Some(files),
-                        Err(error) => {
-                            reports.push(failed(
-                                &name,
-                                &version,
-                                format!("cannot read the signed tarball: {error:#}"),
-                            ));
-                            continue;
-                        }
-                    },
+                    Ok(bytes) => Some(bytes),
                     Err(error) => {
                         reports.push(failed(
                             &name,
@@ -644,8 +673,10 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
         };
         let checked = {
             let release = release.clone();
-            tokio::task::spawn_blocking(move || check_vendored(&krate, &release, tarball.as_ref()))
-                .await?
+            tokio::task::spawn_blocking(move || {
+                check_vendored_crate(&krate, &release, tarball.as_deref())
+            })
+            .await?
         };
         reports.push(match checked {
             Ok(()) if dl.is_some() => verified(&name, &version, &release, None),
@@ -667,7 +698,219 @@ pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
 
 #[cfg(test)]
 mod tests {
+    use tuf_crates_tests::crate_tarball::{build_raw_tarball, RawEntry};
+
     use super::*;
+
+    const MANIFEST: &str = "[package]\nname = \"foo\"\nversion = \"1.0.0\"\n";
+    const GOOD_LIB: &[u8] = b"pub fn f() -> u32 { 1 }\n";
+    const EVIL_LIB: &[u8] = b"pub fn f() -> u32 { std::process::abort() }\n";
+
+    fn sha256_hex(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    fn signed(tarball: &[u8]) -> SignedRelease {
+        let sha256 = sha256_hex(tarball);
+        SignedRelease {
+            target: "crates/foo/foo/foo-1.0.0.crate".to_owned(),
+            role: "ns-foo".to_owned(),
+            length: tarball.len() as u64,
+            hashes: [("sha256".to_owned(), sha256.clone())].into(),
+            sha256,
+            valid_until: Utc::now(),
+        }
+    }
+
+    /// A vendored foo 1.0.0 whose src/lib.rs is `lib_rs`, with a .cargo-checksum.json
+    /// that agrees with its files and gives `tarball`'s sha256 as the package checksum:
+    /// what an attacker who controls the vendor directory writes.
+    fn vendored(dir: &Path, lib_rs: &[u8], tarball: &[u8]) -> VendoredCrate {
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), MANIFEST).unwrap();
+        std::fs::write(dir.join("src/lib.rs"), lib_rs).unwrap();
+        let checksum = serde_json::json!({
+            "files": {
+                "Cargo.toml": sha256_hex(MANIFEST.as_bytes()),
+                "src/lib.rs": sha256_hex(lib_rs),
+            },
+            "package": sha256_hex(tarball),
+        });
+        std::fs::write(dir.join(".cargo-checksum.json"), checksum.to_string()).unwrap();
+        read_vendored(dir).unwrap()
+    }
+
+    fn check(lib_rs: &[u8], tarball: &[u8]) -> Result<(), String> {
+        let dir = tempfile::tempdir().unwrap();
+        let krate = vendored(&dir.path().join("foo"), lib_rs, tarball);
+        check_vendored_crate(&krate, &signed(tarball), Some(tarball))
+    }
+
+    #[test]
+    fn report_results_serialise_as_the_strings_of_the_json_output() {
+        let tarball = b"tarball";
+        let report = Report::new(vec![
+            verified("foo", "1.0.0", &signed(tarball), None),
+            failed("bar", "2.0.0", "no".to_owned()),
+            skipped("baz", "0.1.0", "a local package"),
+            skipped("qux", "0.1.0", "a local package"),
+        ]);
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "ok": false,
+                "verified": 1,
+                "failed": 1,
+                "skipped": 2,
+                "packages": [
+                    {"name": "foo", "version": "1.0.0", "result": "verified", "role": "ns-foo"},
+                    {"name": "bar", "version": "2.0.0", "result": "failed", "detail": "no"},
+                    {"name": "baz", "version": "0.1.0", "result": "skipped",
+                     "detail": "a local package"},
+                    {"name": "qux", "version": "0.1.0", "result": "skipped",
+                     "detail": "a local package"},
+                ],
+            })
+        );
+    }
+
+    #[test]
+    fn a_lockfile_parses_into_its_packages() {
+        let lock = parse_lockfile(
+            r#"# This file is automatically @generated by Cargo.
+version = 4
+
+[[package]]
+name = "app"
+version = "0.1.0"
+dependencies = [
+ "serde",
+]
+
+[[package]]
+name = "serde"
+version = "1.0.210"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "c8e3592472072e6e22e0a54d5904d9febf8508f65fb8552499a1abc7d1078c3a"
+
+[[package]]
+name = "vetted"
+version = "0.3.0"
+source = "git+https://github.com/o/vetted?branch=main#0123abcd"
+"#,
+        )
+        .unwrap();
+        let package = |name: &str, version: &str, source: Option<&str>, checksum: Option<&str>| {
+            LockedPackage {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                source: source.map(str::to_owned),
+                checksum: checksum.map(str::to_owned),
+            }
+        };
+        assert_eq!(
+            lock.package,
+            [
+                package("app", "0.1.0", None, None),
+                package(
+                    "serde",
+                    "1.0.210",
+                    Some(CRATES_IO_SOURCES[0]),
+                    Some("c8e3592472072e6e22e0a54d5904d9febf8508f65fb8552499a1abc7d1078c3a")
+                ),
+                package(
+                    "vetted",
+                    "0.3.0",
+                    Some("git+https://github.com/o/vetted?branch=main#0123abcd"),
+                    None
+                ),
+            ]
+        );
+        // A lockfile without packages has none.
+        assert_eq!(parse_lockfile("version = 4\n").unwrap().package, []);
+    }
+
+    #[test]
+    fn a_lockfile_package_with_fields_of_the_wrong_type_is_refused() {
+        for package in [
+            "name = \"foo\"\nversion = 1\n",
+            "name = \"foo\"\n",
+            "version = \"1.0.0\"\n",
+            "name = \"foo\"\nversion = \"1.0.0\"\nchecksum = false\n",
+            "name = \"foo\"\nversion = \"1.0.0\"\nsource = [\"a\"]\n",
+        ] {
+            let text = format!("version = 4\n\n[[package]]\n{package}");
+            assert!(parse_lockfile(&text).is_err(), "{text}");
+        }
+        assert!(parse_lockfile("package = \"foo\"\n").is_err());
+    }
+
+    #[test]
+    fn a_vendored_crate_matching_its_signed_tarball_verifies() {
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/", RawEntry::Directory),
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::File(GOOD_LIB)),
+        ]);
+        assert_eq!(check(GOOD_LIB, &tarball), Ok(()));
+        let error = check(EVIL_LIB, &tarball).unwrap_err();
+        assert_eq!(error, "src/lib.rs differs from the signed tarball");
+    }
+
+    #[test]
+    fn a_signed_tarball_with_a_path_escaping_its_directory_is_refused() {
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::File(GOOD_LIB)),
+            (
+                "x/../../etc/passwd",
+                RawEntry::File(b"root::0:0::/:/bin/sh\n"),
+            ),
+        ]);
+        let error = check(GOOD_LIB, &tarball).unwrap_err();
+        assert_eq!(
+            error,
+            "cannot read the signed tarball: foo-1.0.0.crate: entry `x/../../etc/passwd` has \
+             an unsafe path (`..` component); a .crate holds only relative paths under \
+             NAME-VERSION/"
+        );
+    }
+
+    #[test]
+    fn a_signed_tarball_with_a_second_top_level_directory_is_refused() {
+        // bar-1.0.0/src/lib.rs is also "src/lib.rs" once the first component is cut off:
+        // a reader that did only that would compare the vendored file with this one.
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::File(GOOD_LIB)),
+            ("bar-1.0.0/src/lib.rs", RawEntry::File(EVIL_LIB)),
+        ]);
+        let error = check(EVIL_LIB, &tarball).unwrap_err();
+        assert!(
+            error.starts_with(
+                "cannot read the signed tarball: foo-1.0.0.crate: entry \
+                 `bar-1.0.0/src/lib.rs` is not under the top-level directory `foo-1.0.0/`"
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_signed_tarball_with_a_link_is_refused() {
+        let tarball = build_raw_tarball(&[
+            ("foo-1.0.0/Cargo.toml", RawEntry::File(MANIFEST.as_bytes())),
+            ("foo-1.0.0/src/lib.rs", RawEntry::Symlink("/etc/passwd")),
+        ]);
+        let error = check(GOOD_LIB, &tarball).unwrap_err();
+        assert!(
+            error.starts_with(
+                "cannot read the signed tarball: foo-1.0.0.crate: entry `foo-1.0.0/src/lib.rs` \
+                 is a symbolic link to `/etc/passwd`"
+            ),
+            "{error}"
+        );
+    }
 
     #[test]
     fn sources_match_exactly_or_up_to_a_git_reference() {

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Error};
 use clap::{Args, Subcommand};
 use serde::Serialize;
+use tuf_core::crate_archive::{read_crate_release, ArchiveLimits};
 use tuf_core::repository::{
     format_duration, parse_duration, ExpiryPolicy, InitOptions, Repository, RoleKeySpec, Settings,
     DEFAULT_FALLBACK_BIN_BITS,
@@ -14,7 +15,6 @@ use tuf_core::repository::{
 
 use crate::output::{emit, Bar};
 use crate::secrets::load_public_keys;
-use crate::tarball::{read_crate_release, TarballLimits};
 use crate::GlobalArgs;
 
 fn duration(text: &str) -> Result<u64, String> {
@@ -289,7 +289,7 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
     let now = chrono::Utc::now();
     match command {
         ReleaseCommand::Add { tarballs } => {
-            let limits = TarballLimits::default();
+            let limits = ArchiveLimits::default();
             let bar = Bar::new("adding");
             tuf_core::repository::Progress::set_length(&bar, tarballs.len() as u64);
             let mut added = Vec::new();
