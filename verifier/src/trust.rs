@@ -27,7 +27,8 @@ use tuf_core::client::{
     read_bounded, DirectoryFetcher, FetchError, Fetcher, Limits, MetadataDir, TrustError,
     UpdateError, Updater, UpdaterConfig,
 };
-use tuf_core::metadata::{format_expires, Hashes};
+use tuf_core::hash::Hashes;
+use tuf_core::metadata::format_expires;
 use tuf_core::repository::layout::crate_target_path;
 
 use crate::config::MetadataLocation;

@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use common::{
-    format_expires, parse_expires, whole_seconds, Hashes, MetaFile, RoleKeys, RootType,
-    SnapshotType, TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
+    format_expires, parse_expires, whole_seconds, MetaFile, RoleKeys, RootType, SnapshotType,
+    TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
 };
 pub use root::Root;
 pub use snapshot::Snapshot;
