@@ -154,6 +154,13 @@ impl Signature {
             unrecognized_fields: UnrecognizedFields::new(),
         }
     }
+
+    /// Signs `message` with `signer`: the signer's keyid, and the hex of the bytes it
+    /// returns.
+    pub fn create(signer: &dyn Signer, message: &[u8]) -> Result<Self, PrivateKeyError> {
+        let bytes = signer.sign(message)?;
+        Ok(Self::new(signer.keyid().clone(), hex::encode(bytes)))
+    }
 }
 
 #[derive(Deserialize)]
@@ -260,7 +267,7 @@ impl<T: Role> Metadata<T> {
     /// Signs the content with `signer`. With `append`, other keys' signatures are kept
     /// (a previous signature by the same keyid is replaced); otherwise they are dropped.
     pub fn sign(&mut self, signer: &dyn Signer, append: bool) -> Result<Signature, SignError> {
-        let signature = signer.sign(self.signed_bytes()?)?;
+        let signature = Signature::create(signer, self.signed_bytes()?)?;
         if append {
             self.signatures.retain(|s| s.keyid != signature.keyid);
         } else {
@@ -396,6 +403,48 @@ fn check_signature_keyids(signatures: &[Signature]) -> Result<(), MetadataError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Key;
+
+    /// An external signer (an HSM, say) that answers with fixed bytes.
+    #[derive(Debug)]
+    struct FixedSigner {
+        key: Key,
+        keyid: KeyId,
+    }
+
+    impl Signer for FixedSigner {
+        fn public_key(&self) -> &Key {
+            &self.key
+        }
+        fn keyid(&self) -> &KeyId {
+            &self.keyid
+        }
+        fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, PrivateKeyError> {
+            Ok(vec![0x00, 0xab, 0xff])
+        }
+    }
+
+    #[test]
+    fn sign_builds_the_envelope_entry_from_the_signers_bytes() {
+        let key = Key::new("ed25519", "ed25519", "00".repeat(32));
+        let signer = FixedSigner {
+            keyid: key.keyid(),
+            key,
+        };
+        let mut metadata = Metadata::new(Root::new(chrono::DateTime::UNIX_EPOCH));
+        let other = Signature::new("other".into(), "11".into());
+        metadata.signatures.push(other.clone());
+        let signature = metadata.sign(&signer, true).expect("signs");
+        assert_eq!(signature.keyid, signer.keyid);
+        assert_eq!(signature.sig, "00abff");
+        assert_eq!(metadata.signatures, vec![other, signature.clone()]);
+        // Signing again with the same key replaces its signature; without `append`
+        // every other signature goes.
+        metadata.sign(&signer, true).expect("signs");
+        assert_eq!(metadata.signatures.len(), 2);
+        metadata.sign(&signer, false).expect("signs");
+        assert_eq!(metadata.signatures, vec![signature]);
+    }
 
     #[test]
     fn spec_versions() {

@@ -244,7 +244,7 @@ impl Repository {
     ) -> Result<DetachedSignature, RepositoryError> {
         self.check_authorized(role, signer.keyid())?;
         let (version, bytes) = self.staged_signed_bytes(role)?;
-        let signature = signer.sign(&bytes)?;
+        let signature = Signature::create(signer, &bytes)?;
         Ok(DetachedSignature {
             role: role.to_owned(),
             version,
