@@ -74,10 +74,15 @@ pub enum PrivateKeyError {
     /// Encrypting or encoding failed.
     #[error("could not encode the key: {0}")]
     Encode(String),
-    /// The signing operation failed.
+    /// The signing operation failed. External signers (an HSM, a KMS) wrap their own
+    /// failure with [`SigningError::from_source`].
     #[error("signing failed: {0}")]
-    Sign(String),
+    Sign(#[source] SigningError),
 }
+
+/// Why a signing operation failed: the error type of the RustCrypto `signature` traits,
+/// which can carry any underlying error as its source.
+pub use p256::ecdsa::signature::Error as SigningError;
 
 /// Something that signs TUF metadata: a private key here, or an external signer (an HSM,
 /// a cloud KMS, another machine) behind the same narrow interface.
@@ -280,9 +285,8 @@ impl Signer for PrivateKey {
         Ok(match &self.secret {
             SecretKey::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
             SecretKey::EcdsaP256(key) => {
-                let sig: p256::ecdsa::Signature = key
-                    .try_sign(message)
-                    .map_err(|e| PrivateKeyError::Sign(e.to_string()))?;
+                let sig: p256::ecdsa::Signature =
+                    key.try_sign(message).map_err(PrivateKeyError::Sign)?;
                 sig.to_der().as_bytes().to_vec()
             }
         })

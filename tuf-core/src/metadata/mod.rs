@@ -424,6 +424,44 @@ mod tests {
         }
     }
 
+    /// An external signer whose device is unreachable.
+    #[derive(Debug)]
+    struct FailingSigner(FixedSigner);
+
+    impl Signer for FailingSigner {
+        fn public_key(&self) -> &Key {
+            self.0.public_key()
+        }
+        fn keyid(&self) -> &KeyId {
+            self.0.keyid()
+        }
+        fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, PrivateKeyError> {
+            let unreachable = std::io::Error::new(std::io::ErrorKind::TimedOut, "HSM timed out");
+            Err(PrivateKeyError::Sign(
+                crate::signer::SigningError::from_source(unreachable),
+            ))
+        }
+    }
+
+    #[test]
+    fn a_signers_failure_reaches_the_caller_with_its_source() {
+        let key = Key::new("ed25519", "ed25519", "00".repeat(32));
+        let signer = FailingSigner(FixedSigner {
+            keyid: key.keyid(),
+            key,
+        });
+        let mut metadata = Metadata::new(Root::new(chrono::DateTime::UNIX_EPOCH));
+        let err = metadata.sign(&signer, false).unwrap_err();
+        let SignError::Signer(PrivateKeyError::Sign(failure)) = &err else {
+            panic!("{err:?}")
+        };
+        let source = std::error::Error::source(failure)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the HSM's error is kept");
+        assert_eq!(source.kind(), std::io::ErrorKind::TimedOut);
+        assert!(metadata.signatures.is_empty());
+    }
+
     #[test]
     fn sign_builds_the_envelope_entry_from_the_signers_bytes() {
         let key = Key::new("ed25519", "ed25519", "00".repeat(32));
