@@ -16,18 +16,45 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::content::{check_relative_target_path, hashed_target_path};
-use super::Progress;
-use crate::client::{
-    quote_role_name, read_bounded, FetchError, Limits, TrustError, TrustedMetadataSet,
-};
-use crate::hash::verify_length_and_hashes;
+use super::{Progress, RepositoryError};
+use crate::client::{quote_role_name, Limits, TrustError, TrustedMetadataSet};
+use crate::fs::BoundedReadError;
+use crate::hash::{verify_length_and_hashes, HashError};
 use crate::metadata::{format_expires, Role, TargetFile};
+
+/// Why a [`MetadataSource`] could not read a file.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The name is not a plain file name: empty, hidden, or with a path separator.
+    #[error("{name:?}: not a metadata file name")]
+    BadName {
+        /// The name asked for.
+        name: String,
+    },
+    /// The file is longer than the caller allows.
+    #[error("{name}: longer than the {max} bytes allowed")]
+    TooLong {
+        /// The file name.
+        name: String,
+        /// The limit.
+        max: u64,
+    },
+    /// Reading failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The failure.
+        source: std::io::Error,
+    },
+}
 
 /// Where verification reads metadata files from, by file name (`3.targets.json`).
 pub trait MetadataSource {
     /// The file's bytes, `None` if it does not exist; an error if it is longer than
     /// `max_length` or unreadable.
-    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String>;
+    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, SourceError>;
 }
 
 /// Metadata files in one directory.
@@ -44,17 +71,25 @@ impl DirectorySource {
 }
 
 impl MetadataSource for DirectorySource {
-    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, SourceError> {
         if file_name.is_empty() || file_name.starts_with('.') || file_name.contains(['/', '\\']) {
-            return Err(format!("{file_name:?}: not a metadata file name"));
+            return Err(SourceError::BadName {
+                name: file_name.to_owned(),
+            });
         }
         let path = self.dir.join(file_name);
-        match std::fs::File::open(&path) {
-            Ok(file) => read_bounded(file, &path.to_string_lossy(), max_length)
-                .map(Some)
-                .map_err(|e| e.to_string()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("{}: {e}", path.display())),
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(SourceError::Io { path, source }),
+        };
+        match crate::fs::read_bounded(file, max_length) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(BoundedReadError::TooLong { max }) => Err(SourceError::TooLong {
+                name: file_name.to_owned(),
+                max,
+            }),
+            Err(BoundedReadError::Io(source)) => Err(SourceError::Io { path, source }),
         }
     }
 }
@@ -74,12 +109,13 @@ impl<'a> OverlaySource<'a> {
 }
 
 impl MetadataSource for OverlaySource<'_> {
-    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, String> {
+    fn read(&self, file_name: &str, max_length: u64) -> Result<Option<Vec<u8>>, SourceError> {
         if let Some(bytes) = self.files.get(file_name) {
             if bytes.len() as u64 > max_length {
-                return Err(format!(
-                    "{file_name}: longer than the {max_length} bytes allowed"
-                ));
+                return Err(SourceError::TooLong {
+                    name: file_name.to_owned(),
+                    max: max_length,
+                });
             }
             return Ok(Some(bytes.clone()));
         }
@@ -256,7 +292,7 @@ pub fn verify_repository(
                 }
             }
             Err(e) => {
-                report.error(Some("root"), None, e);
+                report.error(Some("root"), None, e.to_string());
                 return report;
             }
         }
@@ -303,7 +339,7 @@ pub fn verify_repository(
             return report;
         }
         Err(e) => {
-            report.error(Some("timestamp"), None, e);
+            report.error(Some("timestamp"), None, e.to_string());
             return report;
         }
     };
@@ -338,7 +374,7 @@ pub fn verify_repository(
             return report;
         }
         Err(e) => {
-            report.error(Some("snapshot"), None, e);
+            report.error(Some("snapshot"), None, e.to_string());
             return report;
         }
     }
@@ -391,7 +427,7 @@ pub fn verify_repository(
                 continue;
             }
             Err(e) => {
-                report.error(Some(&role), None, e);
+                report.error(Some(&role), None, e.to_string());
                 continue;
             }
         };
@@ -469,8 +505,8 @@ pub fn verify_repository(
             }
             if let Some(dir) = &options.targets_dir {
                 report.target_files_checked += 1;
-                if let Err(message) = check_target_file(dir, path, info, consistent) {
-                    report.error(Some(role), Some(path), message);
+                if let Err(e) = check_target_file(dir, path, info, consistent) {
+                    report.error(Some(role), Some(path), e.to_string());
                 }
             }
             progress.advance(1);
@@ -479,31 +515,57 @@ pub fn verify_repository(
     report
 }
 
+/// Why a release tarball on disk does not match its signed entry.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetFileError {
+    /// The target path cannot be laid out below the targets directory.
+    #[error(transparent)]
+    Path(Box<RepositoryError>),
+    /// The tarball cannot be opened or read.
+    #[error("tarball {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The tarball is longer than its signed length.
+    #[error("tarball {} is longer than signed", path.display())]
+    TooLong { path: PathBuf },
+    /// Its length or a digest differs from the signed ones.
+    #[error("tarball {}: {source}", path.display())]
+    Mismatch { path: PathBuf, source: HashError },
+}
+
 /// Checks the tarball of `path` under `dir` against its signed length and hashes.
 pub(crate) fn check_target_file(
     dir: &Path,
     path: &str,
     info: &TargetFile,
     consistent: bool,
-) -> Result<(), String> {
+) -> Result<(), TargetFileError> {
     let relative = if consistent {
-        hashed_target_path(path, info).map_err(|e| e.to_string())?
+        hashed_target_path(path, info).map_err(|e| TargetFileError::Path(Box::new(e)))?
     } else {
-        check_relative_target_path(path).map_err(|e| e.to_string())?;
+        check_relative_target_path(path).map_err(|e| TargetFileError::Path(Box::new(e)))?;
         path.to_owned()
     };
     let file_path = dir.join(&relative);
-    let file = std::fs::File::open(&file_path)
-        .map_err(|e| format!("tarball {}: {e}", file_path.display()))?;
-    let bytes =
-        read_bounded(file, &file_path.to_string_lossy(), info.length).map_err(|e| match e {
-            FetchError::TooLong { .. } => {
-                format!("tarball {} is longer than signed", file_path.display())
-            }
-            other => other.to_string(),
-        })?;
-    verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes))
-        .map_err(|e| format!("tarball {}: {e}", file_path.display()))
+    let read = |source| TargetFileError::Read {
+        path: file_path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&file_path).map_err(read)?;
+    let bytes = crate::fs::read_bounded(file, info.length).map_err(|e| match e {
+        BoundedReadError::TooLong { .. } => TargetFileError::TooLong {
+            path: file_path.clone(),
+        },
+        BoundedReadError::Io(source) => read(source),
+    })?;
+    verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes)).map_err(|source| {
+        TargetFileError::Mismatch {
+            path: file_path.clone(),
+            source,
+        }
+    })
 }
 
 enum Resolution {
@@ -541,4 +603,45 @@ fn resolve(trusted: &TrustedMetadataSet, path: &str, max_delegations: usize) -> 
         stack.extend(step.roles.into_iter().rev());
     }
     Resolution::NotFound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_say_why_a_file_cannot_be_read() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("1.root.json"), b"12345").unwrap();
+        let source = DirectorySource::new(dir.path());
+        assert_eq!(source.read("1.root.json", 5).unwrap().unwrap(), b"12345");
+        assert!(source.read("2.root.json", 5).unwrap().is_none());
+        assert!(matches!(
+            source.read("1.root.json", 4),
+            Err(SourceError::TooLong { name, max: 4 }) if name == "1.root.json"
+        ));
+        for bad in ["", ".hidden", "../1.root.json", "a\\b"] {
+            assert!(
+                matches!(source.read(bad, 5), Err(SourceError::BadName { name }) if name == bad),
+                "{bad:?}"
+            );
+        }
+        // A directory where a file should be: an I/O error naming the path.
+        std::fs::create_dir(dir.path().join("timestamp.json")).unwrap();
+        assert!(matches!(
+            source.read("timestamp.json", 5),
+            Err(SourceError::Io { path, .. }) if path == dir.path().join("timestamp.json")
+        ));
+
+        let overlay = OverlaySource::new(
+            Some(&source),
+            HashMap::from([("2.root.json".to_owned(), b"abc".to_vec())]),
+        );
+        assert_eq!(overlay.read("2.root.json", 3).unwrap().unwrap(), b"abc");
+        assert_eq!(overlay.read("1.root.json", 5).unwrap().unwrap(), b"12345");
+        assert!(matches!(
+            overlay.read("2.root.json", 2),
+            Err(SourceError::TooLong { max: 2, .. })
+        ));
+    }
 }

@@ -35,8 +35,8 @@ mod status;
 use std::path::PathBuf;
 
 pub use check::{
-    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, VerifyOptions,
-    VerifyReport,
+    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, SourceError,
+    VerifyOptions, VerifyReport,
 };
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};

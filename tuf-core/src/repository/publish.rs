@@ -381,8 +381,8 @@ impl Repository {
                 } else {
                     (&published_targets, None)
                 };
-                if let Err(message) = check_target_file(dir, path, info, true) {
-                    problems.push(format!("{path}: {message} (add the release again)"));
+                if let Err(e) = check_target_file(dir, path, info, true) {
+                    problems.push(format!("{path}: {e} (add the release again)"));
                 }
                 if let Some(from) = from {
                     moves.push((from, published_targets.join(&relative)));
