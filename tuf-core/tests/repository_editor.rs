@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use tuf_core::client::{DirectoryFetcher, Updater, UpdaterConfig};
 use tuf_core::repository::layout::crate_target_path;
 use tuf_core::repository::{
-    verify_repository, DirectorySource, InitOptions, Repository, RepositoryError, RoleKeySpec,
-    Settings, VerifyOptions,
+    verify_repository, DirectorySource, InitOptions, Repository, RepositoryError, RequiredKeys,
+    RoleKeySpec, Settings, VerifyOptions,
 };
 use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
 
@@ -154,7 +154,19 @@ fn namespaces_and_bins_resolve_for_a_client() {
     let RepositoryError::NotSigned(missing) = err else {
         panic!("{err}")
     };
-    assert_eq!(missing.len(), 2, "{missing:?}");
+    let roles: Vec<(&str, RequiredKeys)> =
+        missing.iter().map(|m| (m.role.as_str(), m.keys)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("ns-serde", RequiredKeys::Role),
+            ("targets", RequiredKeys::Role)
+        ],
+        "{missing:?}"
+    );
+    let targets = &missing[1].report;
+    assert_eq!((targets.valid.len(), targets.threshold), (0, 1));
+    assert_eq!(targets.missing, [keys.targets.keyid().clone()]);
     repo.sign("targets", &keys.targets).unwrap();
     repo.sign("ns-serde", &owner).unwrap();
     let published = repo.publish(&[&keys.online], now(), &()).unwrap();
@@ -294,13 +306,41 @@ fn publish_refuses_what_a_client_would_refuse() {
     // Publishing without the snapshot/timestamp key is refused before anything is written.
     let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let err = repo.publish(&[&stranger], now(), &()).unwrap_err();
-    assert!(matches!(err, RepositoryError::NotSigned(_)), "{err}");
+    let RepositoryError::NotSigned(missing) = &err else {
+        panic!("{err}")
+    };
+    // The bin listing the release needs the online key, which was not given.
+    let [bin] = missing.as_slice() else {
+        panic!("{err}")
+    };
+    assert!(bin.role.starts_with("unclaimed-"), "{err}");
+    assert_eq!(bin.keys, RequiredKeys::Online);
+    assert_eq!(bin.report.missing, [keys.online.keyid().clone()]);
+    assert!(
+        err.to_string()
+            .contains("give its key with the online keys"),
+        "{err}"
+    );
     assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
     // A staged tarball that went missing is refused too.
     let staged_targets = dir.path().join("staged/targets");
     std::fs::remove_dir_all(&staged_targets).unwrap();
     let err = repo.publish(&[&keys.online], now(), &()).unwrap_err();
-    assert!(err.to_string().contains("anyhow"), "{err}");
+    let RepositoryError::WouldNotVerify(problems) = &err else {
+        panic!("{err}")
+    };
+    let [problem] = problems.as_slice() else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        problem.target.as_deref(),
+        Some(crate_target_path("anyhow", "1.0.0").unwrap().as_str())
+    );
+    assert!(problem
+        .role
+        .as_deref()
+        .is_some_and(|r| r.starts_with("unclaimed-")));
+    assert!(problem.message.contains("add the release again"), "{err}");
     assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
 }
 

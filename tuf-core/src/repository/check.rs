@@ -233,6 +233,14 @@ impl VerifyReport {
             .collect()
     }
 
+    /// The errors (warnings dropped).
+    pub fn into_errors(self) -> Vec<Problem> {
+        self.problems
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .collect()
+    }
+
     fn error(&mut self, role: Option<&str>, target: Option<&str>, message: impl Into<String>) {
         self.push(Severity::Error, role, target, message);
     }

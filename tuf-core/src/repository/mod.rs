@@ -35,8 +35,8 @@ mod status;
 use std::path::PathBuf;
 
 pub use check::{
-    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, SourceError,
-    VerifyOptions, VerifyReport,
+    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, Severity,
+    SourceError, VerifyOptions, VerifyReport,
 };
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
@@ -50,7 +50,7 @@ pub use status::{RoleStatus, Status};
 
 use crate::metadata::MetadataError;
 use crate::signer::PrivateKeyError;
-use crate::verify::VerificationError;
+use crate::verify::{SignatureReport, VerificationError};
 use layout::LayoutError;
 
 /// Something that reports progress of a long operation (a progress bar, or nothing).
@@ -186,11 +186,12 @@ pub enum RepositoryError {
         reason: String,
     },
     /// Publishing was refused: roles lack signatures.
-    #[error("cannot publish: {}", .0.join("; "))]
-    NotSigned(Vec<String>),
-    /// Publishing was refused: a client would not accept the result.
-    #[error("cannot publish: a client would not accept the result: {}", .0.join("; "))]
-    WouldNotVerify(Vec<String>),
+    #[error("cannot publish: {}", joined(.0))]
+    NotSigned(Vec<MissingSignatures>),
+    /// Publishing was refused: a client would not accept the result (or a release
+    /// tarball to publish is missing or does not match its entry).
+    #[error("cannot publish: a client would not accept the result: {}", joined(.0))]
+    WouldNotVerify(Vec<Problem>),
     /// Nothing to publish.
     #[error("nothing is staged: there is nothing to publish")]
     NothingToPublish,
@@ -200,6 +201,59 @@ pub enum RepositoryError {
     /// A signature could not be checked.
     #[error(transparent)]
     Verification(#[from] VerificationError),
+}
+
+/// A role that publish would send out without the signatures clients need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSignatures {
+    /// The role.
+    pub role: String,
+    /// Whose keys fall short.
+    pub keys: RequiredKeys,
+    /// How the role's signatures stand against those keys.
+    pub report: SignatureReport,
+}
+
+/// The keys a [`MissingSignatures`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequiredKeys {
+    /// The keys that authorise the role after the publish (its key holders sign).
+    Role,
+    /// For a new root: the keys of the root clients hold now (TUF §5.3.4).
+    PreviousRoot,
+    /// The online keys publish signs the role with, and which were not given.
+    Online,
+}
+
+impl std::fmt::Display for MissingSignatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let report = &self.report;
+        write!(
+            f,
+            "{} has {} of {} signatures",
+            self.role,
+            report.valid.len(),
+            report.threshold
+        )?;
+        if self.keys == RequiredKeys::PreviousRoot {
+            f.write_str(" of the previous root's keys")?;
+        }
+        write!(f, " (not yet signed by: {}", report.missing.join(", "))?;
+        if self.keys == RequiredKeys::Online {
+            f.write_str("; give its key with the online keys")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// `items` joined with `"; "`.
+fn joined<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RepositoryError + '_ {

@@ -8,22 +8,22 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::check::{
-    check_target_file, verify_repository, DirectorySource, MetadataSource, OverlaySource,
-    VerifyOptions,
+    check_target_file, verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem,
+    Severity, VerifyOptions,
 };
 use super::content::hashed_target_path;
 use super::editor::{expires_at, role_kind, Repository, View, PUBLISHED_DIR};
 use super::published::{
     metadata_bytes, read_file, versioned_file_name, write_generation, Published, TARGETS_DIR,
 };
-use super::{io_error, Progress, RepositoryError};
+use super::{io_error, MissingSignatures, Progress, RepositoryError, RequiredKeys};
 use crate::client::Limits;
 use crate::fs::{create_dir_all_readable, make_readable};
 use crate::metadata::{
     MetaFile, Metadata, Role, Root, Snapshot, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
 use crate::signer::Signer;
-use crate::verify::Delegator;
+use crate::verify::{check_signatures, Delegator};
 
 /// What a publish wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -173,20 +173,23 @@ impl Repository {
         for role in &check_roles {
             let (report, previous) = self.signature_reports_in(role, view)?;
             if !report.threshold_met() {
-                unsigned.push(format!(
-                    "{role} has {} of {} signatures (not yet signed by: {})",
-                    report.valid.len(),
-                    report.threshold,
-                    report.missing.join(", ")
-                ));
+                let keys = if role_kind(role).is_online() {
+                    RequiredKeys::Online
+                } else {
+                    RequiredKeys::Role
+                };
+                unsigned.push(MissingSignatures {
+                    role: role.clone(),
+                    keys,
+                    report,
+                });
             }
             if let Some(previous) = previous.filter(|p| !p.threshold_met()) {
-                unsigned.push(format!(
-                    "root has {} of {} signatures of the previous root's keys (not yet signed by: {})",
-                    previous.valid.len(),
-                    previous.threshold,
-                    previous.missing.join(", ")
-                ));
+                unsigned.push(MissingSignatures {
+                    role: "root".into(),
+                    keys: RequiredKeys::PreviousRoot,
+                    report: previous,
+                });
             }
         }
         if !unsigned.is_empty() {
@@ -240,11 +243,7 @@ impl Repository {
             let mut doc = Metadata::new(snapshot);
             let keyids = root_keyids(&root, "snapshot");
             sign_with(&mut doc, online, &keyids)?;
-            root.verify_delegate("snapshot", &doc).map_err(|e| {
-                RepositoryError::NotSigned(vec![format!(
-                    "snapshot: {e} (give the snapshot key with the online keys)"
-                )])
-            })?;
+            check_online_signed(&root, "snapshot", &doc)?;
             snapshot_version = doc.signed().version;
             snapshot_bytes = metadata_bytes(&doc, &metadata_dir.join("snapshot.json"))?;
             files.push((
@@ -276,11 +275,7 @@ impl Repository {
         );
         let mut timestamp = Metadata::new(timestamp);
         sign_with(&mut timestamp, online, &root_keyids(&root, "timestamp"))?;
-        root.verify_delegate("timestamp", &timestamp).map_err(|e| {
-            RepositoryError::NotSigned(vec![format!(
-                "timestamp: {e} (give the timestamp key with the online keys)"
-            )])
-        })?;
+        check_online_signed(&root, "timestamp", &timestamp)?;
         files.push((
             "timestamp.json".into(),
             metadata_bytes(&timestamp, &metadata_dir.join("timestamp.json"))?,
@@ -309,7 +304,7 @@ impl Repository {
         options.changed_roles = Some(changed);
         let report = verify_repository(&overlay, &trusted_root, &options, &());
         if !report.is_ok() {
-            return Err(RepositoryError::WouldNotVerify(report.errors()));
+            return Err(RepositoryError::WouldNotVerify(report.into_errors()));
         }
         // Release tarballs of the new entries: present and matching, then published.
         let moves = self.release_moves(&roles, &published_dir)?;
@@ -382,7 +377,12 @@ impl Repository {
                     (&published_targets, None)
                 };
                 if let Err(e) = check_target_file(dir, path, info, true) {
-                    problems.push(format!("{path}: {e} (add the release again)"));
+                    problems.push(Problem {
+                        severity: Severity::Error,
+                        role: Some(role.clone()),
+                        target: Some(path.clone()),
+                        message: format!("{e} (add the release again)"),
+                    });
                 }
                 if let Some(from) = from {
                     moves.push((from, published_targets.join(&relative)));
@@ -394,6 +394,34 @@ impl Repository {
         }
         Ok(moves)
     }
+}
+
+/// Whether the online role `role` (snapshot, timestamp) meets its threshold of root's
+/// keys, as a client checks it (python-tuf's `verify_delegate`).
+fn check_online_signed<T: Role>(
+    root: &Metadata<Root>,
+    role: &str,
+    doc: &Metadata<T>,
+) -> Result<(), RepositoryError> {
+    let authorization = root
+        .signed()
+        .authorization(role)
+        .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
+    let bytes = doc
+        .signed_bytes()
+        .map_err(|source| RepositoryError::Metadata {
+            path: Path::new("(in memory)").to_owned(),
+            source,
+        })?;
+    let report = check_signatures(&authorization, &doc.signatures, bytes);
+    if report.threshold_met() {
+        return Ok(());
+    }
+    Err(RepositoryError::NotSigned(vec![MissingSignatures {
+        role: role.to_owned(),
+        keys: RequiredKeys::Online,
+        report,
+    }]))
 }
 
 fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {
