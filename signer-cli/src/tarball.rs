@@ -603,6 +603,8 @@ fn validate_crate_name(name: &str) -> Result<(), &'static str> {
         LayoutError::CrateName { reason, .. }
         | LayoutError::Namespace { reason, .. }
         | LayoutError::Version { reason, .. } => reason,
+        // A kind of refusal added later: still a refusal.
+        _ => "not allowed by the registry layout",
     })
 }
 
@@ -612,6 +614,8 @@ fn validate_version(version: &str) -> Result<(), &'static str> {
         LayoutError::CrateName { reason, .. }
         | LayoutError::Namespace { reason, .. }
         | LayoutError::Version { reason, .. } => reason,
+        // A kind of refusal added later: still a refusal.
+        _ => "not allowed by the registry layout",
     })
 }
 

@@ -11,6 +11,7 @@ pub type Hashes = BTreeMap<String, String>;
 
 /// Why bytes did not match what metadata says of them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HashError {
     /// The length differs.
     #[error("length mismatch: expected {expected} bytes, got {actual}")]

@@ -58,6 +58,7 @@ impl Default for KeyEncryption {
 
 /// Why a private key could not be loaded, saved or used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PrivateKeyError {
     /// The PEM armour or DER inside is malformed.
     #[error("not a PKCS#8 PEM private key: {0}")]

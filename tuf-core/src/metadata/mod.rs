@@ -63,6 +63,7 @@ pub const TOP_LEVEL_ROLE_NAMES: [&str; 4] = ["root", "targets", "snapshot", "tim
 
 /// Why a metadata document was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// Not strict JSON (duplicate keys, floats, syntax, size).
     #[error(transparent)]
@@ -313,6 +314,7 @@ impl<T: Role> Metadata<T> {
 
 /// Why signing failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignError {
     /// The content could not be canonicalised.
     #[error(transparent)]

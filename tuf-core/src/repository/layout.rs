@@ -50,6 +50,7 @@ pub const MAX_VERSION_LEN: usize = 128;
 
 /// Why a crate name, version or target path does not fit the layout.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// Not a valid crate name.
     #[error("invalid crate name {name:?}: {reason}")]

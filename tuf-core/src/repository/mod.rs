@@ -69,6 +69,7 @@ impl Progress for () {
 
 /// Why a repository operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RepositoryError {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
