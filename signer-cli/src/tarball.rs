@@ -14,7 +14,7 @@ use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path};
-use tuf_core::repository::layout::{self, LayoutError};
+use tuf_core::layout::{self, LayoutError};
 
 use flate2::read::GzDecoder;
 use serde::Deserialize;

@@ -10,7 +10,7 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tuf_core::client::{DirectoryFetcher, Updater, UpdaterConfig};
-use tuf_core::repository::layout::crate_target_path;
+use tuf_core::layout::crate_target_path;
 use tuf_core::repository::{
     verify_repository, DirectorySource, InitOptions, Repository, RepositoryError, RequiredKeys,
     RoleKeySpec, Settings, VerifyOptions,

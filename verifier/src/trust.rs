@@ -28,8 +28,8 @@ use tuf_core::client::{
     UpdateError, Updater, UpdaterConfig,
 };
 use tuf_core::hash::Hashes;
+use tuf_core::layout::crate_target_path;
 use tuf_core::metadata::format_expires;
-use tuf_core::repository::layout::crate_target_path;
 
 use crate::config::MetadataLocation;
 

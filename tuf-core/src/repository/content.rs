@@ -6,12 +6,12 @@ use serde::Serialize;
 use super::editor::{
     check_threshold, key_map, prune_delegation_keys, remove_if_exists, Repository, RoleKeySpec,
 };
-use super::layout::{
-    self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_ROLE,
-};
 use super::{io_error, RepositoryError};
 use crate::fs::write_atomic_readable;
 use crate::keys::{Key, KeyId};
+use crate::layout::{
+    self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_ROLE,
+};
 use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, UnrecognizedFields};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
 use super::published::{read_file, read_metadata, Published};
 use super::{io_error, RepositoryError, Settings};
 use crate::client::quote_role_name;
 use crate::fs::{create_dir_all_readable, write_atomic};
 use crate::keys::{Key, KeyId};
+use crate::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
 use crate::metadata::{
     whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root, SuccinctRoles,
     Targets, UnrecognizedFields, TOP_LEVEL_ROLE_NAMES,

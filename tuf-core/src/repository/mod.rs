@@ -1,5 +1,5 @@
 //! The repository editor: creates and keeps the TUF repository of a crate registry's
-//! releases, in the role layout of [`layout`] (`spec/role-layout.md`).
+//! releases, in the role layout of [`crate::layout`] (`spec/role-layout.md`).
 //!
 //! A [`Repository`] is a working directory:
 //!
@@ -25,7 +25,6 @@
 mod check;
 mod content;
 mod editor;
-pub mod layout;
 mod publish;
 mod published;
 mod settings;
@@ -48,10 +47,10 @@ pub use settings::{
 pub use signing::{Change, DetachedSignature, SignatureOutcome};
 pub use status::{RoleStatus, Status};
 
+use crate::layout::LayoutError;
 use crate::metadata::MetadataError;
 use crate::signer::PrivateKeyError;
 use crate::verify::{SignatureReport, VerificationError};
-use layout::LayoutError;
 
 /// Something that reports progress of a long operation (a progress bar, or nothing).
 pub trait Progress {
