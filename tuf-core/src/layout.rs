@@ -27,6 +27,8 @@
 //! bins (TAP 15). Namespace delegations are terminating, so `unclaimed` is never consulted
 //! for a path inside a claimed namespace.
 
+use crate::metadata::Targets;
+
 /// The directory all release tarballs live under.
 pub const CRATES_DIR: &str = "crates";
 
@@ -251,10 +253,108 @@ pub fn is_namespace_role(role: &str) -> bool {
         .is_some_and(|namespace| validate_namespace(namespace).is_ok())
 }
 
+/// The kind of a role in the layout, which decides its expiry and who signs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    /// `root`.
+    Root,
+    /// The top-level `targets` role.
+    Targets,
+    /// `snapshot`.
+    Snapshot,
+    /// `timestamp`.
+    Timestamp,
+    /// A namespace role (`ns-serde`), signed by the namespace's owners.
+    Namespace,
+    /// The fallback role [`FALLBACK_ROLE`].
+    Fallback,
+    /// One of the fallback role's succinct hash bins (`unclaimed-0a`).
+    FallbackBin,
+    /// A name this layout does not give out.
+    Other,
+}
+
+impl RoleKind {
+    /// The kind of the role named `role`.
+    pub fn of(role: &str) -> Self {
+        match role {
+            "root" => Self::Root,
+            "targets" => Self::Targets,
+            "snapshot" => Self::Snapshot,
+            "timestamp" => Self::Timestamp,
+            FALLBACK_ROLE => Self::Fallback,
+            _ if is_namespace_role(role) => Self::Namespace,
+            _ if is_fallback_bin(role) => Self::FallbackBin,
+            _ => Self::Other,
+        }
+    }
+
+    /// Whether the repository signs this role with its online keys when it publishes.
+    pub fn is_online(self) -> bool {
+        matches!(
+            self,
+            Self::Snapshot | Self::Timestamp | Self::Fallback | Self::FallbackBin
+        )
+    }
+}
+
+/// Whether `role` is the name of a fallback hash bin: [`FALLBACK_BIN_PREFIX`], `-`, hex.
+fn is_fallback_bin(role: &str) -> bool {
+    role.strip_prefix(FALLBACK_BIN_PREFIX)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The role the top-level `targets` delegates `target_path` to: the first of its
+/// delegations whose patterns cover the path (namespaces are listed before
+/// [`FALLBACK_ROLE`]), or `None` if none does. For [`FALLBACK_ROLE`], the path's bin is
+/// [`SuccinctRoles::role_for_target`](crate::metadata::SuccinctRoles::role_for_target)
+/// of the fallback role's delegation.
+pub fn delegated_role_for_path<'a>(targets: &'a Targets, target_path: &str) -> Option<&'a str> {
+    targets
+        .delegations
+        .as_ref()?
+        .roles
+        .as_ref()?
+        .iter()
+        .find(|r| r.is_delegated_path(target_path))
+        .map(|r| r.name.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metadata::path_matches_pattern;
+
+    #[test]
+    fn role_kinds_follow_the_names() {
+        for (role, kind) in [
+            ("root", RoleKind::Root),
+            ("targets", RoleKind::Targets),
+            ("snapshot", RoleKind::Snapshot),
+            ("timestamp", RoleKind::Timestamp),
+            ("unclaimed", RoleKind::Fallback),
+            ("unclaimed-0a", RoleKind::FallbackBin),
+            ("unclaimed-FF", RoleKind::FallbackBin),
+            ("ns-serde", RoleKind::Namespace),
+            ("unclaimed-", RoleKind::Other),
+            ("unclaimed-xy", RoleKind::Other),
+            ("ns-", RoleKind::Other),
+            ("ns-a::b", RoleKind::Other),
+            ("release", RoleKind::Other),
+        ] {
+            assert_eq!(RoleKind::of(role), kind, "{role}");
+        }
+        let online: Vec<&str> = ["root", "targets", "snapshot", "timestamp", "unclaimed"]
+            .into_iter()
+            .chain(["unclaimed-00", "ns-serde"])
+            .filter(|r| RoleKind::of(r).is_online())
+            .collect();
+        assert_eq!(
+            online,
+            ["snapshot", "timestamp", "unclaimed", "unclaimed-00"]
+        );
+    }
 
     #[test]
     fn paths_follow_the_scheme() {

@@ -13,7 +13,7 @@
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
 //! * [`fs`]: bounded reads, atomic writes, and world-readable files for what is served.
 //! * [`layout`]: the crate registry's role layout: target paths of releases, namespace
-//!   and fallback role names.
+//!   and fallback role names, and which kind of role a name is.
 //! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
 //!   driving it over a narrow fetch trait.
 //! * [`repository`]: the repository editor: staged edits, multi-party signing,

@@ -198,13 +198,8 @@ impl Repository {
         let targets = self
             .current_targets("targets")?
             .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?;
-        let delegated = targets
-            .signed()
-            .delegations
-            .as_ref()
-            .and_then(|d| d.roles.as_ref())
-            .and_then(|roles| roles.iter().find(|r| r.is_delegated_path(target_path)))
-            .map(|r| r.name.clone());
+        let delegated =
+            layout::delegated_role_for_path(targets.signed(), target_path).map(str::to_owned);
         match delegated.as_deref() {
             Some(FALLBACK_ROLE) => self.bin_for(target_path),
             Some(role) => Ok(role.to_owned()),

@@ -12,7 +12,7 @@ use super::{io_error, RepositoryError, Settings};
 use crate::client::quote_role_name;
 use crate::fs::{create_dir_all_readable, write_atomic};
 use crate::keys::{Key, KeyId};
-use crate::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
+use crate::layout::{RoleKind, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
 use crate::metadata::{
     whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root, SuccinctRoles,
     Targets, UnrecognizedFields, TOP_LEVEL_ROLE_NAMES,
@@ -75,48 +75,6 @@ pub struct InitOptions {
     pub fallback: RoleKeySpec,
     /// Expiry periods and bin count.
     pub settings: Settings,
-}
-
-/// The kind of a role in the layout, which decides its expiry and who signs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RoleKind {
-    Root,
-    Targets,
-    Snapshot,
-    Timestamp,
-    Namespace,
-    Fallback,
-    FallbackBin,
-    Other,
-}
-
-pub(crate) fn role_kind(role: &str) -> RoleKind {
-    match role {
-        "root" => RoleKind::Root,
-        "targets" => RoleKind::Targets,
-        "snapshot" => RoleKind::Snapshot,
-        "timestamp" => RoleKind::Timestamp,
-        FALLBACK_ROLE => RoleKind::Fallback,
-        _ if layout::is_namespace_role(role) => RoleKind::Namespace,
-        _ if role
-            .strip_prefix(FALLBACK_BIN_PREFIX)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())) =>
-        {
-            RoleKind::FallbackBin
-        }
-        _ => RoleKind::Other,
-    }
-}
-
-impl RoleKind {
-    /// Whether publish signs this role with the online keys.
-    pub(crate) fn is_online(self) -> bool {
-        matches!(
-            self,
-            Self::Snapshot | Self::Timestamp | Self::Fallback | Self::FallbackBin
-        )
-    }
 }
 
 /// A repository working directory, locked for the lifetime of this value.
@@ -399,7 +357,7 @@ impl Repository {
     /// leaves staged metadata that at worst lists a release twice, never loses one.
     pub fn save(&mut self) -> Result<(), RepositoryError> {
         let dirty = std::mem::take(&mut self.dirty);
-        let rank = |role: &str| match role_kind(role) {
+        let rank = |role: &str| match RoleKind::of(role) {
             RoleKind::Root => 3,
             RoleKind::Targets => 2,
             RoleKind::Fallback => 1,
@@ -512,7 +470,7 @@ impl Repository {
 
     pub(crate) fn expiry_for(&self, role: &str) -> u64 {
         let expiry = &self.settings.expiry;
-        match role_kind(role) {
+        match RoleKind::of(role) {
             RoleKind::Root => expiry.root,
             RoleKind::Targets => expiry.targets,
             RoleKind::Snapshot => expiry.snapshot,
@@ -650,14 +608,14 @@ impl Repository {
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
         let roles: Vec<String> =
-            if role == FALLBACK_BINS_ALIAS || role_kind(role) == RoleKind::FallbackBin {
+            if role == FALLBACK_BINS_ALIAS || RoleKind::of(role) == RoleKind::FallbackBin {
                 self.bins()?.role_names().collect()
             } else {
                 vec![role.to_owned()]
             };
         for role in roles {
             if matches!(
-                role_kind(&role),
+                RoleKind::of(&role),
                 RoleKind::Root | RoleKind::Snapshot | RoleKind::Timestamp
             ) || self.staged.contains_key(&role)
             {
@@ -793,7 +751,7 @@ impl Repository {
         if TOP_LEVEL_ROLE_NAMES.contains(&role) {
             return Ok(KeySite::Root);
         }
-        if role == FALLBACK_BINS_ALIAS || role_kind(role) == RoleKind::FallbackBin {
+        if role == FALLBACK_BINS_ALIAS || RoleKind::of(role) == RoleKind::FallbackBin {
             return Ok(KeySite::Bins);
         }
         Ok(KeySite::Delegation(self.delegator_of(role)?))

@@ -12,13 +12,14 @@ use super::check::{
     Severity, VerifyOptions,
 };
 use super::content::hashed_target_path;
-use super::editor::{expires_at, role_kind, Repository, View, PUBLISHED_DIR};
+use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
 use super::published::{
     metadata_bytes, read_file, versioned_file_name, write_generation, Published, TARGETS_DIR,
 };
 use super::{io_error, MissingSignatures, Progress, RepositoryError, RequiredKeys};
 use crate::client::Limits;
 use crate::fs::{create_dir_all_readable, make_readable};
+use crate::layout::RoleKind;
 use crate::metadata::{
     MetaFile, Metadata, Role, Root, Snapshot, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
@@ -108,7 +109,7 @@ impl Repository {
             .published
             .targets_roles()
             .into_iter()
-            .filter(|r| role_kind(r).is_online())
+            .filter(|r| RoleKind::of(r).is_online())
             .collect();
         for role in online_roles {
             let expires = self.published.targets(&role)?.map(|d| d.signed().expires);
@@ -119,7 +120,7 @@ impl Repository {
         }
         // Staged online roles (a release added to a bin) go out too: they need no other
         // signature than the online keys'.
-        snapshot_due |= self.staged.keys().any(|r| role_kind(r).is_online());
+        snapshot_due |= self.staged.keys().any(|r| RoleKind::of(r).is_online());
         timestamp_due |= snapshot_due;
         if !timestamp_due {
             return Ok(None);
@@ -143,7 +144,7 @@ impl Repository {
         let roles: Vec<String> = self
             .staged
             .keys()
-            .filter(|r| include_offline || role_kind(r).is_online())
+            .filter(|r| include_offline || RoleKind::of(r).is_online())
             .cloned()
             .collect();
         // Delegators as they will be: staged ones too, unless only online roles go out
@@ -157,7 +158,7 @@ impl Repository {
         let new_snapshot = new_snapshot || !roles.is_empty();
         // Sign the online targets roles.
         for role in &roles {
-            if role_kind(role).is_online() {
+            if RoleKind::of(role).is_online() {
                 let keyids = self.authorization_in(role, view)?.keyids;
                 if let Some(doc) = self.staged.get_mut(role) {
                     sign_with(doc, online, &keyids)?;
@@ -173,7 +174,7 @@ impl Repository {
         for role in &check_roles {
             let (report, previous) = self.signature_reports_in(role, view)?;
             if !report.threshold_met() {
-                let keys = if role_kind(role).is_online() {
+                let keys = if RoleKind::of(role).is_online() {
                     RequiredKeys::Online
                 } else {
                     RequiredKeys::Role

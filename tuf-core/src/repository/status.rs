@@ -5,8 +5,9 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::editor::{expires_at, role_kind, Repository};
+use super::editor::{expires_at, Repository};
 use super::RepositoryError;
+use crate::layout::RoleKind;
 use crate::metadata::{format_expires, whole_seconds, Metadata, Role, TOP_LEVEL_ROLE_NAMES};
 use crate::verify::SignatureReport;
 
@@ -87,7 +88,7 @@ impl Repository {
             } else {
                 (None, None)
             };
-            let online = role_kind(&role).is_online();
+            let online = RoleKind::of(&role).is_online();
             let ready = !staged
                 || online
                 || (signatures
