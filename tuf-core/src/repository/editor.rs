@@ -2,11 +2,11 @@
 //! signatures on them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::lock::RepositoryLock;
 use super::published::{read_file, read_metadata, Published};
 use super::{io_error, RepositoryError, Settings};
 use crate::client::quote_role_name;
@@ -22,11 +22,8 @@ use crate::verify::{check_signatures, Authorization, Delegator};
 pub(crate) const SETTINGS_FILE: &str = "repository.json";
 pub(crate) const STAGED_DIR: &str = "staged";
 pub(crate) const PUBLISHED_DIR: &str = "published";
-const LOCK_FILE: &str = ".lock";
 /// Largest settings file read.
 const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
-/// How long to wait for another process to release the repository lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How key and threshold edits name all the fallback hash bins at once.
 pub const FALLBACK_BINS_ALIAS: &str = "unclaimed-*";
@@ -82,7 +79,7 @@ pub struct InitOptions {
 pub struct Repository {
     pub(crate) dir: PathBuf,
     pub(crate) settings: Settings,
-    _lock: File,
+    _lock: RepositoryLock,
     pub(crate) published: Published,
     pub(crate) staged_root: Option<Metadata<Root>>,
     pub(crate) staged: BTreeMap<String, Metadata<Targets>>,
@@ -112,34 +109,6 @@ pub(crate) fn check_threshold(role: &str, spec: &RoleKeySpec) -> Result<(), Repo
         });
     }
     Ok(())
-}
-
-fn lock(dir: &Path) -> Result<File, RepositoryError> {
-    let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_error(&path))?;
-    // Another process may be signing or publishing: wait for it, but not forever (a
-    // cron job must not hang behind a forgotten interactive session).
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                tracing::info!(dir = %dir.display(), "waiting for another tuf-signer process");
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(RepositoryError::Locked(dir.to_owned()))
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(RepositoryError::Io { path, source })
-            }
-        }
-    }
 }
 
 impl Repository {
@@ -172,7 +141,7 @@ impl Repository {
         if settings_path.exists() {
             return Err(RepositoryError::AlreadyExists(dir.to_owned()));
         }
-        let lock = lock(dir)?;
+        let lock = RepositoryLock::acquire(dir)?;
         let staged = dir.join(STAGED_DIR);
         std::fs::create_dir_all(&staged).map_err(io_error(&staged))?;
         // Served by a web server, which may run as another user.
@@ -266,7 +235,7 @@ impl Repository {
         if !settings_path.exists() {
             return Err(RepositoryError::NotARepository(dir.to_owned()));
         }
-        let lock = lock(dir)?;
+        let lock = RepositoryLock::acquire(dir)?;
         let bytes = read_file(&settings_path, MAX_SETTINGS_BYTES)?;
         let settings: Settings =
             serde_json::from_slice(&bytes).map_err(|e| RepositoryError::Settings {

@@ -25,6 +25,7 @@
 mod check;
 mod content;
 mod editor;
+mod lock;
 mod publish;
 mod published;
 mod settings;
