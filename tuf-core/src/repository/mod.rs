@@ -30,14 +30,12 @@ mod publish;
 mod published;
 mod settings;
 mod signing;
+mod source;
 mod status;
 
 use std::path::PathBuf;
 
-pub use check::{
-    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, Severity,
-    SourceError, VerifyOptions, VerifyReport,
-};
+pub use check::{verify_repository, Problem, Severity, VerifyOptions, VerifyReport};
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
 pub use publish::PublishReport;
@@ -46,6 +44,7 @@ pub use settings::{
     DEFAULT_FALLBACK_BIN_BITS, SETTINGS_FORMAT,
 };
 pub use signing::{Change, DetachedSignature, SignatureOutcome};
+pub use source::{DirectorySource, MetadataSource, OverlaySource, SourceError};
 pub use status::{RoleStatus, Status};
 
 use crate::layout::LayoutError;

@@ -7,15 +7,13 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::check::{
-    check_target_file, verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem,
-    Severity, VerifyOptions,
-};
+use super::check::{check_target_file, verify_repository, Problem, Severity, VerifyOptions};
 use super::content::hashed_target_path;
 use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
 use super::published::{
     metadata_bytes, read_file, versioned_file_name, write_generation, Published, TARGETS_DIR,
 };
+use super::source::{DirectorySource, MetadataSource, OverlaySource};
 use super::{io_error, MissingSignatures, Progress, RepositoryError, RequiredKeys};
 use crate::client::Limits;
 use crate::fs::{create_dir_all_readable, make_readable};
