@@ -22,7 +22,7 @@
 //! Every file is written atomically (temporary file in the same directory, fsync,
 //! rename, directory fsync), and a lock file keeps two processes from editing at once.
 
-mod check;
+mod audit;
 mod content;
 mod editor;
 mod lock;
@@ -35,7 +35,7 @@ mod status;
 
 use std::path::PathBuf;
 
-pub use check::{verify_repository, Problem, Severity, VerifyOptions, VerifyReport};
+pub use audit::{audit_repository, AuditOptions, AuditReport, Problem, Severity};
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
 pub use publish::PublishReport;

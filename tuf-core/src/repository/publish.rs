@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::check::{check_target_file, verify_repository, Problem, Severity, VerifyOptions};
+use super::audit::{audit_repository, check_target_file, AuditOptions, Problem, Severity};
 use super::content::hashed_target_path;
 use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
 use super::published::{
@@ -295,13 +295,13 @@ impl Repository {
         let base_ref: Option<&dyn MetadataSource> = metadata_dir.exists().then_some(&base as _);
         let overlay =
             OverlaySource::new(base_ref, files.iter().cloned().collect::<HashMap<_, _>>());
-        let mut options = VerifyOptions::new(now);
+        let mut options = AuditOptions::new(now);
         let mut changed: BTreeSet<String> = roles.iter().cloned().collect();
         if self.published.snapshot.is_none() {
             changed.extend(self.staged.keys().cloned());
         }
         options.changed_roles = Some(changed);
-        let report = verify_repository(&overlay, &trusted_root, &options, &());
+        let report = audit_repository(&overlay, &trusted_root, &options, &());
         if !report.is_ok() {
             return Err(RepositoryError::WouldNotVerify(report.into_errors()));
         }

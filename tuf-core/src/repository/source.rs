@@ -34,7 +34,7 @@ pub enum SourceError {
     },
 }
 
-/// Where verification reads metadata files from, by file name (`3.targets.json`).
+/// Where an audit reads metadata files from, by file name (`3.targets.json`).
 pub trait MetadataSource {
     /// The file's bytes, `None` if it does not exist; an error if it is longer than
     /// `max_length` or unreadable.

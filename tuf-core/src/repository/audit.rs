@@ -1,6 +1,7 @@
-//! Verifying a whole repository as a client would, listing every problem rather than
-//! stopping at the first: the `verify` command, and the check publish makes before it
-//! switches to new metadata.
+//! Auditing a whole repository as a client would see it, listing every problem rather
+//! than stopping at the first: the signer's `verify` command, and the check publish makes
+//! before it switches to new metadata. (The threshold signature check of one document is
+//! [`crate::verify`]; an audit runs it, through the client, on every role.)
 //!
 //! The walk uses the client's own state machine ([`TrustedMetadataSet`]): the root chain
 //! from a trusted root (§5.3), timestamp (§5.4), snapshot (§5.5), targets (§5.6), then
@@ -67,7 +68,7 @@ impl std::fmt::Display for Problem {
 
 /// What to check.
 #[derive(Debug, Clone)]
-pub struct VerifyOptions {
+pub struct AuditOptions {
     /// The time expiry is judged against.
     pub reference_time: DateTime<Utc>,
     /// Download limits, as a client's.
@@ -79,13 +80,13 @@ pub struct VerifyOptions {
     pub changed_roles: Option<BTreeSet<String>>,
 }
 
-impl VerifyOptions {
+impl AuditOptions {
     /// Checks everything (metadata only) at `reference_time`.
     pub fn new(reference_time: DateTime<Utc>) -> Self {
         Self {
             reference_time,
             limits: Limits {
-                // A repository's own verification reads whole bins and large snapshots.
+                // A repository's own audit reads whole bins and large snapshots.
                 max_snapshot_length: 512 * 1024 * 1024,
                 max_targets_length: 512 * 1024 * 1024,
                 ..Limits::default()
@@ -96,9 +97,9 @@ impl VerifyOptions {
     }
 }
 
-/// The result of a verification.
+/// The result of an audit.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct VerifyReport {
+pub struct AuditReport {
     /// Every problem found.
     pub problems: Vec<Problem>,
     /// Version of the newest root reached.
@@ -115,7 +116,7 @@ pub struct VerifyReport {
     pub target_files_checked: usize,
 }
 
-impl VerifyReport {
+impl AuditReport {
     /// Whether no error was found (warnings allowed).
     pub fn is_ok(&self) -> bool {
         !self.problems.iter().any(|p| p.severity == Severity::Error)
@@ -162,14 +163,16 @@ fn trust_message(e: &TrustError) -> String {
     e.to_string()
 }
 
-/// Verifies the repository in `source` as a client holding `trusted_root` would.
-pub fn verify_repository(
+/// Audits the repository in `source` as a client holding `trusted_root` would see it:
+/// every role through the client's checks, every target's lookup, optionally every
+/// tarball.
+pub fn audit_repository(
     source: &dyn MetadataSource,
     trusted_root: &[u8],
-    options: &VerifyOptions,
+    options: &AuditOptions,
     progress: &dyn Progress,
-) -> VerifyReport {
-    let mut report = VerifyReport::default();
+) -> AuditReport {
+    let mut report = AuditReport::default();
     let limits = options.limits;
     // §5.2: the trusted root.
     let mut trusted = match TrustedMetadataSet::new(trusted_root, options.reference_time, &limits) {
