@@ -19,10 +19,10 @@ use serde::Serialize;
 use super::content::{check_relative_target_path, hashed_target_path};
 use super::source::MetadataSource;
 use super::{Progress, RepositoryError};
-use crate::client::{quote_role_name, Limits, TrustError, TrustedMetadataSet};
+use crate::client::{quote_role_name, Limits, TrustedMetadataSet};
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
-use crate::metadata::{format_expires, Role, TargetFile};
+use crate::metadata::{format_expires, Delegations, Role, TargetFile};
 
 /// How bad a problem is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -159,10 +159,6 @@ impl AuditReport {
     }
 }
 
-fn trust_message(e: &TrustError) -> String {
-    e.to_string()
-}
-
 /// Audits the repository in `source` as a client holding `trusted_root` would see it:
 /// every role through the client's checks, every target's lookup, optionally every
 /// tarball.
@@ -172,205 +168,269 @@ pub fn audit_repository(
     options: &AuditOptions,
     progress: &dyn Progress,
 ) -> AuditReport {
-    let mut report = AuditReport::default();
-    let limits = options.limits;
-    // §5.2: the trusted root.
-    let mut trusted = match TrustedMetadataSet::new(trusted_root, options.reference_time, &limits) {
-        Ok(trusted) => trusted,
-        Err(e) => {
-            report.error(
-                Some("root"),
-                None,
-                format!("the trusted root: {}", trust_message(&e)),
-            );
-            return report;
-        }
+    let mut audit = Audit {
+        source,
+        options,
+        limits: options.limits,
+        report: AuditReport::default(),
     };
-    // §5.3: the root chain.
-    let mut rotations = 0;
-    loop {
-        let next = trusted.root().signed().version.saturating_add(1);
-        let name = format!("{next}.root.json");
-        match source.read(&name, limits.max_root_length) {
-            Ok(None) => break,
-            Ok(Some(bytes)) => {
-                if let Err(e) = trusted.update_root(&bytes, &limits) {
-                    report.error(Some("root"), None, format!("{name}: {}", trust_message(&e)));
-                    return report;
-                }
+    // Each step records what stops it in the report; later steps need the earlier ones.
+    let Some(mut trusted) = audit.root_chain(trusted_root) else {
+        return audit.report;
+    };
+    let consistent = trusted.root().signed().consistent_snapshot();
+    if audit.timestamp(&mut trusted).is_none() || audit.snapshot(&mut trusted, consistent).is_none()
+    {
+        return audit.report;
+    }
+    let loaded = audit.targets_roles(&mut trusted, consistent);
+    audit.target_lookups(&trusted, &loaded, consistent, progress);
+    audit.report
+}
+
+/// The file name of `role` at `version`: versioned under consistent snapshots.
+fn metadata_file_name(role: &str, version: u64, consistent: bool) -> String {
+    if consistent {
+        format!("{version}.{}.json", quote_role_name(role))
+    } else {
+        format!("{}.json", quote_role_name(role))
+    }
+}
+
+/// Queues the roles `delegations` of `role` names, each with `role` as its delegator.
+/// With `changed` (a partial audit), hash bins that did not change under a delegator
+/// that did not change are marked reached instead: they were audited when published.
+fn queue_delegates(
+    role: &str,
+    delegations: &Delegations,
+    changed: Option<&BTreeSet<String>>,
+    queue: &mut VecDeque<(String, String)>,
+    reached: &mut HashSet<String>,
+) {
+    if let Some(roles) = &delegations.roles {
+        for child in roles {
+            queue.push_back((child.name.clone(), role.to_owned()));
+        }
+    } else if let Some(bins) = &delegations.succinct_roles {
+        for bin in bins.role_names() {
+            let unchanged = changed.is_some_and(|c| !c.contains(&bin) && !c.contains(role));
+            if unchanged {
+                reached.insert(bin);
+            } else {
+                queue.push_back((bin, role.to_owned()));
+            }
+        }
+    }
+}
+
+/// One audit under way: where it reads, what it checks, and what it found so far. A step
+/// returning `None` has recorded why the audit cannot go on.
+struct Audit<'a> {
+    source: &'a dyn MetadataSource,
+    options: &'a AuditOptions,
+    limits: Limits,
+    report: AuditReport,
+}
+
+impl Audit<'_> {
+    /// Reads `name`, recording as a problem of `role` why it cannot be had (missing,
+    /// too long, unreadable).
+    fn read(&mut self, role: &str, name: &str, max_length: u64) -> Option<Vec<u8>> {
+        match self.source.read(name, max_length) {
+            Ok(Some(bytes)) => Some(bytes),
+            Ok(None) => {
+                self.report
+                    .error(Some(role), None, format!("{name} is missing"));
+                None
             }
             Err(e) => {
-                report.error(Some("root"), None, e.to_string());
-                return report;
+                self.report.error(Some(role), None, e.to_string());
+                None
             }
         }
-        rotations += 1;
-        if rotations >= limits.max_root_rotations {
-            report.error(
+    }
+
+    /// §5.2 and §5.3: the trusted root, the chain of newer roots, and the final root's
+    /// expiry (§5.3.10).
+    fn root_chain(&mut self, trusted_root: &[u8]) -> Option<TrustedMetadataSet> {
+        let limits = self.limits;
+        let now = self.options.reference_time;
+        let mut trusted = match TrustedMetadataSet::new(trusted_root, now, &limits) {
+            Ok(trusted) => trusted,
+            Err(e) => {
+                self.report
+                    .error(Some("root"), None, format!("the trusted root: {e}"));
+                return None;
+            }
+        };
+        let mut rotations = 0;
+        loop {
+            let next = trusted.root().signed().version.saturating_add(1);
+            let name = format!("{next}.root.json");
+            match self.source.read(&name, limits.max_root_length) {
+                Ok(None) => break,
+                Ok(Some(bytes)) => {
+                    if let Err(e) = trusted.update_root(&bytes, &limits) {
+                        self.report
+                            .error(Some("root"), None, format!("{name}: {e}"));
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    self.report.error(Some("root"), None, e.to_string());
+                    return None;
+                }
+            }
+            rotations += 1;
+            if rotations >= limits.max_root_rotations {
+                self.report.error(
+                    Some("root"),
+                    None,
+                    format!(
+                        "more than {} root versions to follow",
+                        limits.max_root_rotations
+                    ),
+                );
+                return None;
+            }
+        }
+        let root = trusted.root().signed();
+        self.report.root_version = Some(root.version);
+        if root.is_expired(now) {
+            self.report.error(
                 Some("root"),
                 None,
                 format!(
-                    "more than {} root versions to follow",
-                    limits.max_root_rotations
+                    "version {} expired at {}",
+                    root.version,
+                    format_expires(&root.expires)
                 ),
             );
-            return report;
+            return None;
         }
+        Some(trusted)
     }
-    report.root_version = Some(trusted.root().signed().version);
-    // §5.3.10: the final root must not have expired.
-    if trusted.root().signed().is_expired(options.reference_time) {
-        report.error(
-            Some("root"),
-            None,
-            format!(
-                "version {} expired at {}",
-                trusted.root().signed().version,
-                format_expires(&trusted.root().signed().expires)
-            ),
-        );
-        return report;
-    }
-    let consistent = trusted.root().signed().consistent_snapshot();
-    let file_name = |role: &str, version: u64| {
-        if consistent {
-            format!("{version}.{}.json", quote_role_name(role))
-        } else {
-            format!("{}.json", quote_role_name(role))
-        }
-    };
-    // §5.4: timestamp.
-    let bytes = match source.read("timestamp.json", limits.max_timestamp_length) {
-        Ok(Some(bytes)) => bytes,
-        Ok(None) => {
-            report.error(Some("timestamp"), None, "timestamp.json is missing");
-            return report;
-        }
-        Err(e) => {
-            report.error(Some("timestamp"), None, e.to_string());
-            return report;
-        }
-    };
-    match trusted.update_timestamp(&bytes, &limits) {
-        Ok(t) => report.timestamp_version = Some(t.signed().version),
-        Err(e) => {
-            report.error(Some("timestamp"), None, trust_message(&e));
-            return report;
-        }
-    }
-    // §5.5: snapshot.
-    let Some(meta) = trusted
-        .timestamp()
-        .and_then(|t| t.signed().snapshot_meta())
-        .cloned()
-    else {
-        report.error(Some("timestamp"), None, "no snapshot.json entry");
-        return report;
-    };
-    let name = file_name("snapshot", meta.version);
-    let max = meta.length.unwrap_or(limits.max_snapshot_length);
-    match source.read(&name, max) {
-        Ok(Some(bytes)) => match trusted.update_snapshot(&bytes, false, &limits) {
-            Ok(s) => report.snapshot_version = Some(s.signed().version),
+
+    /// §5.4: timestamp.
+    fn timestamp(&mut self, trusted: &mut TrustedMetadataSet) -> Option<()> {
+        let limits = self.limits;
+        let bytes = self.read("timestamp", "timestamp.json", limits.max_timestamp_length)?;
+        match trusted.update_timestamp(&bytes, &limits) {
+            Ok(t) => {
+                self.report.timestamp_version = Some(t.signed().version);
+                Some(())
+            }
             Err(e) => {
-                report.error(Some("snapshot"), None, trust_message(&e));
-                return report;
+                self.report.error(Some("timestamp"), None, e.to_string());
+                None
             }
-        },
-        Ok(None) => {
-            report.error(Some("snapshot"), None, format!("{name} is missing"));
-            return report;
-        }
-        Err(e) => {
-            report.error(Some("snapshot"), None, e.to_string());
-            return report;
         }
     }
-    let snapshot_roles: Vec<String> = trusted
-        .snapshot()
-        .map(|s| {
-            s.signed()
-                .meta
-                .keys()
-                .filter_map(|k| k.strip_suffix(".json").map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default();
-    // §5.6 and §5.6.7: every targets role, breadth-first through its delegator.
-    let changed = options.changed_roles.as_ref();
-    let mut queue: VecDeque<(String, String)> = VecDeque::from([("targets".into(), "root".into())]);
-    let mut reached: HashSet<String> = HashSet::new();
-    let mut loaded_order: Vec<String> = Vec::new();
-    while let Some((role, delegator)) = queue.pop_front() {
-        if reached.contains(&role) {
-            // A second delegator (a diamond): its own threshold must hold too (§5.6.3).
-            if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
-                report.error(
-                    Some(&role),
-                    None,
-                    format!("as delegated by {delegator}: {e}"),
-                );
-            }
-            continue;
-        }
-        reached.insert(role.clone());
+
+    /// §5.5: the snapshot timestamp names.
+    fn snapshot(&mut self, trusted: &mut TrustedMetadataSet, consistent: bool) -> Option<()> {
+        let limits = self.limits;
         let Some(meta) = trusted
-            .snapshot()
-            .and_then(|s| s.signed().role_meta(&role))
+            .timestamp()
+            .and_then(|t| t.signed().snapshot_meta())
             .cloned()
         else {
-            report.error(
-                Some(&role),
-                None,
-                format!("delegated by {delegator} but not listed in snapshot"),
-            );
-            continue;
+            self.report
+                .error(Some("timestamp"), None, "no snapshot.json entry");
+            return None;
         };
-        let name = file_name(&role, meta.version);
-        let max = meta.length.unwrap_or(limits.max_targets_length);
-        let bytes = match source.read(&name, max) {
-            Ok(Some(bytes)) => bytes,
-            Ok(None) => {
-                report.error(Some(&role), None, format!("{name} is missing"));
-                continue;
+        let name = metadata_file_name("snapshot", meta.version, consistent);
+        let max = meta.length.unwrap_or(limits.max_snapshot_length);
+        let bytes = self.read("snapshot", &name, max)?;
+        match trusted.update_snapshot(&bytes, false, &limits) {
+            Ok(s) => {
+                self.report.snapshot_version = Some(s.signed().version);
+                Some(())
             }
             Err(e) => {
-                report.error(Some(&role), None, e.to_string());
-                continue;
-            }
-        };
-        let targets = match trusted.update_delegated_targets(&bytes, &role, &delegator, &limits) {
-            Ok(targets) => targets,
-            Err(e) => {
-                report.error(Some(&role), None, trust_message(&e));
-                continue;
-            }
-        };
-        report.roles_verified += 1;
-        loaded_order.push(role.clone());
-        let Some(delegations) = targets.signed().delegations.clone() else {
-            continue;
-        };
-        if let Some(roles) = &delegations.roles {
-            for child in roles {
-                queue.push_back((child.name.clone(), role.clone()));
-            }
-        } else if let Some(bins) = &delegations.succinct_roles {
-            for bin in bins.role_names() {
-                // An unchanged bin of an unchanged delegator was verified when published.
-                let skip = changed.is_some_and(|c| !c.contains(&bin) && !c.contains(&role));
-                if skip {
-                    reached.insert(bin);
-                } else {
-                    queue.push_back((bin, role.clone()));
-                }
+                self.report.error(Some("snapshot"), None, e.to_string());
+                None
             }
         }
     }
-    if changed.is_none() {
-        for role in &snapshot_roles {
+
+    /// §5.6 and §5.6.7: every targets role, breadth-first through its delegator (each
+    /// succinct hash bin too). Returns the roles loaded, in order. A role that fails is
+    /// recorded and its delegations are not followed; the walk goes on.
+    fn targets_roles(&mut self, trusted: &mut TrustedMetadataSet, consistent: bool) -> Vec<String> {
+        let limits = self.limits;
+        let changed = self.options.changed_roles.as_ref();
+        let mut queue: VecDeque<(String, String)> =
+            VecDeque::from([("targets".into(), "root".into())]);
+        let mut reached: HashSet<String> = HashSet::new();
+        let mut loaded = Vec::new();
+        while let Some((role, delegator)) = queue.pop_front() {
+            if reached.contains(&role) {
+                // A second delegator (a diamond): its own threshold must hold too (§5.6.3).
+                if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
+                    self.report.error(
+                        Some(&role),
+                        None,
+                        format!("as delegated by {delegator}: {e}"),
+                    );
+                }
+                continue;
+            }
+            reached.insert(role.clone());
+            let Some(meta) = trusted
+                .snapshot()
+                .and_then(|s| s.signed().role_meta(&role))
+                .cloned()
+            else {
+                self.report.error(
+                    Some(&role),
+                    None,
+                    format!("delegated by {delegator} but not listed in snapshot"),
+                );
+                continue;
+            };
+            let name = metadata_file_name(&role, meta.version, consistent);
+            let max = meta.length.unwrap_or(limits.max_targets_length);
+            let Some(bytes) = self.read(&role, &name, max) else {
+                continue;
+            };
+            let targets = match trusted.update_delegated_targets(&bytes, &role, &delegator, &limits)
+            {
+                Ok(targets) => targets,
+                Err(e) => {
+                    self.report.error(Some(&role), None, e.to_string());
+                    continue;
+                }
+            };
+            self.report.roles_verified += 1;
+            loaded.push(role.clone());
+            if let Some(delegations) = &targets.signed().delegations {
+                queue_delegates(&role, delegations, changed, &mut queue, &mut reached);
+            }
+        }
+        if changed.is_none() {
+            self.unreached_snapshot_roles(trusted, &reached);
+        }
+        loaded
+    }
+
+    /// Warns of roles snapshot lists but no role delegates.
+    fn unreached_snapshot_roles(
+        &mut self,
+        trusted: &TrustedMetadataSet,
+        reached: &HashSet<String>,
+    ) {
+        let Some(snapshot) = trusted.snapshot() else {
+            return;
+        };
+        for role in snapshot
+            .signed()
+            .meta
+            .keys()
+            .filter_map(|k| k.strip_suffix(".json"))
+        {
             if !reached.contains(role) {
-                report.push(
+                self.report.push(
                     Severity::Warning,
                     Some(role),
                     None,
@@ -380,47 +440,61 @@ pub fn audit_repository(
             }
         }
     }
-    // Targets: each listed path must resolve to the role listing it; tarballs must match.
-    let check_roles: Vec<&String> = loaded_order
-        .iter()
-        .filter(|r| changed.is_none_or(|c| c.contains(*r)))
-        .collect();
-    let total: usize = check_roles
-        .iter()
-        .filter_map(|r| trusted.targets(r))
-        .map(|t| t.signed().targets.len())
-        .sum();
-    progress.set_length(total as u64);
-    for role in check_roles {
-        let Some(targets) = trusted.targets(role) else {
-            continue;
-        };
-        for (path, info) in &targets.signed().targets {
-            report.targets_checked += 1;
-            match resolve(&trusted, path, limits.max_delegations) {
-                Resolution::Found(found) if &found == role => {}
-                Resolution::Found(found) => report.error(
-                    Some(role),
-                    Some(path),
-                    format!("listed here, but a client looking it up gets the entry of {found}"),
-                ),
-                Resolution::NotFound => report.error(
-                    Some(role),
-                    Some(path),
-                    "listed here, but this role is not trusted for the path: clients will not find it",
-                ),
-                Resolution::Unloaded => {}
-            }
-            if let Some(dir) = &options.targets_dir {
-                report.target_files_checked += 1;
-                if let Err(e) = check_target_file(dir, path, info, consistent) {
-                    report.error(Some(role), Some(path), e.to_string());
+
+    /// Each target listed by a loaded role (only changed roles' when the audit is
+    /// partial) must be what a client looking its path up gets; with a targets
+    /// directory, its tarball must match.
+    fn target_lookups(
+        &mut self,
+        trusted: &TrustedMetadataSet,
+        loaded: &[String],
+        consistent: bool,
+        progress: &dyn Progress,
+    ) {
+        let changed = self.options.changed_roles.as_ref();
+        let check_roles: Vec<&String> = loaded
+            .iter()
+            .filter(|r| changed.is_none_or(|c| c.contains(*r)))
+            .collect();
+        let total: usize = check_roles
+            .iter()
+            .filter_map(|r| trusted.targets(r))
+            .map(|t| t.signed().targets.len())
+            .sum();
+        progress.set_length(total as u64);
+        for role in check_roles {
+            let Some(targets) = trusted.targets(role) else {
+                continue;
+            };
+            for (path, info) in &targets.signed().targets {
+                self.report.targets_checked += 1;
+                match resolve(trusted, path, self.limits.max_delegations) {
+                    Resolution::Found(found) if &found == role => {}
+                    Resolution::Found(found) => self.report.error(
+                        Some(role),
+                        Some(path),
+                        format!(
+                            "listed here, but a client looking it up gets the entry of {found}"
+                        ),
+                    ),
+                    Resolution::NotFound => self.report.error(
+                        Some(role),
+                        Some(path),
+                        "listed here, but this role is not trusted for the path: clients will \
+                         not find it",
+                    ),
+                    Resolution::Unloaded => {}
                 }
+                if let Some(dir) = &self.options.targets_dir {
+                    self.report.target_files_checked += 1;
+                    if let Err(e) = check_target_file(dir, path, info, consistent) {
+                        self.report.error(Some(role), Some(path), e.to_string());
+                    }
+                }
+                progress.advance(1);
             }
-            progress.advance(1);
         }
     }
-    report
 }
 
 /// Why a release tarball on disk does not match its signed entry.
