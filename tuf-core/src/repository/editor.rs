@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Duration, Utc};
 
 use super::lock::RepositoryLock;
-use super::published::{read_file, read_metadata, Published};
+use super::published_store::{read_file, read_metadata, PublishedStore};
 use super::{io_error, RepositoryError, Settings};
 use crate::client::quote_role_name;
 use crate::fs::{create_dir_all_readable, write_atomic};
@@ -80,7 +80,7 @@ pub struct Repository {
     pub(crate) dir: PathBuf,
     pub(crate) settings: Settings,
     _lock: RepositoryLock,
-    pub(crate) published: Published,
+    pub(crate) published: PublishedStore,
     pub(crate) staged_root: Option<Metadata<Root>>,
     pub(crate) staged: BTreeMap<String, Metadata<Targets>>,
     pub(crate) dirty: BTreeSet<String>,
@@ -202,7 +202,7 @@ impl Repository {
             dir: dir.to_owned(),
             settings,
             _lock: lock,
-            published: Published::load(&dir.join(PUBLISHED_DIR))?,
+            published: PublishedStore::load(&dir.join(PUBLISHED_DIR))?,
             staged_root: Some(Metadata::new(root)),
             staged: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -252,7 +252,7 @@ impl Repository {
                 ),
             });
         }
-        let published = Published::load(&dir.join(PUBLISHED_DIR))?;
+        let published = PublishedStore::load(&dir.join(PUBLISHED_DIR))?;
         let mut repo = Self {
             dir: dir.to_owned(),
             settings,

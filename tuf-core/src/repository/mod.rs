@@ -27,7 +27,7 @@ mod content;
 mod editor;
 mod lock;
 mod publish;
-mod published;
+mod published_store;
 mod settings;
 mod signing;
 mod source;

@@ -10,8 +10,8 @@ use serde::Serialize;
 use super::audit::{audit_repository, check_target_file, AuditOptions, Problem, Severity};
 use super::content::hashed_target_path;
 use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
-use super::published::{
-    metadata_bytes, read_file, versioned_file_name, write_generation, Published, TARGETS_DIR,
+use super::published_store::{
+    metadata_bytes, read_file, versioned_file_name, write_generation, PublishedStore, TARGETS_DIR,
 };
 use super::source::{DirectorySource, MetadataSource, OverlaySource};
 use super::{io_error, MissingSignatures, Progress, RepositoryError, RequiredKeys};
@@ -200,7 +200,7 @@ impl Repository {
             _ => return Err(RepositoryError::UnknownRole("root".into())),
         };
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        let metadata_dir = published_dir.join(super::published::METADATA_LINK);
+        let metadata_dir = published_dir.join(super::published_store::METADATA_LINK);
         if publish_root {
             let path = metadata_dir.join("root.json");
             let bytes = metadata_bytes(&root, &path)?;
@@ -337,7 +337,7 @@ impl Repository {
             self.staged.remove(role);
             super::editor::remove_if_exists(&staged_dir.join(format!("{role}.json")))?;
         }
-        self.published = Published::load(&published_dir)?;
+        self.published = PublishedStore::load(&published_dir)?;
         Ok(PublishReport {
             root_version: root.signed().version,
             timestamp_version,
