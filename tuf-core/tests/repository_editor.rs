@@ -357,6 +357,11 @@ fn status_reports_signatures_and_what_expires_soon() {
     assert_eq!((report.valid.len(), report.threshold), (1, 2));
     assert_eq!(report.missing.len(), 2);
     assert!(!root.ready);
+    let signatures = repo.signatures_of("root").unwrap();
+    assert_eq!(&signatures.report, report);
+    // A first root has no previous root to satisfy.
+    assert_eq!(signatures.previous_root, None);
+    assert!(!signatures.threshold_met());
     repo.sign("root", &keys.root[1]).unwrap();
     repo.sign("targets", &keys.targets).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();

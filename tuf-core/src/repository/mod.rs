@@ -43,7 +43,7 @@ pub use settings::{
     format_duration, parse_duration, DurationError, ExpiryPolicy, Settings,
     DEFAULT_FALLBACK_BIN_BITS, SETTINGS_FORMAT,
 };
-pub use signing::{Change, DetachedSignature, SignatureOutcome};
+pub use signing::{Change, DetachedSignature, RoleSignatures, SignatureOutcome};
 pub use source::{DirectorySource, MetadataSource, OverlaySource, SourceError};
 pub use status::{RoleStatus, Status};
 

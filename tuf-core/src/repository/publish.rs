@@ -13,6 +13,7 @@ use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
 use super::published_store::{
     metadata_bytes, read_file, versioned_file_name, write_generation, PublishedStore, TARGETS_DIR,
 };
+use super::signing::RoleSignatures;
 use super::source::{DirectorySource, MetadataSource, OverlaySource};
 use super::{io_error, MissingSignatures, Progress, RepositoryError, RequiredKeys};
 use crate::client::Limits;
@@ -170,7 +171,10 @@ impl Repository {
             check_roles.insert(0, "root".into());
         }
         for role in &check_roles {
-            let (report, previous) = self.signature_reports_in(role, view)?;
+            let RoleSignatures {
+                report,
+                previous_root,
+            } = self.signatures_in(role, view)?;
             if !report.threshold_met() {
                 let keys = if RoleKind::of(role).is_online() {
                     RequiredKeys::Online
@@ -183,7 +187,7 @@ impl Repository {
                     report,
                 });
             }
-            if let Some(previous) = previous.filter(|p| !p.threshold_met()) {
+            if let Some(previous) = previous_root.filter(|p| !p.threshold_met()) {
                 unsigned.push(MissingSignatures {
                     role: "root".into(),
                     keys: RequiredKeys::PreviousRoot,
