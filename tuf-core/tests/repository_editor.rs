@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use tuf_core::client::{DirectoryFetcher, Updater, UpdaterConfig};
 use tuf_core::layout::crate_target_path;
 use tuf_core::repository::{
-    audit_repository, AuditOptions, DirectorySource, InitOptions, Repository, RepositoryError,
-    RequiredKeys, RoleKeySpec, Settings,
+    audit_repository, AuditOptions, DirectorySource, InitOptions, PublishedRole, Repository,
+    RepositoryError, RequiredKeys, RoleKeySpec, Settings,
 };
 use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
 
@@ -285,10 +285,10 @@ fn refresh_renews_the_online_roles_before_they_expire() {
         .unwrap()
         .unwrap();
     assert_eq!(report.snapshot_version, 2);
-    assert!(report
-        .roles
-        .iter()
-        .any(|(r, v)| r == "unclaimed" && *v == 2));
+    assert!(report.roles.contains(&PublishedRole {
+        role: "unclaimed".into(),
+        version: 2
+    }));
     let verified = audit(dir.path(), much_later);
     assert!(verified.is_ok(), "{:?}", verified.problems);
     // Without refresh a client refuses the repository once timestamp expires.

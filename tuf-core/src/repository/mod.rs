@@ -38,7 +38,7 @@ use std::path::PathBuf;
 pub use audit::{audit_repository, AuditOptions, AuditReport, Problem, Severity};
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
-pub use publish::PublishReport;
+pub use publish::{PublishReport, PublishedRole};
 pub use settings::{
     format_duration, parse_duration, DurationError, ExpiryPolicy, Settings,
     DEFAULT_FALLBACK_BIN_BITS, SETTINGS_FORMAT,

@@ -34,12 +34,30 @@ pub struct PublishReport {
     pub timestamp_version: u64,
     /// The snapshot version timestamp names.
     pub snapshot_version: u64,
-    /// Roles published with a new version, and that version.
-    pub roles: Vec<(String, u64)>,
+    /// Roles published with a new version.
+    pub roles: Vec<PublishedRole>,
     /// Release tarballs newly published.
     pub releases_published: usize,
     /// Metadata files written.
     pub files_written: usize,
+}
+
+/// A role a publish wrote a new version of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedRole {
+    /// The role.
+    pub role: String,
+    /// Its new version.
+    pub version: u64,
+}
+
+impl PublishedRole {
+    fn new(role: impl Into<String>, version: u64) -> Self {
+        Self {
+            role: role.into(),
+            version,
+        }
+    }
 }
 
 /// Signs `doc` with every signer `authorized` lists, keeping other signatures.
@@ -231,7 +249,7 @@ impl Repository {
                 MetaFile::with_bytes(version, &bytes),
             );
             files.push((versioned_file_name(role, version), bytes));
-            published_roles.push((role.clone(), version));
+            published_roles.push(PublishedRole::new(role.clone(), version));
         }
         // Snapshot (§4.4): every targets role with version, length and sha256.
         let snapshot_bytes;
@@ -253,7 +271,7 @@ impl Repository {
                 versioned_file_name("snapshot", snapshot_version),
                 snapshot_bytes.clone(),
             ));
-            published_roles.push(("snapshot".into(), snapshot_version));
+            published_roles.push(PublishedRole::new("snapshot", snapshot_version));
         } else {
             let current = self
                 .published
@@ -283,7 +301,7 @@ impl Repository {
             "timestamp.json".into(),
             metadata_bytes(&timestamp, &metadata_dir.join("timestamp.json"))?,
         ));
-        published_roles.push(("timestamp".into(), timestamp_version));
+        published_roles.push(PublishedRole::new("timestamp", timestamp_version));
 
         // Would a client accept it? Check from the root clients hold now (or the new
         // first root), reading only what changed plus the roles it depends on.
