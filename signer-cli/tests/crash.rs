@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use common::{describe_output, Workspace};
-use tuf_core::repository::{verify_repository, DirectorySource, VerifyOptions};
+use tuf_core::repository::{audit_repository, AuditOptions, DirectorySource};
 
 const RELEASES: usize = 300;
 const KILLS: usize = 24;
@@ -30,9 +30,9 @@ const KILLS: usize = 24;
 fn published_state(repo: &Path) -> (u64, u64) {
     let metadata = repo.join("published/metadata");
     let root = std::fs::read(metadata.join("1.root.json")).unwrap();
-    let mut options = VerifyOptions::new(chrono::Utc::now());
+    let mut options = AuditOptions::new(chrono::Utc::now());
     options.targets_dir = Some(repo.join("published/targets"));
-    let report = verify_repository(&DirectorySource::new(&metadata), &root, &options, &());
+    let report = audit_repository(&DirectorySource::new(&metadata), &root, &options, &());
     assert!(report.is_ok(), "{:#?}", report.problems);
     (
         report.timestamp_version.unwrap(),

@@ -14,8 +14,8 @@ mod common;
 use std::path::Path;
 
 use common::{python_verify, Workspace, PASSPHRASE};
+use tuf_core::layout::crate_target_path;
 use tuf_core::metadata::{MetaFile, Metadata, Snapshot, TargetFile, Targets, Timestamp};
-use tuf_core::repository::layout::crate_target_path;
 use tuf_core::PrivateKey;
 
 fn private_key(ws: &Workspace, name: &str) -> PrivateKey {

@@ -23,7 +23,7 @@ use std::process::Command;
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tuf_core::repository::layout::crate_target_path;
+use tuf_core::layout::crate_target_path;
 use tuf_core::Key;
 use tuf_crates_tests::{
     describe_output, python_tuf, run, verify_repository_script, workspace_root,

@@ -12,8 +12,7 @@ use std::time::Instant;
 
 use chrono::Utc;
 use tuf_core::repository::{
-    verify_repository, DirectorySource, InitOptions, Repository, RoleKeySpec, Settings,
-    VerifyOptions,
+    audit_repository, AuditOptions, DirectorySource, InitOptions, Repository, RoleKeySpec, Settings,
 };
 use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
 
@@ -120,10 +119,10 @@ fn main() {
 
     let started = Instant::now();
     let first_root = std::fs::read(metadata.join("1.root.json")).unwrap();
-    let verify = verify_repository(
+    let verify = audit_repository(
         &DirectorySource::new(&metadata),
         &first_root,
-        &VerifyOptions::new(now),
+        &AuditOptions::new(now),
         &(),
     );
     let verified = started.elapsed();

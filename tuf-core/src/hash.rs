@@ -1,12 +1,17 @@
 //! Lengths and digests over exact file bytes (TUF §5: every file is checked against the
 //! length and hashes its referrer signed, before it is parsed or used).
 
+use std::collections::BTreeMap;
+
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
-use crate::metadata::Hashes;
+/// Hash algorithm name to lowercase hex digest, e.g. `{"sha256": "ab12…"}`: the `hashes`
+/// of targets and `meta` entries.
+pub type Hashes = BTreeMap<String, String>;
 
 /// Why bytes did not match what metadata says of them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum HashError {
     /// The length differs.
     #[error("length mismatch: expected {expected} bytes, got {actual}")]

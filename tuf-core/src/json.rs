@@ -23,6 +23,7 @@ pub type JsonPath = String;
 
 /// Why a document could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum JsonError {
     /// The document is larger than the caller allows (the TUF "endless data" defence).
     #[error("document is {len} bytes, over the limit of {max} bytes")]
@@ -60,6 +61,7 @@ pub enum JsonError {
 
 /// Why a value cannot be written in canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CanonicalError {
     /// Canonical JSON has no representation for non-integer numbers.
     #[error("canonical JSON cannot represent the non-integer number {0}")]

@@ -40,6 +40,7 @@ pub struct Key {
 
 /// Why a key cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// The keytype/scheme pair is not one this implementation verifies.
     #[error("unsupported key type {keytype:?} with scheme {scheme:?}")]
@@ -64,6 +65,7 @@ pub enum KeyError {
 
 /// Why a signature did not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignatureError {
     /// The key itself is unusable.
     #[error(transparent)]

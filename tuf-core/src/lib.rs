@@ -14,11 +14,13 @@
 //! * [`crate_archive`]: `.crate` release tarballs read under strict rules: size caps,
 //!   one top-level directory, no path that could escape it, one manifest.
 //! * [`fs`]: bounded reads, atomic writes, and world-readable files for what is served.
+//! * [`layout`]: the crate registry's role layout: target paths of releases, namespace
+//!   and fallback role names, and which kind of role a name is.
 //! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
 //!   driving it over a narrow fetch trait.
-//! * [`repository`]: the repository editor: the crate registry role layout, staged
-//!   edits, multi-party signing, publishing with consistent snapshots, and verification
-//!   of a whole repository as a client sees it.
+//! * [`repository`]: the repository editor: staged edits, multi-party signing,
+//!   publishing with consistent snapshots, and verification of a whole repository as a
+//!   client sees it.
 //!
 //! Section numbers in comments refer to the TUF specification
 //! (<https://theupdateframework.github.io/specification/latest/>).
@@ -31,6 +33,7 @@ pub mod fs;
 pub mod hash;
 pub mod json;
 pub mod keys;
+pub mod layout;
 pub mod metadata;
 pub mod repository;
 pub mod signer;

@@ -14,7 +14,6 @@ use rand_core::{OsRng, RngCore};
 use zeroize::Zeroizing;
 
 use crate::keys::{Key, KeyId};
-use crate::metadata::Signature;
 
 /// Object identifier of Ed25519 keys (RFC 8410).
 const OID_ED25519: pkcs8::ObjectIdentifier = pkcs8::ObjectIdentifier::new_unwrap("1.3.101.112");
@@ -59,6 +58,7 @@ impl Default for KeyEncryption {
 
 /// Why a private key could not be loaded, saved or used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PrivateKeyError {
     /// The PEM armour or DER inside is malformed.
     #[error("not a PKCS#8 PEM private key: {0}")]
@@ -75,20 +75,35 @@ pub enum PrivateKeyError {
     /// Encrypting or encoding failed.
     #[error("could not encode the key: {0}")]
     Encode(String),
-    /// The signing operation failed.
+    /// The signing operation failed. External signers (an HSM, a KMS) wrap their own
+    /// failure with [`SigningError::from_source`].
     #[error("signing failed: {0}")]
-    Sign(String),
+    Sign(#[source] SigningError),
 }
+
+/// Why a signing operation failed: the error type of the RustCrypto `signature` traits,
+/// which can carry any underlying error as its source.
+pub use p256::ecdsa::signature::Error as SigningError;
 
 /// Something that signs TUF metadata: a private key here, or an external signer (an HSM,
 /// a cloud KMS, another machine) behind the same narrow interface.
-pub trait Signer {
+///
+/// A signer only produces signature bytes, as rustls' and tough's signers do; the
+/// metadata envelope's `{"keyid", "sig"}` entry is built from them by
+/// [`Metadata::sign`](crate::metadata::Metadata::sign) (or
+/// [`Signature::create`](crate::metadata::Signature::create)). Signers are shared across
+/// threads and show up in logs, hence the supertraits; a `Debug` implementation must not
+/// print key material.
+pub trait Signer: Send + Sync + fmt::Debug {
     /// The public key entry matching this signer.
     fn public_key(&self) -> &Key;
     /// The keyid metadata lists for this signer.
     fn keyid(&self) -> &KeyId;
-    /// Signs `message` (canonical JSON of a `signed` object).
-    fn sign(&self, message: &[u8]) -> Result<Signature, PrivateKeyError>;
+    /// Signs `message` (canonical JSON of a `signed` object) and returns the raw
+    /// signature in the encoding of the key's scheme: the 64 bytes of an Ed25519
+    /// signature, the DER of an ECDSA one, the bytes of an RSASSA-PSS one. Metadata
+    /// carries them hex-encoded.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PrivateKeyError>;
 }
 
 enum SecretKey {
@@ -266,18 +281,16 @@ impl Signer for PrivateKey {
         &self.keyid
     }
 
-    fn sign(&self, message: &[u8]) -> Result<Signature, PrivateKeyError> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, PrivateKeyError> {
         use p256::ecdsa::signature::Signer as _;
-        let sig = match &self.secret {
-            SecretKey::Ed25519(key) => hex::encode(key.sign(message).to_bytes()),
+        Ok(match &self.secret {
+            SecretKey::Ed25519(key) => key.sign(message).to_bytes().to_vec(),
             SecretKey::EcdsaP256(key) => {
-                let sig: p256::ecdsa::Signature = key
-                    .try_sign(message)
-                    .map_err(|e| PrivateKeyError::Sign(e.to_string()))?;
-                hex::encode(sig.to_der().as_bytes())
+                let sig: p256::ecdsa::Signature =
+                    key.try_sign(message).map_err(PrivateKeyError::Sign)?;
+                sig.to_der().as_bytes().to_vec()
             }
-        };
-        Ok(Signature::new(self.keyid.clone(), sig))
+        })
     }
 }
 
@@ -289,12 +302,9 @@ mod tests {
     fn sign_and_verify_round_trip_for_each_algorithm() {
         for algorithm in [KeyAlgorithm::Ed25519, KeyAlgorithm::EcdsaP256] {
             let key = PrivateKey::generate(algorithm);
-            let sig = key.sign(b"message").expect("signs");
-            assert_eq!(&sig.keyid, key.keyid());
-            key.public_key()
-                .verify(b"message", &sig.sig)
-                .expect("verifies");
-            assert!(key.public_key().verify(b"other", &sig.sig).is_err());
+            let sig = hex::encode(key.sign(b"message").expect("signs"));
+            key.public_key().verify(b"message", &sig).expect("verifies");
+            assert!(key.public_key().verify(b"other", &sig).is_err());
         }
     }
 

@@ -88,6 +88,7 @@ impl SignatureReport {
 
 /// Why a role's signatures were not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerificationError {
     /// The delegator does not delegate this role.
     #[error("{delegator} does not delegate the role {role:?}")]

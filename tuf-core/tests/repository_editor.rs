@@ -10,10 +10,10 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use tuf_core::client::{DirectoryFetcher, Updater, UpdaterConfig};
-use tuf_core::repository::layout::crate_target_path;
+use tuf_core::layout::crate_target_path;
 use tuf_core::repository::{
-    verify_repository, DirectorySource, InitOptions, Repository, RepositoryError, RoleKeySpec,
-    Settings, VerifyOptions,
+    audit_repository, AuditOptions, DirectorySource, InitOptions, PublishedRole, Repository,
+    RepositoryError, RequiredKeys, RoleKeySpec, Settings,
 };
 use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
 
@@ -60,12 +60,12 @@ fn init(dir: &std::path::Path, keys: &Keys, bits: u32) -> Repository {
     Repository::init(dir, &options, now()).unwrap()
 }
 
-fn verify(repo_dir: &std::path::Path, at: DateTime<Utc>) -> tuf_core::repository::VerifyReport {
+fn audit(repo_dir: &std::path::Path, at: DateTime<Utc>) -> tuf_core::repository::AuditReport {
     let published = repo_dir.join("published");
     let root = std::fs::read(published.join("metadata/1.root.json")).unwrap();
-    let mut options = VerifyOptions::new(at);
+    let mut options = AuditOptions::new(at);
     options.targets_dir = Some(published.join("targets"));
-    verify_repository(
+    audit_repository(
         &DirectorySource::new(published.join("metadata")),
         &root,
         &options,
@@ -93,7 +93,7 @@ fn a_new_repository_needs_its_offline_signatures_then_verifies() {
     let keys = keys();
     let repo = first_publish(dir.path(), &keys);
     assert!(repo.staged_roles().is_empty());
-    let report = verify(dir.path(), now());
+    let report = audit(dir.path(), now());
     assert!(report.is_ok(), "{:?}", report.problems);
     // targets, unclaimed and 16 bins.
     assert_eq!(report.roles_verified, 18);
@@ -154,12 +154,24 @@ fn namespaces_and_bins_resolve_for_a_client() {
     let RepositoryError::NotSigned(missing) = err else {
         panic!("{err}")
     };
-    assert_eq!(missing.len(), 2, "{missing:?}");
+    let roles: Vec<(&str, RequiredKeys)> =
+        missing.iter().map(|m| (m.role.as_str(), m.keys)).collect();
+    assert_eq!(
+        roles,
+        [
+            ("ns-serde", RequiredKeys::Role),
+            ("targets", RequiredKeys::Role)
+        ],
+        "{missing:?}"
+    );
+    let targets = &missing[1].report;
+    assert_eq!((targets.valid.len(), targets.threshold), (0, 1));
+    assert_eq!(targets.missing, [keys.targets.keyid().clone()]);
     repo.sign("targets", &keys.targets).unwrap();
     repo.sign("ns-serde", &owner).unwrap();
     let published = repo.publish(&[&keys.online], now(), &()).unwrap();
     assert_eq!(published.releases_published, 2);
-    let report = verify(dir.path(), now());
+    let report = audit(dir.path(), now());
     assert!(report.is_ok(), "{:?}", report.problems);
     assert_eq!(report.target_files_checked, 3);
 
@@ -240,7 +252,7 @@ fn root_rotation_needs_both_thresholds_and_clients_follow_it() {
     repo.sign("root", &keys.root[2]).unwrap();
     let report = repo.publish(&[&keys.online], now(), &()).unwrap();
     assert_eq!(report.root_version, 2);
-    let verified = verify(dir.path(), now());
+    let verified = audit(dir.path(), now());
     assert!(verified.is_ok(), "{:?}", verified.problems);
     assert_eq!(verified.root_version, Some(2));
     // The old keys can no longer change root on their own.
@@ -273,14 +285,14 @@ fn refresh_renews_the_online_roles_before_they_expire() {
         .unwrap()
         .unwrap();
     assert_eq!(report.snapshot_version, 2);
-    assert!(report
-        .roles
-        .iter()
-        .any(|(r, v)| r == "unclaimed" && *v == 2));
-    let verified = verify(dir.path(), much_later);
+    assert!(report.roles.contains(&PublishedRole {
+        role: "unclaimed".into(),
+        version: 2
+    }));
+    let verified = audit(dir.path(), much_later);
     assert!(verified.is_ok(), "{:?}", verified.problems);
     // Without refresh a client refuses the repository once timestamp expires.
-    let expired = verify(dir.path(), much_later + Duration::days(2));
+    let expired = audit(dir.path(), much_later + Duration::days(2));
     assert!(!expired.is_ok());
 }
 
@@ -294,14 +306,42 @@ fn publish_refuses_what_a_client_would_refuse() {
     // Publishing without the snapshot/timestamp key is refused before anything is written.
     let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let err = repo.publish(&[&stranger], now(), &()).unwrap_err();
-    assert!(matches!(err, RepositoryError::NotSigned(_)), "{err}");
-    assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
+    let RepositoryError::NotSigned(missing) = &err else {
+        panic!("{err}")
+    };
+    // The bin listing the release needs the online key, which was not given.
+    let [bin] = missing.as_slice() else {
+        panic!("{err}")
+    };
+    assert!(bin.role.starts_with("unclaimed-"), "{err}");
+    assert_eq!(bin.keys, RequiredKeys::Online);
+    assert_eq!(bin.report.missing, [keys.online.keyid().clone()]);
+    assert!(
+        err.to_string()
+            .contains("give its key with the online keys"),
+        "{err}"
+    );
+    assert_eq!(audit(dir.path(), now()).timestamp_version, Some(1));
     // A staged tarball that went missing is refused too.
     let staged_targets = dir.path().join("staged/targets");
     std::fs::remove_dir_all(&staged_targets).unwrap();
     let err = repo.publish(&[&keys.online], now(), &()).unwrap_err();
-    assert!(err.to_string().contains("anyhow"), "{err}");
-    assert_eq!(verify(dir.path(), now()).timestamp_version, Some(1));
+    let RepositoryError::WouldNotVerify(problems) = &err else {
+        panic!("{err}")
+    };
+    let [problem] = problems.as_slice() else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        problem.target.as_deref(),
+        Some(crate_target_path("anyhow", "1.0.0").unwrap().as_str())
+    );
+    assert!(problem
+        .role
+        .as_deref()
+        .is_some_and(|r| r.starts_with("unclaimed-")));
+    assert!(problem.message.contains("add the release again"), "{err}");
+    assert_eq!(audit(dir.path(), now()).timestamp_version, Some(1));
 }
 
 #[test]
@@ -317,6 +357,11 @@ fn status_reports_signatures_and_what_expires_soon() {
     assert_eq!((report.valid.len(), report.threshold), (1, 2));
     assert_eq!(report.missing.len(), 2);
     assert!(!root.ready);
+    let signatures = repo.signatures_of("root").unwrap();
+    assert_eq!(&signatures.report, report);
+    // A first root has no previous root to satisfy.
+    assert_eq!(signatures.previous_root, None);
+    assert!(!signatures.threshold_met());
     repo.sign("root", &keys.root[1]).unwrap();
     repo.sign("targets", &keys.targets).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();
@@ -385,7 +430,7 @@ fn undelegating_a_namespace_moves_its_releases_back_to_the_bins() {
     );
     repo.sign("targets", &keys.targets).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();
-    let report = verify(dir.path(), now());
+    let report = audit(dir.path(), now());
     assert!(report.is_ok(), "{:?}", report.problems);
     // The old namespace role stays in snapshot (clients refuse a snapshot dropping a role).
     assert!(report
@@ -417,7 +462,7 @@ fn refresh_publishes_staged_bin_releases_in_a_new_snapshot_and_leaves_offline_ch
         .unwrap();
     assert_eq!(report.snapshot_version, 2);
     assert!(repo.staged_roles().contains(&"targets".to_owned()));
-    let verified = verify(dir.path(), now());
+    let verified = audit(dir.path(), now());
     assert!(verified.is_ok(), "{:?}", verified.problems);
     assert_eq!(
         verified.target_files_checked, 1,
@@ -482,6 +527,6 @@ fn changing_a_roles_keys_stages_the_role_for_its_new_key_holders() {
     assert!(repo.staged_roles().contains(&"unclaimed-0".to_owned()));
     repo.publish(&[&keys.online, &new_online], now(), &())
         .unwrap();
-    let verified = verify(dir.path(), now());
+    let verified = audit(dir.path(), now());
     assert!(verified.is_ok(), "{:?}", verified.problems);
 }

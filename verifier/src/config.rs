@@ -9,7 +9,6 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use clap::Args;
 use serde::Deserialize;
-use tuf_core::repository::parse_duration;
 
 use crate::index_line::RegistryAllowlist;
 
@@ -347,6 +346,9 @@ pub struct RepositoryConfig {
     pub connect_timeout: Duration,
 }
 
+/// Longest duration setting accepted.
+const MAX_DURATION: Duration = Duration::from_secs(1000 * 365 * 24 * 60 * 60);
+
 fn duration(
     name: &str,
     flag: &Option<String>,
@@ -355,12 +357,16 @@ fn duration(
 ) -> anyhow::Result<Duration> {
     let value = match flag.clone().or(file) {
         None => default,
-        Some(text) => parse_duration(&text)
-            .map(Duration::from_secs)
+        Some(text) => humantime::parse_duration(&text)
             .with_context(|| format!("{name}: {text:?} is not a duration like 30s, 5m or 1h"))?,
     };
-    if value.is_zero() {
+    if value < Duration::from_secs(1) {
         bail!("{name}: must be at least one second");
+    }
+    // Far beyond any sensible setting, and short enough for timer arithmetic not to
+    // overflow.
+    if value > MAX_DURATION {
+        bail!("{name}: must be at most 1000 years");
     }
     Ok(value)
 }
@@ -395,6 +401,26 @@ pub fn http_base_url(name: &str, url: &str) -> anyhow::Result<String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn durations_take_the_documented_forms_within_range() {
+        let read =
+            |text: &str| duration("refresh_interval", &Some(text.into()), None, Duration::ZERO);
+        for (text, seconds) in [
+            ("30s", 30),
+            ("10s", 10),
+            ("5m", 300),
+            ("1m", 60),
+            ("1h", 3600),
+        ] {
+            assert_eq!(read(text).unwrap(), Duration::from_secs(seconds), "{text}");
+        }
+        for bad in ["", "12", "5x", "0s", "500ms", "1001y"] {
+            assert!(read(bad).is_err(), "{bad:?} accepted");
+        }
+        let default = Duration::from_secs(7);
+        assert_eq!(duration("x", &None, None, default).unwrap(), default);
+    }
 
     #[test]
     fn flags_override_the_file_and_paths_are_relative_to_it() {

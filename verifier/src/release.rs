@@ -2,7 +2,7 @@
 //! offline verbs compares upstream's bytes with.
 
 use chrono::{DateTime, Utc};
-use tuf_core::metadata::Hashes;
+use tuf_core::hash::Hashes;
 
 /// A release as the TUF repository signed it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,8 +39,8 @@ use tuf_core::client::{
     read_bounded, DirectoryFetcher, FetchError, Fetcher, Limits, MetadataDir, TargetLookup,
     TargetSearch, TrustError, TrustedMetadataSet, UpdateError, Updater, UpdaterConfig,
 };
+use tuf_core::layout::{crate_target_path, LayoutError};
 use tuf_core::metadata::format_expires;
-use tuf_core::repository::layout::{crate_target_path, LayoutError};
 
 use crate::config::MetadataLocation;
 use crate::release::SignedRelease;
@@ -74,7 +74,7 @@ impl RefreshError {
 pub enum Refusal {
     /// The crate name or version is not one the registry layout allows.
     #[error("invalid crate name or version: {0}")]
-    InvalidName(#[from] LayoutError),
+    InvalidName(Arc<LayoutError>),
     /// No role authorised for the crate's target path lists it.
     #[error("not signed: no key authorised for {target} signed it")]
     NotSigned {
@@ -119,6 +119,12 @@ pub enum Refusal {
     /// The lookup did not finish (its thread panicked); nothing was served.
     #[error("the lookup did not finish: {0}")]
     Internal(Arc<tokio::task::JoinError>),
+}
+
+impl From<LayoutError> for Refusal {
+    fn from(error: LayoutError) -> Self {
+        Self::InvalidName(Arc::new(error))
+    }
 }
 
 impl Refusal {

@@ -18,7 +18,7 @@ use chrono::Utc;
 use sha2::{Digest, Sha256};
 use support::{http_client, raw_get, CargoProject, Fault, Registry, Upstream};
 use tuf_core::client::{HttpFetcher, TrustError, UpdateError, Updater, UpdaterConfig};
-use tuf_core::repository::layout::crate_target_path;
+use tuf_core::layout::crate_target_path;
 use tuf_core::{KeyAlgorithm, PrivateKey};
 use tuf_crates_tests::crate_tarball::build_crate_tarball;
 

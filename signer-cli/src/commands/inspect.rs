@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Error};
 use clap::Args;
 use tuf_core::repository::{
-    parse_duration, verify_repository, DirectorySource, RoleStatus, VerifyOptions,
+    audit_repository, parse_duration, AuditOptions, DirectorySource, RoleStatus,
 };
 
 use crate::output::{emit, emit_outcome, Bar};
@@ -128,7 +128,7 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
         .unwrap_or_else(|| metadata.join("1.root.json"));
     let root = read_capped(&root_path, 512_000)
         .with_context(|| "reading the trusted root (give one with --root)".to_string())?;
-    let mut options = VerifyOptions::new(chrono::Utc::now());
+    let mut options = AuditOptions::new(chrono::Utc::now());
     if !args.no_targets {
         options.targets_dir = Some(
             args.targets
@@ -137,7 +137,7 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
         );
     }
     let bar = Bar::new("verifying");
-    let report = verify_repository(&DirectorySource::new(&metadata), &root, &options, &bar);
+    let report = audit_repository(&DirectorySource::new(&metadata), &root, &options, &bar);
     bar.finish();
     let ok = report.is_ok();
     emit_outcome(global, &report, ok, || {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Error};
 use clap::Args;
-use tuf_core::repository::{parse_duration, PublishReport, RepositoryError};
+use tuf_core::repository::{parse_duration, PublishReport, PublishedRole, RepositoryError};
 use tuf_core::{PrivateKey, Signer};
 
 use crate::output::{emit, Bar};
@@ -40,9 +40,9 @@ fn print_report(report: &PublishReport) {
     let bins = report
         .roles
         .iter()
-        .filter(|(role, _)| role.starts_with("unclaimed-"))
+        .filter(|r| r.role.starts_with("unclaimed-"))
         .count();
-    for (role, version) in &report.roles {
+    for PublishedRole { role, version } in &report.roles {
         if !role.starts_with("unclaimed-") {
             crate::say!("  {role} v{version}");
         }

@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 
 /// Why a fetch failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FetchError {
     /// The server (or directory) has no such file (HTTP 404 or 403).
     #[error("{url}: not found")]

@@ -3,23 +3,24 @@
 
 use std::path::{Path, PathBuf};
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
 /// Percent-encodes a role name as Python's `urllib.parse.quote(name, safe="")` does:
 /// ASCII letters, digits and `_.-~` stay; every other byte of the UTF-8 encoding becomes
 /// `%XX`. `/`, `\`, `?`, `#`, `%` and NUL are all encoded, so the result is one path
 /// segment and a URL segment at once. (`.` and `..` stay as they are: as file names they
 /// become `..json` and `...json`, which are ordinary names.)
 pub fn quote_role_name(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for byte in name.bytes() {
-        match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
-                out.push(char::from(byte));
-            }
-            _ => out.push_str(&format!("%{byte:02X}")),
-        }
-    }
-    out
+    utf8_percent_encode(name, PYTHON_QUOTE_SAFE_NONE).to_string()
 }
+
+/// The bytes `urllib.parse.quote(…, safe="")` encodes: all but ASCII letters, digits and
+/// `_.-~` (its always-safe set since Python 3.7).
+const PYTHON_QUOTE_SAFE_NONE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'-')
+    .remove(b'~');
 
 /// A directory of trusted metadata: `root.json`, `timestamp.json`, `snapshot.json`,
 /// `targets.json` and `<quoted role>.json`, with the exact bytes that were verified.
@@ -87,6 +88,18 @@ mod tests {
         assert_eq!(quote_role_name("?#%"), "%3F%23%25");
         assert_eq!(quote_role_name("ü"), "%C3%BC");
         assert_eq!(quote_role_name("a b\\c\0"), "a%20b%5Cc%00");
+        assert_eq!(quote_role_name("\u{1F600}"), "%F0%9F%98%80");
+        // Every ASCII character: letters, digits and `_.-~` as they are, the rest `%XX`
+        // in uppercase hex.
+        for byte in 0u8..0x80 {
+            let c = char::from(byte);
+            let expected = if c.is_ascii_alphanumeric() || "_.-~".contains(c) {
+                c.to_string()
+            } else {
+                format!("%{byte:02X}")
+            };
+            assert_eq!(quote_role_name(&c.to_string()), expected, "{byte:#04x}");
+        }
         for name in [
             "../x",
             "/etc/passwd",

@@ -56,7 +56,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
-use crate::repository::layout::{self, LayoutError};
+use crate::layout::{self, LayoutError};
 
 #[cfg(test)]
 mod tests;

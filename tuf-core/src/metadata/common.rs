@@ -1,5 +1,5 @@
-//! Pieces shared by several roles: `_type` markers, the `expires` date format, hashes,
-//! `MetaFile` entries and role key lists.
+//! Pieces shared by several roles: `_type` markers, the `expires` date format, hash
+//! checks, `MetaFile` entries and role key lists.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -7,14 +7,12 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::MetadataError;
+use crate::hash::Hashes;
 use crate::json::Value;
 use crate::keys::KeyId;
 
 /// Extension fields kept verbatim (python-tuf's `unrecognized_fields`).
 pub type UnrecognizedFields = BTreeMap<String, Value>;
-
-/// Hash algorithm name to lowercase hex digest, e.g. `{"sha256": "ab12…"}`.
-pub type Hashes = BTreeMap<String, String>;
 
 macro_rules! type_tag {
     ($name:ident, $value:literal) => {

@@ -33,8 +33,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use common::{
-    format_expires, parse_expires, whole_seconds, Hashes, MetaFile, RoleKeys, RootType,
-    SnapshotType, TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
+    format_expires, parse_expires, whole_seconds, MetaFile, RoleKeys, RootType, SnapshotType,
+    TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
 };
 pub use root::Root;
 pub use snapshot::Snapshot;
@@ -63,6 +63,7 @@ pub const TOP_LEVEL_ROLE_NAMES: [&str; 4] = ["root", "targets", "snapshot", "tim
 
 /// Why a metadata document was rejected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetadataError {
     /// Not strict JSON (duplicate keys, floats, syntax, size).
     #[error(transparent)]
@@ -153,6 +154,13 @@ impl Signature {
             sig,
             unrecognized_fields: UnrecognizedFields::new(),
         }
+    }
+
+    /// Signs `message` with `signer`: the signer's keyid, and the hex of the bytes it
+    /// returns.
+    pub fn create(signer: &dyn Signer, message: &[u8]) -> Result<Self, PrivateKeyError> {
+        let bytes = signer.sign(message)?;
+        Ok(Self::new(signer.keyid().clone(), hex::encode(bytes)))
     }
 }
 
@@ -260,7 +268,7 @@ impl<T: Role> Metadata<T> {
     /// Signs the content with `signer`. With `append`, other keys' signatures are kept
     /// (a previous signature by the same keyid is replaced); otherwise they are dropped.
     pub fn sign(&mut self, signer: &dyn Signer, append: bool) -> Result<Signature, SignError> {
-        let signature = signer.sign(self.signed_bytes()?)?;
+        let signature = Signature::create(signer, self.signed_bytes()?)?;
         if append {
             self.signatures.retain(|s| s.keyid != signature.keyid);
         } else {
@@ -306,6 +314,7 @@ impl<T: Role> Metadata<T> {
 
 /// Why signing failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignError {
     /// The content could not be canonicalised.
     #[error(transparent)]
@@ -396,6 +405,86 @@ fn check_signature_keyids(signatures: &[Signature]) -> Result<(), MetadataError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Key;
+
+    /// An external signer (an HSM, say) that answers with fixed bytes.
+    #[derive(Debug)]
+    struct FixedSigner {
+        key: Key,
+        keyid: KeyId,
+    }
+
+    impl Signer for FixedSigner {
+        fn public_key(&self) -> &Key {
+            &self.key
+        }
+        fn keyid(&self) -> &KeyId {
+            &self.keyid
+        }
+        fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, PrivateKeyError> {
+            Ok(vec![0x00, 0xab, 0xff])
+        }
+    }
+
+    /// An external signer whose device is unreachable.
+    #[derive(Debug)]
+    struct FailingSigner(FixedSigner);
+
+    impl Signer for FailingSigner {
+        fn public_key(&self) -> &Key {
+            self.0.public_key()
+        }
+        fn keyid(&self) -> &KeyId {
+            self.0.keyid()
+        }
+        fn sign(&self, _message: &[u8]) -> Result<Vec<u8>, PrivateKeyError> {
+            let unreachable = std::io::Error::new(std::io::ErrorKind::TimedOut, "HSM timed out");
+            Err(PrivateKeyError::Sign(
+                crate::signer::SigningError::from_source(unreachable),
+            ))
+        }
+    }
+
+    #[test]
+    fn a_signers_failure_reaches_the_caller_with_its_source() {
+        let key = Key::new("ed25519", "ed25519", "00".repeat(32));
+        let signer = FailingSigner(FixedSigner {
+            keyid: key.keyid(),
+            key,
+        });
+        let mut metadata = Metadata::new(Root::new(chrono::DateTime::UNIX_EPOCH));
+        let err = metadata.sign(&signer, false).unwrap_err();
+        let SignError::Signer(PrivateKeyError::Sign(failure)) = &err else {
+            panic!("{err:?}")
+        };
+        let source = std::error::Error::source(failure)
+            .and_then(|s| s.downcast_ref::<std::io::Error>())
+            .expect("the HSM's error is kept");
+        assert_eq!(source.kind(), std::io::ErrorKind::TimedOut);
+        assert!(metadata.signatures.is_empty());
+    }
+
+    #[test]
+    fn sign_builds_the_envelope_entry_from_the_signers_bytes() {
+        let key = Key::new("ed25519", "ed25519", "00".repeat(32));
+        let signer = FixedSigner {
+            keyid: key.keyid(),
+            key,
+        };
+        let mut metadata = Metadata::new(Root::new(chrono::DateTime::UNIX_EPOCH));
+        let other = Signature::new("other".into(), "11".into());
+        metadata.signatures.push(other.clone());
+        let signature = metadata.sign(&signer, true).expect("signs");
+        assert_eq!(signature.keyid, signer.keyid);
+        assert_eq!(signature.sig, "00abff");
+        assert_eq!(metadata.signatures, vec![other, signature.clone()]);
+        // Signing again with the same key replaces its signature; without `append`
+        // every other signature goes.
+        metadata.sign(&signer, true).expect("signs");
+        assert_eq!(metadata.signatures.len(), 2);
+        metadata.sign(&signer, false).expect("signs");
+        assert_eq!(metadata.signatures, vec![signature]);
+    }
 
     #[test]
     fn spec_versions() {

@@ -8,9 +8,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::common::{
-    expires_serde, validate_hashes, validate_role_keys, Hashes, TargetsType, UnrecognizedFields,
+    expires_serde, validate_hashes, validate_role_keys, TargetsType, UnrecognizedFields,
 };
 use super::{validate_version, MetadataError, Role, SPEC_VERSION, TOP_LEVEL_ROLE_NAMES};
+use crate::hash::Hashes;
 use crate::json::Value;
 use crate::keys::{Key, KeyId};
 

@@ -6,12 +6,12 @@ use serde::Serialize;
 use super::editor::{
     check_threshold, key_map, prune_delegation_keys, remove_if_exists, Repository, RoleKeySpec,
 };
-use super::layout::{
-    self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_ROLE,
-};
 use super::{io_error, RepositoryError};
 use crate::fs::write_atomic_readable;
 use crate::keys::{Key, KeyId};
+use crate::layout::{
+    self, crate_target_path, namespace_path_pattern, namespace_role_name, FALLBACK_ROLE,
+};
 use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, UnrecognizedFields};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -198,13 +198,8 @@ impl Repository {
         let targets = self
             .current_targets("targets")?
             .ok_or_else(|| RepositoryError::UnknownRole("targets".into()))?;
-        let delegated = targets
-            .signed()
-            .delegations
-            .as_ref()
-            .and_then(|d| d.roles.as_ref())
-            .and_then(|roles| roles.iter().find(|r| r.is_delegated_path(target_path)))
-            .map(|r| r.name.clone());
+        let delegated =
+            layout::delegated_role_for_path(targets.signed(), target_path).map(str::to_owned);
         match delegated.as_deref() {
             Some(FALLBACK_ROLE) => self.bin_for(target_path),
             Some(role) => Ok(role.to_owned()),

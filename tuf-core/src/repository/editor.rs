@@ -2,17 +2,17 @@
 //! signatures on them.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::layout::{self, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
-use super::published::{read_file, read_metadata, Published};
+use super::lock::RepositoryLock;
+use super::published_store::{read_file, read_metadata, PublishedStore};
 use super::{io_error, RepositoryError, Settings};
 use crate::client::quote_role_name;
 use crate::fs::{create_dir_all_readable, write_atomic};
 use crate::keys::{Key, KeyId};
+use crate::layout::{RoleKind, FALLBACK_BIN_PREFIX, FALLBACK_PATH_PATTERN, FALLBACK_ROLE};
 use crate::metadata::{
     whole_seconds, DelegatedRole, Delegations, Metadata, Role, RoleKeys, Root, SuccinctRoles,
     Targets, UnrecognizedFields, TOP_LEVEL_ROLE_NAMES,
@@ -22,11 +22,8 @@ use crate::verify::{check_signatures, Authorization, Delegator};
 pub(crate) const SETTINGS_FILE: &str = "repository.json";
 pub(crate) const STAGED_DIR: &str = "staged";
 pub(crate) const PUBLISHED_DIR: &str = "published";
-const LOCK_FILE: &str = ".lock";
 /// Largest settings file read.
 const MAX_SETTINGS_BYTES: u64 = 1024 * 1024;
-/// How long to wait for another process to release the repository lock.
-const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// How key and threshold edits name all the fallback hash bins at once.
 pub const FALLBACK_BINS_ALIAS: &str = "unclaimed-*";
@@ -77,55 +74,13 @@ pub struct InitOptions {
     pub settings: Settings,
 }
 
-/// The kind of a role in the layout, which decides its expiry and who signs it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RoleKind {
-    Root,
-    Targets,
-    Snapshot,
-    Timestamp,
-    Namespace,
-    Fallback,
-    FallbackBin,
-    Other,
-}
-
-pub(crate) fn role_kind(role: &str) -> RoleKind {
-    match role {
-        "root" => RoleKind::Root,
-        "targets" => RoleKind::Targets,
-        "snapshot" => RoleKind::Snapshot,
-        "timestamp" => RoleKind::Timestamp,
-        FALLBACK_ROLE => RoleKind::Fallback,
-        _ if layout::is_namespace_role(role) => RoleKind::Namespace,
-        _ if role
-            .strip_prefix(FALLBACK_BIN_PREFIX)
-            .and_then(|rest| rest.strip_prefix('-'))
-            .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit())) =>
-        {
-            RoleKind::FallbackBin
-        }
-        _ => RoleKind::Other,
-    }
-}
-
-impl RoleKind {
-    /// Whether publish signs this role with the online keys.
-    pub(crate) fn is_online(self) -> bool {
-        matches!(
-            self,
-            Self::Snapshot | Self::Timestamp | Self::Fallback | Self::FallbackBin
-        )
-    }
-}
-
 /// A repository working directory, locked for the lifetime of this value.
 #[derive(Debug)]
 pub struct Repository {
     pub(crate) dir: PathBuf,
     pub(crate) settings: Settings,
-    _lock: File,
-    pub(crate) published: Published,
+    _lock: RepositoryLock,
+    pub(crate) published: PublishedStore,
     pub(crate) staged_root: Option<Metadata<Root>>,
     pub(crate) staged: BTreeMap<String, Metadata<Targets>>,
     pub(crate) dirty: BTreeSet<String>,
@@ -154,34 +109,6 @@ pub(crate) fn check_threshold(role: &str, spec: &RoleKeySpec) -> Result<(), Repo
         });
     }
     Ok(())
-}
-
-fn lock(dir: &Path) -> Result<File, RepositoryError> {
-    let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(io_error(&path))?;
-    // Another process may be signing or publishing: wait for it, but not forever (a
-    // cron job must not hang behind a forgotten interactive session).
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(file),
-            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                tracing::info!(dir = %dir.display(), "waiting for another tuf-signer process");
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-            Err(std::fs::TryLockError::WouldBlock) => {
-                return Err(RepositoryError::Locked(dir.to_owned()))
-            }
-            Err(std::fs::TryLockError::Error(source)) => {
-                return Err(RepositoryError::Io { path, source })
-            }
-        }
-    }
 }
 
 impl Repository {
@@ -214,7 +141,7 @@ impl Repository {
         if settings_path.exists() {
             return Err(RepositoryError::AlreadyExists(dir.to_owned()));
         }
-        let lock = lock(dir)?;
+        let lock = RepositoryLock::acquire(dir)?;
         let staged = dir.join(STAGED_DIR);
         std::fs::create_dir_all(&staged).map_err(io_error(&staged))?;
         // Served by a web server, which may run as another user.
@@ -275,7 +202,7 @@ impl Repository {
             dir: dir.to_owned(),
             settings,
             _lock: lock,
-            published: Published::load(&dir.join(PUBLISHED_DIR))?,
+            published: PublishedStore::load(&dir.join(PUBLISHED_DIR))?,
             staged_root: Some(Metadata::new(root)),
             staged: BTreeMap::new(),
             dirty: BTreeSet::new(),
@@ -308,7 +235,7 @@ impl Repository {
         if !settings_path.exists() {
             return Err(RepositoryError::NotARepository(dir.to_owned()));
         }
-        let lock = lock(dir)?;
+        let lock = RepositoryLock::acquire(dir)?;
         let bytes = read_file(&settings_path, MAX_SETTINGS_BYTES)?;
         let settings: Settings =
             serde_json::from_slice(&bytes).map_err(|e| RepositoryError::Settings {
@@ -325,7 +252,7 @@ impl Repository {
                 ),
             });
         }
-        let published = Published::load(&dir.join(PUBLISHED_DIR))?;
+        let published = PublishedStore::load(&dir.join(PUBLISHED_DIR))?;
         let mut repo = Self {
             dir: dir.to_owned(),
             settings,
@@ -399,7 +326,7 @@ impl Repository {
     /// leaves staged metadata that at worst lists a release twice, never loses one.
     pub fn save(&mut self) -> Result<(), RepositoryError> {
         let dirty = std::mem::take(&mut self.dirty);
-        let rank = |role: &str| match role_kind(role) {
+        let rank = |role: &str| match RoleKind::of(role) {
             RoleKind::Root => 3,
             RoleKind::Targets => 2,
             RoleKind::Fallback => 1,
@@ -512,7 +439,7 @@ impl Repository {
 
     pub(crate) fn expiry_for(&self, role: &str) -> u64 {
         let expiry = &self.settings.expiry;
-        match role_kind(role) {
+        match RoleKind::of(role) {
             RoleKind::Root => expiry.root,
             RoleKind::Targets => expiry.targets,
             RoleKind::Snapshot => expiry.snapshot,
@@ -650,14 +577,14 @@ impl Repository {
         now: DateTime<Utc>,
     ) -> Result<(), RepositoryError> {
         let roles: Vec<String> =
-            if role == FALLBACK_BINS_ALIAS || role_kind(role) == RoleKind::FallbackBin {
+            if role == FALLBACK_BINS_ALIAS || RoleKind::of(role) == RoleKind::FallbackBin {
                 self.bins()?.role_names().collect()
             } else {
                 vec![role.to_owned()]
             };
         for role in roles {
             if matches!(
-                role_kind(&role),
+                RoleKind::of(&role),
                 RoleKind::Root | RoleKind::Snapshot | RoleKind::Timestamp
             ) || self.staged.contains_key(&role)
             {
@@ -793,7 +720,7 @@ impl Repository {
         if TOP_LEVEL_ROLE_NAMES.contains(&role) {
             return Ok(KeySite::Root);
         }
-        if role == FALLBACK_BINS_ALIAS || role_kind(role) == RoleKind::FallbackBin {
+        if role == FALLBACK_BINS_ALIAS || RoleKind::of(role) == RoleKind::FallbackBin {
             return Ok(KeySite::Bins);
         }
         Ok(KeySite::Delegation(self.delegator_of(role)?))

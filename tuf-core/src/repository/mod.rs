@@ -1,5 +1,5 @@
 //! The repository editor: creates and keeps the TUF repository of a crate registry's
-//! releases, in the role layout of [`layout`] (`spec/role-layout.md`).
+//! releases, in the role layout of [`crate::layout`] (`spec/role-layout.md`).
 //!
 //! A [`Repository`] is a working directory:
 //!
@@ -22,36 +22,35 @@
 //! Every file is written atomically (temporary file in the same directory, fsync,
 //! rename, directory fsync), and a lock file keeps two processes from editing at once.
 
-mod check;
+mod audit;
 mod content;
 mod editor;
-pub mod layout;
+mod lock;
 mod publish;
-mod published;
+mod published_store;
 mod settings;
 mod signing;
+mod source;
 mod status;
 
 use std::path::PathBuf;
 
-pub use check::{
-    verify_repository, DirectorySource, MetadataSource, OverlaySource, Problem, VerifyOptions,
-    VerifyReport,
-};
+pub use audit::{audit_repository, AuditOptions, AuditReport, Problem, Severity};
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
-pub use publish::PublishReport;
+pub use publish::{PublishReport, PublishedRole};
 pub use settings::{
     format_duration, parse_duration, DurationError, ExpiryPolicy, Settings,
     DEFAULT_FALLBACK_BIN_BITS, SETTINGS_FORMAT,
 };
-pub use signing::{Change, DetachedSignature, SignatureOutcome};
+pub use signing::{Change, DetachedSignature, RoleSignatures, SignatureOutcome};
+pub use source::{DirectorySource, MetadataSource, OverlaySource, SourceError};
 pub use status::{RoleStatus, Status};
 
+use crate::layout::LayoutError;
 use crate::metadata::MetadataError;
 use crate::signer::PrivateKeyError;
-use crate::verify::VerificationError;
-use layout::LayoutError;
+use crate::verify::{SignatureReport, VerificationError};
 
 /// Something that reports progress of a long operation (a progress bar, or nothing).
 pub trait Progress {
@@ -69,6 +68,7 @@ impl Progress for () {
 
 /// Why a repository operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RepositoryError {
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
@@ -186,11 +186,12 @@ pub enum RepositoryError {
         reason: String,
     },
     /// Publishing was refused: roles lack signatures.
-    #[error("cannot publish: {}", .0.join("; "))]
-    NotSigned(Vec<String>),
-    /// Publishing was refused: a client would not accept the result.
-    #[error("cannot publish: a client would not accept the result: {}", .0.join("; "))]
-    WouldNotVerify(Vec<String>),
+    #[error("cannot publish: {}", joined(.0))]
+    NotSigned(Vec<MissingSignatures>),
+    /// Publishing was refused: a client would not accept the result (or a release
+    /// tarball to publish is missing or does not match its entry).
+    #[error("cannot publish: a client would not accept the result: {}", joined(.0))]
+    WouldNotVerify(Vec<Problem>),
     /// Nothing to publish.
     #[error("nothing is staged: there is nothing to publish")]
     NothingToPublish,
@@ -200,6 +201,59 @@ pub enum RepositoryError {
     /// A signature could not be checked.
     #[error(transparent)]
     Verification(#[from] VerificationError),
+}
+
+/// A role that publish would send out without the signatures clients need.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSignatures {
+    /// The role.
+    pub role: String,
+    /// Whose keys fall short.
+    pub keys: RequiredKeys,
+    /// How the role's signatures stand against those keys.
+    pub report: SignatureReport,
+}
+
+/// The keys a [`MissingSignatures`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RequiredKeys {
+    /// The keys that authorise the role after the publish (its key holders sign).
+    Role,
+    /// For a new root: the keys of the root clients hold now (TUF §5.3.4).
+    PreviousRoot,
+    /// The online keys publish signs the role with, and which were not given.
+    Online,
+}
+
+impl std::fmt::Display for MissingSignatures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let report = &self.report;
+        write!(
+            f,
+            "{} has {} of {} signatures",
+            self.role,
+            report.valid.len(),
+            report.threshold
+        )?;
+        if self.keys == RequiredKeys::PreviousRoot {
+            f.write_str(" of the previous root's keys")?;
+        }
+        write!(f, " (not yet signed by: {}", report.missing.join(", "))?;
+        if self.keys == RequiredKeys::Online {
+            f.write_str("; give its key with the online keys")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// `items` joined with `"; "`.
+fn joined<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 fn io_error(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> RepositoryError + '_ {

@@ -7,23 +7,23 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::check::{
-    check_target_file, verify_repository, DirectorySource, MetadataSource, OverlaySource,
-    VerifyOptions,
-};
+use super::audit::{audit_repository, check_target_file, AuditOptions, Problem, Severity};
 use super::content::hashed_target_path;
-use super::editor::{expires_at, role_kind, Repository, View, PUBLISHED_DIR};
-use super::published::{
-    metadata_bytes, read_file, versioned_file_name, write_generation, Published, TARGETS_DIR,
+use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
+use super::published_store::{
+    metadata_bytes, read_file, versioned_file_name, write_generation, PublishedStore, TARGETS_DIR,
 };
-use super::{io_error, Progress, RepositoryError};
+use super::signing::RoleSignatures;
+use super::source::{DirectorySource, MetadataSource, OverlaySource};
+use super::{io_error, MissingSignatures, Progress, RepositoryError, RequiredKeys};
 use crate::client::Limits;
 use crate::fs::{create_dir_all_readable, make_readable};
+use crate::layout::RoleKind;
 use crate::metadata::{
     MetaFile, Metadata, Role, Root, Snapshot, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
 use crate::signer::Signer;
-use crate::verify::Delegator;
+use crate::verify::{check_signatures, Delegator};
 
 /// What a publish wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -34,12 +34,30 @@ pub struct PublishReport {
     pub timestamp_version: u64,
     /// The snapshot version timestamp names.
     pub snapshot_version: u64,
-    /// Roles published with a new version, and that version.
-    pub roles: Vec<(String, u64)>,
+    /// Roles published with a new version.
+    pub roles: Vec<PublishedRole>,
     /// Release tarballs newly published.
     pub releases_published: usize,
     /// Metadata files written.
     pub files_written: usize,
+}
+
+/// A role a publish wrote a new version of.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PublishedRole {
+    /// The role.
+    pub role: String,
+    /// Its new version.
+    pub version: u64,
+}
+
+impl PublishedRole {
+    fn new(role: impl Into<String>, version: u64) -> Self {
+        Self {
+            role: role.into(),
+            version,
+        }
+    }
 }
 
 /// Signs `doc` with every signer `authorized` lists, keeping other signatures.
@@ -108,7 +126,7 @@ impl Repository {
             .published
             .targets_roles()
             .into_iter()
-            .filter(|r| role_kind(r).is_online())
+            .filter(|r| RoleKind::of(r).is_online())
             .collect();
         for role in online_roles {
             let expires = self.published.targets(&role)?.map(|d| d.signed().expires);
@@ -119,7 +137,7 @@ impl Repository {
         }
         // Staged online roles (a release added to a bin) go out too: they need no other
         // signature than the online keys'.
-        snapshot_due |= self.staged.keys().any(|r| role_kind(r).is_online());
+        snapshot_due |= self.staged.keys().any(|r| RoleKind::of(r).is_online());
         timestamp_due |= snapshot_due;
         if !timestamp_due {
             return Ok(None);
@@ -143,7 +161,7 @@ impl Repository {
         let roles: Vec<String> = self
             .staged
             .keys()
-            .filter(|r| include_offline || role_kind(r).is_online())
+            .filter(|r| include_offline || RoleKind::of(r).is_online())
             .cloned()
             .collect();
         // Delegators as they will be: staged ones too, unless only online roles go out
@@ -157,7 +175,7 @@ impl Repository {
         let new_snapshot = new_snapshot || !roles.is_empty();
         // Sign the online targets roles.
         for role in &roles {
-            if role_kind(role).is_online() {
+            if RoleKind::of(role).is_online() {
                 let keyids = self.authorization_in(role, view)?.keyids;
                 if let Some(doc) = self.staged.get_mut(role) {
                     sign_with(doc, online, &keyids)?;
@@ -171,22 +189,28 @@ impl Repository {
             check_roles.insert(0, "root".into());
         }
         for role in &check_roles {
-            let (report, previous) = self.signature_reports_in(role, view)?;
+            let RoleSignatures {
+                report,
+                previous_root,
+            } = self.signatures_in(role, view)?;
             if !report.threshold_met() {
-                unsigned.push(format!(
-                    "{role} has {} of {} signatures (not yet signed by: {})",
-                    report.valid.len(),
-                    report.threshold,
-                    report.missing.join(", ")
-                ));
+                let keys = if RoleKind::of(role).is_online() {
+                    RequiredKeys::Online
+                } else {
+                    RequiredKeys::Role
+                };
+                unsigned.push(MissingSignatures {
+                    role: role.clone(),
+                    keys,
+                    report,
+                });
             }
-            if let Some(previous) = previous.filter(|p| !p.threshold_met()) {
-                unsigned.push(format!(
-                    "root has {} of {} signatures of the previous root's keys (not yet signed by: {})",
-                    previous.valid.len(),
-                    previous.threshold,
-                    previous.missing.join(", ")
-                ));
+            if let Some(previous) = previous_root.filter(|p| !p.threshold_met()) {
+                unsigned.push(MissingSignatures {
+                    role: "root".into(),
+                    keys: RequiredKeys::PreviousRoot,
+                    report: previous,
+                });
             }
         }
         if !unsigned.is_empty() {
@@ -198,7 +222,7 @@ impl Repository {
             _ => return Err(RepositoryError::UnknownRole("root".into())),
         };
         let mut files: Vec<(String, Vec<u8>)> = Vec::new();
-        let metadata_dir = published_dir.join(super::published::METADATA_LINK);
+        let metadata_dir = published_dir.join(super::published_store::METADATA_LINK);
         if publish_root {
             let path = metadata_dir.join("root.json");
             let bytes = metadata_bytes(&root, &path)?;
@@ -225,7 +249,7 @@ impl Repository {
                 MetaFile::with_bytes(version, &bytes),
             );
             files.push((versioned_file_name(role, version), bytes));
-            published_roles.push((role.clone(), version));
+            published_roles.push(PublishedRole::new(role.clone(), version));
         }
         // Snapshot (§4.4): every targets role with version, length and sha256.
         let snapshot_bytes;
@@ -240,18 +264,14 @@ impl Repository {
             let mut doc = Metadata::new(snapshot);
             let keyids = root_keyids(&root, "snapshot");
             sign_with(&mut doc, online, &keyids)?;
-            root.verify_delegate("snapshot", &doc).map_err(|e| {
-                RepositoryError::NotSigned(vec![format!(
-                    "snapshot: {e} (give the snapshot key with the online keys)"
-                )])
-            })?;
+            check_online_signed(&root, "snapshot", &doc)?;
             snapshot_version = doc.signed().version;
             snapshot_bytes = metadata_bytes(&doc, &metadata_dir.join("snapshot.json"))?;
             files.push((
                 versioned_file_name("snapshot", snapshot_version),
                 snapshot_bytes.clone(),
             ));
-            published_roles.push(("snapshot".into(), snapshot_version));
+            published_roles.push(PublishedRole::new("snapshot", snapshot_version));
         } else {
             let current = self
                 .published
@@ -276,16 +296,12 @@ impl Repository {
         );
         let mut timestamp = Metadata::new(timestamp);
         sign_with(&mut timestamp, online, &root_keyids(&root, "timestamp"))?;
-        root.verify_delegate("timestamp", &timestamp).map_err(|e| {
-            RepositoryError::NotSigned(vec![format!(
-                "timestamp: {e} (give the timestamp key with the online keys)"
-            )])
-        })?;
+        check_online_signed(&root, "timestamp", &timestamp)?;
         files.push((
             "timestamp.json".into(),
             metadata_bytes(&timestamp, &metadata_dir.join("timestamp.json"))?,
         ));
-        published_roles.push(("timestamp".into(), timestamp_version));
+        published_roles.push(PublishedRole::new("timestamp", timestamp_version));
 
         // Would a client accept it? Check from the root clients hold now (or the new
         // first root), reading only what changed plus the roles it depends on.
@@ -301,15 +317,15 @@ impl Repository {
         let base_ref: Option<&dyn MetadataSource> = metadata_dir.exists().then_some(&base as _);
         let overlay =
             OverlaySource::new(base_ref, files.iter().cloned().collect::<HashMap<_, _>>());
-        let mut options = VerifyOptions::new(now);
+        let mut options = AuditOptions::new(now);
         let mut changed: BTreeSet<String> = roles.iter().cloned().collect();
         if self.published.snapshot.is_none() {
             changed.extend(self.staged.keys().cloned());
         }
         options.changed_roles = Some(changed);
-        let report = verify_repository(&overlay, &trusted_root, &options, &());
+        let report = audit_repository(&overlay, &trusted_root, &options, &());
         if !report.is_ok() {
-            return Err(RepositoryError::WouldNotVerify(report.errors()));
+            return Err(RepositoryError::WouldNotVerify(report.into_errors()));
         }
         // Release tarballs of the new entries: present and matching, then published.
         let moves = self.release_moves(&roles, &published_dir)?;
@@ -343,7 +359,7 @@ impl Repository {
             self.staged.remove(role);
             super::editor::remove_if_exists(&staged_dir.join(format!("{role}.json")))?;
         }
-        self.published = Published::load(&published_dir)?;
+        self.published = PublishedStore::load(&published_dir)?;
         Ok(PublishReport {
             root_version: root.signed().version,
             timestamp_version,
@@ -381,8 +397,13 @@ impl Repository {
                 } else {
                     (&published_targets, None)
                 };
-                if let Err(message) = check_target_file(dir, path, info, true) {
-                    problems.push(format!("{path}: {message} (add the release again)"));
+                if let Err(e) = check_target_file(dir, path, info, true) {
+                    problems.push(Problem {
+                        severity: Severity::Error,
+                        role: Some(role.clone()),
+                        target: Some(path.clone()),
+                        message: format!("{e} (add the release again)"),
+                    });
                 }
                 if let Some(from) = from {
                     moves.push((from, published_targets.join(&relative)));
@@ -394,6 +415,34 @@ impl Repository {
         }
         Ok(moves)
     }
+}
+
+/// Whether the online role `role` (snapshot, timestamp) meets its threshold of root's
+/// keys, as a client checks it (python-tuf's `verify_delegate`).
+fn check_online_signed<T: Role>(
+    root: &Metadata<Root>,
+    role: &str,
+    doc: &Metadata<T>,
+) -> Result<(), RepositoryError> {
+    let authorization = root
+        .signed()
+        .authorization(role)
+        .ok_or_else(|| RepositoryError::UnknownRole(role.to_owned()))?;
+    let bytes = doc
+        .signed_bytes()
+        .map_err(|source| RepositoryError::Metadata {
+            path: Path::new("(in memory)").to_owned(),
+            source,
+        })?;
+    let report = check_signatures(&authorization, &doc.signatures, bytes);
+    if report.threshold_met() {
+        return Ok(());
+    }
+    Err(RepositoryError::NotSigned(vec![MissingSignatures {
+        role: role.to_owned(),
+        keys: RequiredKeys::Online,
+        report,
+    }]))
 }
 
 fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {

@@ -63,34 +63,54 @@ impl Default for Settings {
     }
 }
 
+/// Longest validity period accepted: dates must stay representable.
+const MAX_DURATION_SECONDS: u64 = 1000 * 365 * DAY;
+
 /// Why a duration could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {text:?}: expected a whole number followed by s, m, h, d or w (e.g. 90d, 12h)")]
-pub struct DurationError {
-    /// The text given.
-    pub text: String,
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationError {
+    /// Not a duration at all.
+    #[error("invalid duration {text:?}: {source} (write e.g. 90d, 12h, 30m or 2w)")]
+    Syntax {
+        /// The text given.
+        text: String,
+        /// What the parser found wrong.
+        source: humantime::DurationError,
+    },
+    /// Not a whole number of seconds.
+    #[error("invalid duration {text:?}: validity periods are whole seconds")]
+    Fractional {
+        /// The text given.
+        text: String,
+    },
+    /// Zero, or longer than dates can represent.
+    #[error("invalid duration {text:?}: must be at least 1s and at most 1000 years")]
+    OutOfRange {
+        /// The text given.
+        text: String,
+    },
 }
 
-/// Reads a duration such as `90d`, `12h`, `30m`, `45s` or `2w` as seconds.
+/// Reads a duration such as `90d`, `12h`, `30m`, `45s` or `2w` as whole seconds,
+/// with [`humantime::parse_duration`]: units `s`, `m`, `h`, `d`, `w` and their long
+/// names (`90days`), combinations (`1d12h`), decimals that come out in whole seconds
+/// (`1.5d`), `M` (30.44 days) and `y` (365.25 days). Between 1 second and 1000 years.
 pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
-    let err = || DurationError {
+    let duration = humantime::parse_duration(text).map_err(|source| DurationError::Syntax {
         text: text.to_owned(),
-    };
-    let unit_at = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(err)?;
-    let (number, unit) = text.split_at(unit_at);
-    let number: u64 = number.parse().map_err(|_| err())?;
-    let scale = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => DAY,
-        "w" => 7 * DAY,
-        _ => return Err(err()),
-    };
-    let seconds = number.checked_mul(scale).ok_or_else(err)?;
-    // Dates must stay representable: at most about 1,000 years.
-    if seconds == 0 || seconds > 1000 * 365 * DAY {
-        return Err(err());
+        source,
+    })?;
+    if duration.subsec_nanos() != 0 {
+        return Err(DurationError::Fractional {
+            text: text.to_owned(),
+        });
+    }
+    let seconds = duration.as_secs();
+    if seconds == 0 || seconds > MAX_DURATION_SECONDS {
+        return Err(DurationError::OutOfRange {
+            text: text.to_owned(),
+        });
     }
     Ok(seconds)
 }
@@ -111,24 +131,67 @@ mod tests {
 
     #[test]
     fn durations_read_and_write() {
-        assert_eq!(parse_duration("90d").unwrap(), 90 * DAY);
-        assert_eq!(parse_duration("12h").unwrap(), 12 * 3600);
-        assert_eq!(parse_duration("2w").unwrap(), 14 * DAY);
-        for bad in [
-            "",
-            "d",
-            "12",
-            "1.5d",
-            "-1d",
-            "0d",
-            "1y",
-            "99999999999999999999d",
-            "9999999w",
+        // Every form the README and spec/ show.
+        for (text, seconds) in [
+            ("30s", 30),
+            ("10s", 10),
+            ("5m", 300),
+            ("1m", 60),
+            ("1h", 3600),
+            ("6h", 6 * 3600),
+            ("12h", 12 * 3600),
+            ("1d", DAY),
+            ("7d", 7 * DAY),
+            ("30d", 30 * DAY),
+            ("90d", 90 * DAY),
+            ("365d", 365 * DAY),
+            ("1000d", 1000 * DAY),
+            ("2w", 14 * DAY),
         ] {
-            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+            assert_eq!(parse_duration(text).unwrap(), seconds, "{text}");
+        }
+        // What humantime adds: long unit names, combinations, decimals in whole seconds,
+        // months and years.
+        for (text, seconds) in [
+            ("90days", 90 * DAY),
+            ("1d12h", DAY + 12 * 3600),
+            ("1h 30m", 5400),
+            ("1.5d", DAY + 12 * 3600),
+            ("1y", 365 * DAY + 6 * 3600),
+            ("1M", 2_630_016),
+        ] {
+            assert_eq!(parse_duration(text).unwrap(), seconds, "{text}");
+        }
+        for bad in ["", "d", "12", "-1d", "1x", "99999999999999999999d"] {
+            assert!(
+                matches!(parse_duration(bad), Err(DurationError::Syntax { .. })),
+                "{bad:?} accepted"
+            );
+        }
+        for fractional in ["500ms", "1.5s"] {
+            assert!(
+                matches!(
+                    parse_duration(fractional),
+                    Err(DurationError::Fractional { .. })
+                ),
+                "{fractional:?} accepted"
+            );
+        }
+        for out_of_range in ["0d", "0s", "9999999w", "1001y"] {
+            assert!(
+                matches!(
+                    parse_duration(out_of_range),
+                    Err(DurationError::OutOfRange { .. })
+                ),
+                "{out_of_range:?} accepted"
+            );
         }
         assert_eq!(format_duration(7 * DAY), "1w");
         assert_eq!(format_duration(DAY), "1d");
         assert_eq!(format_duration(90), "90s");
+        // What format_duration writes reads back.
+        for seconds in [90, 3600, DAY, 7 * DAY, 90 * DAY, 365 * DAY + 1] {
+            assert_eq!(parse_duration(&format_duration(seconds)).unwrap(), seconds);
+        }
     }
 }

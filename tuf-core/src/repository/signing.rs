@@ -76,6 +76,27 @@ pub struct SignatureOutcome {
     pub previous_root: Option<SignatureReport>,
 }
 
+/// How the signatures of one staged role stand.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoleSignatures {
+    /// Against the keys that will authorise the role after the next publish.
+    pub report: SignatureReport,
+    /// For a staged root: against the root keys of the published root, which must sign
+    /// it too (TUF §5.3.4).
+    pub previous_root: Option<SignatureReport>,
+}
+
+impl RoleSignatures {
+    /// Whether every threshold is met: the role's, and the previous root's for a root.
+    pub fn threshold_met(&self) -> bool {
+        self.report.threshold_met()
+            && self
+                .previous_root
+                .as_ref()
+                .is_none_or(SignatureReport::threshold_met)
+    }
+}
+
 fn json_text(value: &serde_json::Value) -> String {
     let text = value.to_string();
     if text.chars().count() > 1000 {
@@ -244,7 +265,7 @@ impl Repository {
     ) -> Result<DetachedSignature, RepositoryError> {
         self.check_authorized(role, signer.keyid())?;
         let (version, bytes) = self.staged_signed_bytes(role)?;
-        let signature = signer.sign(&bytes)?;
+        let signature = Signature::create(signer, &bytes)?;
         Ok(DetachedSignature {
             role: role.to_owned(),
             version,
@@ -305,7 +326,10 @@ impl Repository {
         }
         self.dirty.insert(role.to_owned());
         self.save()?;
-        let (report, previous_root) = self.signature_reports(role)?;
+        let RoleSignatures {
+            report,
+            previous_root,
+        } = self.signatures_of(role)?;
         Ok(SignatureOutcome {
             role: role.to_owned(),
             keyid,
@@ -316,19 +340,16 @@ impl Repository {
 
     /// How the signatures of staged `role` stand: against the keys that will authorise
     /// it and, for root, against the published root too.
-    pub fn signature_reports(
-        &mut self,
-        role: &str,
-    ) -> Result<(SignatureReport, Option<SignatureReport>), RepositoryError> {
-        self.signature_reports_in(role, View::AfterPublish)
+    pub fn signatures_of(&mut self, role: &str) -> Result<RoleSignatures, RepositoryError> {
+        self.signatures_in(role, View::AfterPublish)
     }
 
-    /// [`Self::signature_reports`] against the delegators of `view`.
-    pub(crate) fn signature_reports_in(
+    /// [`Self::signatures_of`] against the delegators of `view`.
+    pub(crate) fn signatures_in(
         &mut self,
         role: &str,
         view: View,
-    ) -> Result<(SignatureReport, Option<SignatureReport>), RepositoryError> {
+    ) -> Result<RoleSignatures, RepositoryError> {
         let owned = self.authorization_in(role, view)?;
         let authorization = Authorization {
             keys: &owned.keys,
@@ -349,7 +370,7 @@ impl Repository {
             (doc.signatures.clone(), self.staged_signed_bytes(role)?.1)
         };
         let report = check_signatures(&authorization, &signatures, &bytes);
-        let previous = if role == "root" {
+        let previous_root = if role == "root" {
             self.published.root.as_ref().and_then(|old| {
                 old.signed()
                     .authorization("root")
@@ -358,7 +379,10 @@ impl Repository {
         } else {
             None
         };
-        Ok((report, previous))
+        Ok(RoleSignatures {
+            report,
+            previous_root,
+        })
     }
 
     /// Drops every staged change (and staged tarballs).

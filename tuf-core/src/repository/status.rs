@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::editor::{expires_at, role_kind, Repository};
+use super::editor::{expires_at, Repository};
+use super::signing::RoleSignatures;
 use super::RepositoryError;
+use crate::layout::RoleKind;
 use crate::metadata::{format_expires, whole_seconds, Metadata, Role, TOP_LEVEL_ROLE_NAMES};
 use crate::verify::SignatureReport;
 
@@ -81,21 +83,21 @@ impl Repository {
                 _ => meta_of(self.staged.get(&role)),
             };
             let staged = staged_version.is_some();
-            let (signatures, previous_root_signatures) = if staged {
-                let (report, previous) = self.signature_reports(&role)?;
-                (Some(report), previous)
+            let staged_signatures = if staged {
+                Some(self.signatures_of(&role)?)
             } else {
-                (None, None)
+                None
             };
-            let online = role_kind(&role).is_online();
+            let online = RoleKind::of(&role).is_online();
             let ready = !staged
                 || online
-                || (signatures
+                || staged_signatures
                     .as_ref()
-                    .is_some_and(SignatureReport::threshold_met)
-                    && previous_root_signatures
-                        .as_ref()
-                        .is_none_or(SignatureReport::threshold_met));
+                    .is_some_and(RoleSignatures::threshold_met);
+            let (signatures, previous_root_signatures) = match staged_signatures {
+                Some(s) => (Some(s.report), s.previous_root),
+                None => (None, None),
+            };
             roles.push(RoleStatus {
                 expires_soon: published_expires.is_some_and(|e| {
                     // Online roles are refreshed automatically: flag them only when a

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use tuf_core::client::{quote_role_name, DirectoryFetcher, Updater, UpdaterConfig};
 use tuf_core::fs::write_atomic;
+use tuf_core::layout::crate_target_path;
 use tuf_core::metadata::MetaFile;
-use tuf_core::repository::layout::crate_target_path;
 use tuf_core::repository::{InitOptions, Repository, RoleKeySpec, Settings};
 use tuf_core::{
     KeyAlgorithm, KeyEncryption, Metadata, PrivateKey, Role, Signer, Snapshot, Targets, Timestamp,

@@ -1,5 +1,6 @@
-//! The published side of a repository: reading the current generation of metadata, and
-//! laying out a new generation so that switching to it is one atomic rename.
+//! The published-directory store: reading the current generation of published metadata,
+//! and laying out a new generation so that switching to it is one atomic rename. (The
+//! publish operation itself, which decides what goes into a generation, is `publish.rs`.)
 //!
 //! `published/metadata` is a symbolic link to `published/.generations/<N>`, where `N` is
 //! the timestamp version. A new generation starts as hard links to every file of the
@@ -79,7 +80,7 @@ pub(crate) fn metadata_bytes<T: Role>(
 
 /// The currently published metadata, loaded lazily role by role.
 #[derive(Debug)]
-pub(crate) struct Published {
+pub(crate) struct PublishedStore {
     /// `published/metadata`.
     pub metadata_dir: PathBuf,
     /// The newest root, if anything was published.
@@ -91,7 +92,7 @@ pub(crate) struct Published {
     targets: HashMap<String, Metadata<Targets>>,
 }
 
-impl Published {
+impl PublishedStore {
     /// Reads root, timestamp and snapshot of the current generation under
     /// `published_dir` (nothing, before the first publish).
     pub fn load(published_dir: &Path) -> Result<Self, RepositoryError> {

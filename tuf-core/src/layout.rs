@@ -27,6 +27,8 @@
 //! bins (TAP 15). Namespace delegations are terminating, so `unclaimed` is never consulted
 //! for a path inside a claimed namespace.
 
+use crate::metadata::Targets;
+
 /// The directory all release tarballs live under.
 pub const CRATES_DIR: &str = "crates";
 
@@ -49,7 +51,8 @@ pub const MAX_CRATE_NAME_LEN: usize = 64;
 pub const MAX_VERSION_LEN: usize = 128;
 
 /// Why a crate name, version or target path does not fit the layout.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LayoutError {
     /// Not a valid crate name.
     #[error("invalid crate name {name:?}: {reason}")]
@@ -68,12 +71,15 @@ pub enum LayoutError {
         reason: &'static str,
     },
     /// Not a semantic version.
-    #[error("invalid version {version:?}: {reason}")]
+    #[error("invalid version {version:?}: {reason}{}", source.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]
     Version {
         /// The version given.
         version: String,
         /// What is wrong with it.
         reason: &'static str,
+        /// The version parser's account, when it was parsed.
+        #[source]
+        source: Option<semver::Error>,
     },
 }
 
@@ -147,60 +153,26 @@ pub fn validate_namespace(namespace: &str) -> Result<(), LayoutError> {
     })
 }
 
-fn valid_identifiers(text: &str, numeric_no_leading_zero: bool) -> bool {
-    text.split('.').all(|id| {
-        !id.is_empty()
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !(numeric_no_leading_zero
-                && id.len() > 1
-                && id.starts_with('0')
-                && id.bytes().all(|b| b.is_ascii_digit()))
-    })
-}
-
-/// Checks a semantic version (`MAJOR.MINOR.PATCH[-PRE][+BUILD]`, as cargo requires).
+/// Checks a semantic version (`MAJOR.MINOR.PATCH[-PRE][+BUILD]`) with the `semver`
+/// crate's parser, the one cargo uses: numbers without leading zeros that fit in a
+/// `u64`, pre-release identifiers of ASCII letters, digits and `-` (numeric ones without
+/// leading zeros), build identifiers likewise (leading zeros allowed). At most
+/// [`MAX_VERSION_LEN`] characters.
 pub fn validate_version(version: &str) -> Result<(), LayoutError> {
-    let err = |reason| LayoutError::Version {
-        version: version.to_owned(),
-        reason,
-    };
     if version.len() > MAX_VERSION_LEN {
-        return Err(err("longer than 128 characters"));
+        return Err(LayoutError::Version {
+            version: version.to_owned(),
+            reason: "longer than 128 characters",
+            source: None,
+        });
     }
-    let (rest, build) = match version.split_once('+') {
-        Some((rest, build)) => (rest, Some(build)),
-        None => (version, None),
-    };
-    let (core, pre) = match rest.split_once('-') {
-        Some((core, pre)) => (core, Some(pre)),
-        None => (rest, None),
-    };
-    let numbers: Vec<&str> = core.split('.').collect();
-    if numbers.len() != 3 {
-        return Err(err("expected MAJOR.MINOR.PATCH"));
-    }
-    for number in numbers {
-        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(err("MAJOR, MINOR and PATCH must be numbers"));
-        }
-        if number.len() > 1 && number.starts_with('0') {
-            return Err(err("numbers must not have leading zeros"));
-        }
-        if number.parse::<u64>().is_err() {
-            return Err(err("number too large"));
-        }
-    }
-    if let Some(pre) = pre {
-        if !valid_identifiers(pre, true) {
-            return Err(err("invalid pre-release identifiers"));
-        }
-    }
-    if let Some(build) = build {
-        if !valid_identifiers(build, false) {
-            return Err(err("invalid build metadata"));
-        }
-    }
-    Ok(())
+    semver::Version::parse(version)
+        .map(drop)
+        .map_err(|source| LayoutError::Version {
+            version: version.to_owned(),
+            reason: "not a semantic version MAJOR.MINOR.PATCH[-PRE][+BUILD]",
+            source: Some(source),
+        })
 }
 
 /// The namespace a crate belongs to: its name before `::`, lowercased, `-` folded to `_`.
@@ -250,10 +222,108 @@ pub fn is_namespace_role(role: &str) -> bool {
         .is_some_and(|namespace| validate_namespace(namespace).is_ok())
 }
 
+/// The kind of a role in the layout, which decides its expiry and who signs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    /// `root`.
+    Root,
+    /// The top-level `targets` role.
+    Targets,
+    /// `snapshot`.
+    Snapshot,
+    /// `timestamp`.
+    Timestamp,
+    /// A namespace role (`ns-serde`), signed by the namespace's owners.
+    Namespace,
+    /// The fallback role [`FALLBACK_ROLE`].
+    Fallback,
+    /// One of the fallback role's succinct hash bins (`unclaimed-0a`).
+    FallbackBin,
+    /// A name this layout does not give out.
+    Other,
+}
+
+impl RoleKind {
+    /// The kind of the role named `role`.
+    pub fn of(role: &str) -> Self {
+        match role {
+            "root" => Self::Root,
+            "targets" => Self::Targets,
+            "snapshot" => Self::Snapshot,
+            "timestamp" => Self::Timestamp,
+            FALLBACK_ROLE => Self::Fallback,
+            _ if is_namespace_role(role) => Self::Namespace,
+            _ if is_fallback_bin(role) => Self::FallbackBin,
+            _ => Self::Other,
+        }
+    }
+
+    /// Whether the repository signs this role with its online keys when it publishes.
+    pub fn is_online(self) -> bool {
+        matches!(
+            self,
+            Self::Snapshot | Self::Timestamp | Self::Fallback | Self::FallbackBin
+        )
+    }
+}
+
+/// Whether `role` is the name of a fallback hash bin: [`FALLBACK_BIN_PREFIX`], `-`, hex.
+fn is_fallback_bin(role: &str) -> bool {
+    role.strip_prefix(FALLBACK_BIN_PREFIX)
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|hex| !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// The role the top-level `targets` delegates `target_path` to: the first of its
+/// delegations whose patterns cover the path (namespaces are listed before
+/// [`FALLBACK_ROLE`]), or `None` if none does. For [`FALLBACK_ROLE`], the path's bin is
+/// [`SuccinctRoles::role_for_target`](crate::metadata::SuccinctRoles::role_for_target)
+/// of the fallback role's delegation.
+pub fn delegated_role_for_path<'a>(targets: &'a Targets, target_path: &str) -> Option<&'a str> {
+    targets
+        .delegations
+        .as_ref()?
+        .roles
+        .as_ref()?
+        .iter()
+        .find(|r| r.is_delegated_path(target_path))
+        .map(|r| r.name.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::metadata::path_matches_pattern;
+
+    #[test]
+    fn role_kinds_follow_the_names() {
+        for (role, kind) in [
+            ("root", RoleKind::Root),
+            ("targets", RoleKind::Targets),
+            ("snapshot", RoleKind::Snapshot),
+            ("timestamp", RoleKind::Timestamp),
+            ("unclaimed", RoleKind::Fallback),
+            ("unclaimed-0a", RoleKind::FallbackBin),
+            ("unclaimed-FF", RoleKind::FallbackBin),
+            ("ns-serde", RoleKind::Namespace),
+            ("unclaimed-", RoleKind::Other),
+            ("unclaimed-xy", RoleKind::Other),
+            ("ns-", RoleKind::Other),
+            ("ns-a::b", RoleKind::Other),
+            ("release", RoleKind::Other),
+        ] {
+            assert_eq!(RoleKind::of(role), kind, "{role}");
+        }
+        let online: Vec<&str> = ["root", "targets", "snapshot", "timestamp", "unclaimed"]
+            .into_iter()
+            .chain(["unclaimed-00", "ns-serde"])
+            .filter(|r| RoleKind::of(r).is_online())
+            .collect();
+        assert_eq!(
+            online,
+            ["snapshot", "timestamp", "unclaimed", "unclaimed-00"]
+        );
+    }
 
     #[test]
     fn paths_follow_the_scheme() {
@@ -365,8 +435,29 @@ mod tests {
             "1.0.0-a/b",
             "v1.0.0",
             "99999999999999999999.0.0",
+            " 1.0.0",
+            "1.0.0 ",
+            "=1.0.0",
+            "1.0.0-é",
         ] {
             assert!(validate_version(bad).is_err(), "{bad:?} accepted");
         }
+        // Leading zeros are allowed in build metadata only; u64::MAX is a valid number.
+        for good in [
+            "1.0.0+001",
+            "1.0.0-0a.0",
+            "18446744073709551615.0.0",
+            "1.0.0--",
+        ] {
+            validate_version(good).unwrap();
+        }
+        let err = validate_version("1.0.0-01").unwrap_err();
+        assert!(err.to_string().contains("leading zero"), "{err}");
+        let long = format!("1.0.0-{}", "a".repeat(123));
+        assert!(validate_version(&long[..128]).is_ok());
+        assert!(matches!(
+            validate_version(&long),
+            Err(LayoutError::Version { source: None, .. })
+        ));
     }
 }

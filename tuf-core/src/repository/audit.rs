@@ -1,0 +1,588 @@
+//! Auditing a whole repository as a client would see it, listing every problem rather
+//! than stopping at the first: the signer's `verify` command, and the check publish makes
+//! before it switches to new metadata. (The threshold signature check of one document is
+//! [`crate::verify`]; an audit runs it, through the client, on every role.)
+//!
+//! The walk uses the client's own state machine ([`TrustedMetadataSet`]): the root chain
+//! from a trusted root (§5.3), timestamp (§5.4), snapshot (§5.5), targets (§5.6), then
+//! every delegated role breadth-first through its delegator (§5.6.7), including each
+//! succinct hash bin. For each target it checks that a client looking the path up
+//! (pre-order depth-first, terminating delegations, §5.6.7.2) reaches the role that lists
+//! it, and optionally that the hash-prefixed tarball on disk matches.
+
+use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::content::{check_relative_target_path, hashed_target_path};
+use super::source::MetadataSource;
+use super::{Progress, RepositoryError};
+use crate::client::{quote_role_name, Limits, TrustedMetadataSet};
+use crate::fs::BoundedReadError;
+use crate::hash::{verify_length_and_hashes, HashError};
+use crate::metadata::{format_expires, Delegations, Role, TargetFile};
+
+/// How bad a problem is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// A client would refuse something, or a release cannot be downloaded.
+    Error,
+    /// Worth knowing, harmless to clients.
+    Warning,
+}
+
+/// One problem found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// Error or warning.
+    pub severity: Severity,
+    /// The role concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The target concerned, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = match self.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        write!(f, "{level}: ")?;
+        if let Some(role) = &self.role {
+            write!(f, "{role}: ")?;
+        }
+        if let Some(target) = &self.target {
+            write!(f, "{target}: ")?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// What to check.
+#[derive(Debug, Clone)]
+pub struct AuditOptions {
+    /// The time expiry is judged against.
+    pub reference_time: DateTime<Utc>,
+    /// Download limits, as a client's.
+    pub limits: Limits,
+    /// Check each release tarball here (the repository's `targets/` directory).
+    pub targets_dir: Option<PathBuf>,
+    /// Only these roles changed: unchanged hash bins of an unchanged delegator are not
+    /// re-read, and only changed roles' targets are checked. `None` checks everything.
+    pub changed_roles: Option<BTreeSet<String>>,
+}
+
+impl AuditOptions {
+    /// Checks everything (metadata only) at `reference_time`.
+    pub fn new(reference_time: DateTime<Utc>) -> Self {
+        Self {
+            reference_time,
+            limits: Limits {
+                // A repository's own audit reads whole bins and large snapshots.
+                max_snapshot_length: 512 * 1024 * 1024,
+                max_targets_length: 512 * 1024 * 1024,
+                ..Limits::default()
+            },
+            targets_dir: None,
+            changed_roles: None,
+        }
+    }
+}
+
+/// The result of an audit.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditReport {
+    /// Every problem found.
+    pub problems: Vec<Problem>,
+    /// Version of the newest root reached.
+    pub root_version: Option<u64>,
+    /// Version of the timestamp.
+    pub timestamp_version: Option<u64>,
+    /// Version of the snapshot.
+    pub snapshot_version: Option<u64>,
+    /// Targets roles verified (top-level and delegated).
+    pub roles_verified: usize,
+    /// Targets whose lookup was checked.
+    pub targets_checked: usize,
+    /// Tarballs whose length and hashes were checked.
+    pub target_files_checked: usize,
+}
+
+impl AuditReport {
+    /// Whether no error was found (warnings allowed).
+    pub fn is_ok(&self) -> bool {
+        !self.problems.iter().any(|p| p.severity == Severity::Error)
+    }
+
+    /// The errors, as text.
+    pub fn errors(&self) -> Vec<String> {
+        self.problems
+            .iter()
+            .filter(|p| p.severity == Severity::Error)
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// The errors (warnings dropped).
+    pub fn into_errors(self) -> Vec<Problem> {
+        self.problems
+            .into_iter()
+            .filter(|p| p.severity == Severity::Error)
+            .collect()
+    }
+
+    fn error(&mut self, role: Option<&str>, target: Option<&str>, message: impl Into<String>) {
+        self.push(Severity::Error, role, target, message);
+    }
+
+    fn push(
+        &mut self,
+        severity: Severity,
+        role: Option<&str>,
+        target: Option<&str>,
+        message: impl Into<String>,
+    ) {
+        self.problems.push(Problem {
+            severity,
+            role: role.map(str::to_owned),
+            target: target.map(str::to_owned),
+            message: message.into(),
+        });
+    }
+}
+
+/// Audits the repository in `source` as a client holding `trusted_root` would see it:
+/// every role through the client's checks, every target's lookup, optionally every
+/// tarball.
+pub fn audit_repository(
+    source: &dyn MetadataSource,
+    trusted_root: &[u8],
+    options: &AuditOptions,
+    progress: &dyn Progress,
+) -> AuditReport {
+    let mut audit = Audit {
+        source,
+        options,
+        limits: options.limits,
+        report: AuditReport::default(),
+    };
+    // Each step records what stops it in the report; later steps need the earlier ones.
+    let Some(mut trusted) = audit.root_chain(trusted_root) else {
+        return audit.report;
+    };
+    let consistent = trusted.root().signed().consistent_snapshot();
+    if audit.timestamp(&mut trusted).is_none() || audit.snapshot(&mut trusted, consistent).is_none()
+    {
+        return audit.report;
+    }
+    let loaded = audit.targets_roles(&mut trusted, consistent);
+    audit.target_lookups(&trusted, &loaded, consistent, progress);
+    audit.report
+}
+
+/// The file name of `role` at `version`: versioned under consistent snapshots.
+fn metadata_file_name(role: &str, version: u64, consistent: bool) -> String {
+    if consistent {
+        format!("{version}.{}.json", quote_role_name(role))
+    } else {
+        format!("{}.json", quote_role_name(role))
+    }
+}
+
+/// Queues the roles `delegations` of `role` names, each with `role` as its delegator.
+/// With `changed` (a partial audit), hash bins that did not change under a delegator
+/// that did not change are marked reached instead: they were audited when published.
+fn queue_delegates(
+    role: &str,
+    delegations: &Delegations,
+    changed: Option<&BTreeSet<String>>,
+    queue: &mut VecDeque<(String, String)>,
+    reached: &mut HashSet<String>,
+) {
+    if let Some(roles) = &delegations.roles {
+        for child in roles {
+            queue.push_back((child.name.clone(), role.to_owned()));
+        }
+    } else if let Some(bins) = &delegations.succinct_roles {
+        for bin in bins.role_names() {
+            let unchanged = changed.is_some_and(|c| !c.contains(&bin) && !c.contains(role));
+            if unchanged {
+                reached.insert(bin);
+            } else {
+                queue.push_back((bin, role.to_owned()));
+            }
+        }
+    }
+}
+
+/// One audit under way: where it reads, what it checks, and what it found so far. A step
+/// returning `None` has recorded why the audit cannot go on.
+struct Audit<'a> {
+    source: &'a dyn MetadataSource,
+    options: &'a AuditOptions,
+    limits: Limits,
+    report: AuditReport,
+}
+
+impl Audit<'_> {
+    /// Reads `name`, recording as a problem of `role` why it cannot be had (missing,
+    /// too long, unreadable).
+    fn read(&mut self, role: &str, name: &str, max_length: u64) -> Option<Vec<u8>> {
+        match self.source.read(name, max_length) {
+            Ok(Some(bytes)) => Some(bytes),
+            Ok(None) => {
+                self.report
+                    .error(Some(role), None, format!("{name} is missing"));
+                None
+            }
+            Err(e) => {
+                self.report.error(Some(role), None, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// §5.2 and §5.3: the trusted root, the chain of newer roots, and the final root's
+    /// expiry (§5.3.10).
+    fn root_chain(&mut self, trusted_root: &[u8]) -> Option<TrustedMetadataSet> {
+        let limits = self.limits;
+        let now = self.options.reference_time;
+        let mut trusted = match TrustedMetadataSet::new(trusted_root, now, &limits) {
+            Ok(trusted) => trusted,
+            Err(e) => {
+                self.report
+                    .error(Some("root"), None, format!("the trusted root: {e}"));
+                return None;
+            }
+        };
+        let mut rotations = 0;
+        loop {
+            let next = trusted.root().signed().version.saturating_add(1);
+            let name = format!("{next}.root.json");
+            match self.source.read(&name, limits.max_root_length) {
+                Ok(None) => break,
+                Ok(Some(bytes)) => {
+                    if let Err(e) = trusted.update_root(&bytes, &limits) {
+                        self.report
+                            .error(Some("root"), None, format!("{name}: {e}"));
+                        return None;
+                    }
+                }
+                Err(e) => {
+                    self.report.error(Some("root"), None, e.to_string());
+                    return None;
+                }
+            }
+            rotations += 1;
+            if rotations >= limits.max_root_rotations {
+                self.report.error(
+                    Some("root"),
+                    None,
+                    format!(
+                        "more than {} root versions to follow",
+                        limits.max_root_rotations
+                    ),
+                );
+                return None;
+            }
+        }
+        let root = trusted.root().signed();
+        self.report.root_version = Some(root.version);
+        if root.is_expired(now) {
+            self.report.error(
+                Some("root"),
+                None,
+                format!(
+                    "version {} expired at {}",
+                    root.version,
+                    format_expires(&root.expires)
+                ),
+            );
+            return None;
+        }
+        Some(trusted)
+    }
+
+    /// §5.4: timestamp.
+    fn timestamp(&mut self, trusted: &mut TrustedMetadataSet) -> Option<()> {
+        let limits = self.limits;
+        let bytes = self.read("timestamp", "timestamp.json", limits.max_timestamp_length)?;
+        match trusted.update_timestamp(&bytes, &limits) {
+            Ok(t) => {
+                self.report.timestamp_version = Some(t.signed().version);
+                Some(())
+            }
+            Err(e) => {
+                self.report.error(Some("timestamp"), None, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// §5.5: the snapshot timestamp names.
+    fn snapshot(&mut self, trusted: &mut TrustedMetadataSet, consistent: bool) -> Option<()> {
+        let limits = self.limits;
+        let Some(meta) = trusted
+            .timestamp()
+            .and_then(|t| t.signed().snapshot_meta())
+            .cloned()
+        else {
+            self.report
+                .error(Some("timestamp"), None, "no snapshot.json entry");
+            return None;
+        };
+        let name = metadata_file_name("snapshot", meta.version, consistent);
+        let max = meta.length.unwrap_or(limits.max_snapshot_length);
+        let bytes = self.read("snapshot", &name, max)?;
+        match trusted.update_snapshot(&bytes, false, &limits) {
+            Ok(s) => {
+                self.report.snapshot_version = Some(s.signed().version);
+                Some(())
+            }
+            Err(e) => {
+                self.report.error(Some("snapshot"), None, e.to_string());
+                None
+            }
+        }
+    }
+
+    /// §5.6 and §5.6.7: every targets role, breadth-first through its delegator (each
+    /// succinct hash bin too). Returns the roles loaded, in order. A role that fails is
+    /// recorded and its delegations are not followed; the walk goes on.
+    fn targets_roles(&mut self, trusted: &mut TrustedMetadataSet, consistent: bool) -> Vec<String> {
+        let limits = self.limits;
+        let changed = self.options.changed_roles.as_ref();
+        let mut queue: VecDeque<(String, String)> =
+            VecDeque::from([("targets".into(), "root".into())]);
+        let mut reached: HashSet<String> = HashSet::new();
+        let mut loaded = Vec::new();
+        while let Some((role, delegator)) = queue.pop_front() {
+            if reached.contains(&role) {
+                // A second delegator (a diamond): its own threshold must hold too (§5.6.3).
+                if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
+                    self.report.error(
+                        Some(&role),
+                        None,
+                        format!("as delegated by {delegator}: {e}"),
+                    );
+                }
+                continue;
+            }
+            reached.insert(role.clone());
+            let Some(meta) = trusted
+                .snapshot()
+                .and_then(|s| s.signed().role_meta(&role))
+                .cloned()
+            else {
+                self.report.error(
+                    Some(&role),
+                    None,
+                    format!("delegated by {delegator} but not listed in snapshot"),
+                );
+                continue;
+            };
+            let name = metadata_file_name(&role, meta.version, consistent);
+            let max = meta.length.unwrap_or(limits.max_targets_length);
+            let Some(bytes) = self.read(&role, &name, max) else {
+                continue;
+            };
+            let targets = match trusted.update_delegated_targets(&bytes, &role, &delegator, &limits)
+            {
+                Ok(targets) => targets,
+                Err(e) => {
+                    self.report.error(Some(&role), None, e.to_string());
+                    continue;
+                }
+            };
+            self.report.roles_verified += 1;
+            loaded.push(role.clone());
+            if let Some(delegations) = &targets.signed().delegations {
+                queue_delegates(&role, delegations, changed, &mut queue, &mut reached);
+            }
+        }
+        if changed.is_none() {
+            self.unreached_snapshot_roles(trusted, &reached);
+        }
+        loaded
+    }
+
+    /// Warns of roles snapshot lists but no role delegates.
+    fn unreached_snapshot_roles(
+        &mut self,
+        trusted: &TrustedMetadataSet,
+        reached: &HashSet<String>,
+    ) {
+        let Some(snapshot) = trusted.snapshot() else {
+            return;
+        };
+        for role in snapshot
+            .signed()
+            .meta
+            .keys()
+            .filter_map(|k| k.strip_suffix(".json"))
+        {
+            if !reached.contains(role) {
+                self.report.push(
+                    Severity::Warning,
+                    Some(role),
+                    None,
+                    "listed in snapshot but delegated by no role (an undelegated namespace keeps \
+                     its entry: clients refuse a snapshot that drops a role)",
+                );
+            }
+        }
+    }
+
+    /// Each target listed by a loaded role (only changed roles' when the audit is
+    /// partial) must be what a client looking its path up gets; with a targets
+    /// directory, its tarball must match.
+    fn target_lookups(
+        &mut self,
+        trusted: &TrustedMetadataSet,
+        loaded: &[String],
+        consistent: bool,
+        progress: &dyn Progress,
+    ) {
+        let changed = self.options.changed_roles.as_ref();
+        let check_roles: Vec<&String> = loaded
+            .iter()
+            .filter(|r| changed.is_none_or(|c| c.contains(*r)))
+            .collect();
+        let total: usize = check_roles
+            .iter()
+            .filter_map(|r| trusted.targets(r))
+            .map(|t| t.signed().targets.len())
+            .sum();
+        progress.set_length(total as u64);
+        for role in check_roles {
+            let Some(targets) = trusted.targets(role) else {
+                continue;
+            };
+            for (path, info) in &targets.signed().targets {
+                self.report.targets_checked += 1;
+                match resolve(trusted, path, self.limits.max_delegations) {
+                    Resolution::Found(found) if &found == role => {}
+                    Resolution::Found(found) => self.report.error(
+                        Some(role),
+                        Some(path),
+                        format!(
+                            "listed here, but a client looking it up gets the entry of {found}"
+                        ),
+                    ),
+                    Resolution::NotFound => self.report.error(
+                        Some(role),
+                        Some(path),
+                        "listed here, but this role is not trusted for the path: clients will \
+                         not find it",
+                    ),
+                    Resolution::Unloaded => {}
+                }
+                if let Some(dir) = &self.options.targets_dir {
+                    self.report.target_files_checked += 1;
+                    if let Err(e) = check_target_file(dir, path, info, consistent) {
+                        self.report.error(Some(role), Some(path), e.to_string());
+                    }
+                }
+                progress.advance(1);
+            }
+        }
+    }
+}
+
+/// Why a release tarball on disk does not match its signed entry.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TargetFileError {
+    /// The target path cannot be laid out below the targets directory.
+    #[error(transparent)]
+    Path(Box<RepositoryError>),
+    /// The tarball cannot be opened or read.
+    #[error("tarball {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The tarball is longer than its signed length.
+    #[error("tarball {} is longer than signed", path.display())]
+    TooLong { path: PathBuf },
+    /// Its length or a digest differs from the signed ones.
+    #[error("tarball {}: {source}", path.display())]
+    Mismatch { path: PathBuf, source: HashError },
+}
+
+/// Checks the tarball of `path` under `dir` against its signed length and hashes.
+pub(crate) fn check_target_file(
+    dir: &Path,
+    path: &str,
+    info: &TargetFile,
+    consistent: bool,
+) -> Result<(), TargetFileError> {
+    let relative = if consistent {
+        hashed_target_path(path, info).map_err(|e| TargetFileError::Path(Box::new(e)))?
+    } else {
+        check_relative_target_path(path).map_err(|e| TargetFileError::Path(Box::new(e)))?;
+        path.to_owned()
+    };
+    let file_path = dir.join(&relative);
+    let read = |source| TargetFileError::Read {
+        path: file_path.clone(),
+        source,
+    };
+    let file = std::fs::File::open(&file_path).map_err(read)?;
+    let bytes = crate::fs::read_bounded(file, info.length).map_err(|e| match e {
+        BoundedReadError::TooLong { .. } => TargetFileError::TooLong {
+            path: file_path.clone(),
+        },
+        BoundedReadError::Io(source) => read(source),
+    })?;
+    verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes)).map_err(|source| {
+        TargetFileError::Mismatch {
+            path: file_path.clone(),
+            source,
+        }
+    })
+}
+
+enum Resolution {
+    /// The role whose entry a client gets.
+    Found(String),
+    NotFound,
+    /// The lookup needs a role that was not loaded (a partial check).
+    Unloaded,
+}
+
+/// A client's lookup of `path` (§5.6.7) over the roles already trusted.
+fn resolve(trusted: &TrustedMetadataSet, path: &str, max_delegations: usize) -> Resolution {
+    let mut stack: Vec<String> = vec!["targets".into()];
+    let mut visited: HashSet<String> = HashSet::new();
+    let mut budget = max_delegations;
+    while budget > 0 {
+        let Some(role) = stack.pop() else {
+            break;
+        };
+        if visited.contains(&role) {
+            continue;
+        }
+        let Some(targets) = trusted.targets(&role) else {
+            return Resolution::Unloaded;
+        };
+        if targets.signed().targets.contains_key(path) {
+            return Resolution::Found(role);
+        }
+        visited.insert(role.clone());
+        budget -= 1;
+        let step = targets.signed().delegations_for_path(path);
+        if step.terminating {
+            stack.clear();
+        }
+        stack.extend(step.roles.into_iter().rev());
+    }
+    Resolution::NotFound
+}
