@@ -8,6 +8,7 @@
 mod fetch;
 #[cfg(feature = "http")]
 mod http;
+mod search;
 mod store;
 mod trusted;
 mod updater;
@@ -15,6 +16,7 @@ mod updater;
 pub use fetch::{read_bounded, DirectoryFetcher, FetchError, Fetcher};
 #[cfg(feature = "http")]
 pub use http::{tls_config, transport_error, HttpFetcher, TlsConfigError};
+pub use search::{walk_delegations, DelegationWalk, TargetLookup};
 pub use store::{quote_role_name, MetadataDir};
 pub use trusted::{Limits, TrustError, TrustedMetadataSet};
-pub use updater::{RoleFetch, TargetLookup, TargetSearch, UpdateError, Updater, UpdaterConfig};
+pub use updater::{RoleFetch, TargetSearch, UpdateError, Updater, UpdaterConfig};

@@ -21,6 +21,7 @@ use crate::verify::VerificationError;
 
 /// Why fetched metadata was not trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrustError {
     /// The bytes are not valid metadata of the expected type.
     #[error("{role}: {source}")]
@@ -433,6 +434,17 @@ impl TrustedMetadataSet {
             .entry(role.to_owned())
             .insert_entry(new)
             .into_mut())
+    }
+
+    /// A targets role already trusted through `delegator` (its threshold met, §5.6.3).
+    /// Unlike [`Self::trusted_targets_via`] it checks nothing new: a role trusted only
+    /// through another delegator is `None` here.
+    pub fn targets_via(&self, role: &str, delegator: &str) -> Option<&Metadata<Targets>> {
+        let through = self
+            .verified_by
+            .get(role)
+            .is_some_and(|delegators| delegators.contains(delegator));
+        through.then(|| self.targets.get(role)).flatten()
     }
 
     /// Returns an already trusted targets role reached through `delegator`, after

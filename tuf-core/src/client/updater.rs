@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 
 use super::fetch::{FetchError, Fetcher};
+use super::search::{walk_delegations, DelegationWalk, TargetLookup};
 use super::store::{quote_role_name, MetadataDir};
 use super::trusted::{Limits, TrustError, TrustedMetadataSet};
 use crate::fs::write_atomic;
@@ -14,6 +15,7 @@ use crate::metadata::{RoleKeys, TargetFile};
 
 /// Why an update or download failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum UpdateError {
     /// Fetched metadata was refused.
     #[error(transparent)]
@@ -53,18 +55,6 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError + '_ {
         path: path.to_owned(),
         source,
     }
-}
-
-/// A target found by [`Updater::find_target`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetLookup {
-    /// The signed length, hashes and custom data.
-    pub info: TargetFile,
-    /// The targets role that listed it.
-    pub role: String,
-    /// The earliest expiry among the targets roles on the delegation path to `role`
-    /// (top-level targets included): after it, the answer must be looked up again.
-    pub valid_until: DateTime<Utc>,
 }
 
 /// What the delegation search of a target found, or needs ([`Updater::search_target`]).
@@ -396,54 +386,23 @@ impl<F: Fetcher> Updater<F> {
         if !self.refreshed {
             return Err(TrustError::Order("search_target needs a refresh first").into());
         }
-        // (role, its delegator, the earliest expiry on the path to the delegator)
-        let mut stack = vec![(
-            "targets".to_owned(),
-            "root".to_owned(),
-            DateTime::<Utc>::MAX_UTC,
-        )];
-        let mut visited: std::collections::HashSet<String> = std::collections::HashSet::new();
-        let mut budget = self.config.limits.max_delegations;
-        while budget > 0 {
-            let Some((role, delegator, path_expiry)) = stack.pop() else {
-                break;
-            };
-            // §5.6.7.1: a role already visited is skipped (cycles).
-            if visited.contains(&role) {
-                continue;
-            }
-            if let Some(fetch) = self.load_targets_locally(&role, &delegator)? {
-                return Ok(TargetSearch::NeedsRole(fetch));
-            }
-            let Some(targets) = self.trusted.targets(&role) else {
-                break;
-            };
-            let expires = targets.signed().expires;
-            let path_expiry = path_expiry.min(expires);
-            // §5.6.7.2: the first role listing the path decides.
-            if let Some(info) = targets.signed().targets.get(target_path) {
-                return Ok(TargetSearch::Found(TargetLookup {
-                    info: info.clone(),
-                    role,
-                    valid_until: path_expiry,
-                }));
-            }
-            visited.insert(role.clone());
-            budget -= 1;
-            // §5.6.7.2: the delegations covering the path, pre-order (the first listed is
-            // searched first); a terminating delegation ends the search after it.
-            let step = targets.signed().delegations_for_path(target_path);
-            if step.terminating {
-                stack.clear();
-            }
-            stack.extend(
-                step.roles
-                    .into_iter()
-                    .rev()
-                    .map(|child| (child, role.clone(), path_expiry)),
+        loop {
+            let walk = walk_delegations(
+                &self.trusted,
+                target_path,
+                self.config.limits.max_delegations,
             );
+            match walk {
+                DelegationWalk::Found(found) => return Ok(TargetSearch::Found(found)),
+                DelegationWalk::NotFound => return Ok(TargetSearch::NotFound),
+                // Trusted now (already, or from the local copy): walk on from the top.
+                DelegationWalk::Needs { role, delegator } => {
+                    if let Some(fetch) = self.load_targets_locally(&role, &delegator)? {
+                        return Ok(TargetSearch::NeedsRole(fetch));
+                    }
+                }
+            }
         }
-        Ok(TargetSearch::NotFound)
     }
 
     /// The file name a target is stored under in a local directory: the target path

@@ -19,7 +19,9 @@ use serde::Serialize;
 use super::content::{check_relative_target_path, hashed_target_path};
 use super::source::MetadataSource;
 use super::{Progress, RepositoryError};
-use crate::client::{quote_role_name, Limits, TrustedMetadataSet};
+use crate::client::{
+    quote_role_name, walk_delegations, DelegationWalk, Limits, TrustedMetadataSet,
+};
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
 use crate::metadata::{format_expires, Delegations, Role, TargetFile};
@@ -468,22 +470,24 @@ impl Audit<'_> {
             };
             for (path, info) in &targets.signed().targets {
                 self.report.targets_checked += 1;
-                match resolve(trusted, path, self.limits.max_delegations) {
-                    Resolution::Found(found) if &found == role => {}
-                    Resolution::Found(found) => self.report.error(
+                match walk_delegations(trusted, path, self.limits.max_delegations) {
+                    DelegationWalk::Found(found) if &found.role == role => {}
+                    DelegationWalk::Found(found) => self.report.error(
                         Some(role),
                         Some(path),
                         format!(
-                            "listed here, but a client looking it up gets the entry of {found}"
+                            "listed here, but a client looking it up gets the entry of {}",
+                            found.role
                         ),
                     ),
-                    Resolution::NotFound => self.report.error(
+                    DelegationWalk::NotFound => self.report.error(
                         Some(role),
                         Some(path),
                         "listed here, but this role is not trusted for the path: clients will \
                          not find it",
                     ),
-                    Resolution::Unloaded => {}
+                    // The lookup needs a role this (partial) audit did not load.
+                    DelegationWalk::Needs { .. } => {}
                 }
                 if let Some(dir) = &self.options.targets_dir {
                     self.report.target_files_checked += 1;
@@ -548,41 +552,4 @@ pub(crate) fn check_target_file(
             source,
         }
     })
-}
-
-enum Resolution {
-    /// The role whose entry a client gets.
-    Found(String),
-    NotFound,
-    /// The lookup needs a role that was not loaded (a partial check).
-    Unloaded,
-}
-
-/// A client's lookup of `path` (§5.6.7) over the roles already trusted.
-fn resolve(trusted: &TrustedMetadataSet, path: &str, max_delegations: usize) -> Resolution {
-    let mut stack: Vec<String> = vec!["targets".into()];
-    let mut visited: HashSet<String> = HashSet::new();
-    let mut budget = max_delegations;
-    while budget > 0 {
-        let Some(role) = stack.pop() else {
-            break;
-        };
-        if visited.contains(&role) {
-            continue;
-        }
-        let Some(targets) = trusted.targets(&role) else {
-            return Resolution::Unloaded;
-        };
-        if targets.signed().targets.contains_key(path) {
-            return Resolution::Found(role);
-        }
-        visited.insert(role.clone());
-        budget -= 1;
-        let step = targets.signed().delegations_for_path(path);
-        if step.terminating {
-            stack.clear();
-        }
-        stack.extend(step.roles.into_iter().rev());
-    }
-    Resolution::NotFound
 }
