@@ -530,3 +530,37 @@ fn changing_a_roles_keys_stages_the_role_for_its_new_key_holders() {
     let verified = audit(dir.path(), now());
     assert!(verified.is_ok(), "{:?}", verified.problems);
 }
+
+#[test]
+fn hand_edited_expiry_periods_are_checked_on_open_and_never_overflow() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let repo = first_publish(dir.path(), &keys);
+    drop(repo);
+    let settings_path = dir.path().join("repository.json");
+    let original = std::fs::read_to_string(&settings_path).unwrap();
+    let mut settings: serde_json::Value = serde_json::from_str(&original).unwrap();
+    for (value, field) in [
+        (serde_json::json!(0), "expiry.snapshot"),
+        (serde_json::json!(u64::MAX), "expiry.snapshot"),
+    ] {
+        settings["expiry"]["snapshot"] = value;
+        std::fs::write(&settings_path, settings.to_string()).unwrap();
+        match Repository::open(dir.path()) {
+            Err(RepositoryError::Settings { message, .. }) => {
+                assert!(message.contains(field), "{message}")
+            }
+            other => panic!("{:?}", other.map(|_| ())),
+        }
+    }
+    // The longest period accepted publishes a date that still has a four-digit year.
+    settings["expiry"]["snapshot"] = serde_json::json!(1000u64 * 365 * 24 * 3600);
+    std::fs::write(&settings_path, settings.to_string()).unwrap();
+    let mut repo = Repository::open(dir.path()).unwrap();
+    let report = repo
+        .refresh(&[&keys.online], now(), Some(10 * 365 * 24 * 3600), &())
+        .unwrap()
+        .unwrap();
+    assert!(report.snapshot_version >= 2);
+    assert!(audit(dir.path(), now()).is_ok());
+}

@@ -87,9 +87,18 @@ pub struct Repository {
     dropped_signatures: BTreeSet<String>,
 }
 
+/// `now` plus `seconds`, in whole seconds; past the last date TUF's four-digit years can
+/// write (9999-12-31T23:59:59Z), that date. Never panics, whatever the settings say.
 pub(crate) fn expires_at(now: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
-    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
-    whole_seconds(now + Duration::try_seconds(seconds).unwrap_or(Duration::MAX))
+    let last = chrono::NaiveDate::from_ymd_opt(9999, 12, 31)
+        .and_then(|d| d.and_hms_opt(23, 59, 59))
+        .map_or(DateTime::<Utc>::MAX_UTC, |d| d.and_utc());
+    let later = i64::try_from(seconds)
+        .ok()
+        .and_then(Duration::try_seconds)
+        .and_then(|period| now.checked_add_signed(period))
+        .unwrap_or(last);
+    whole_seconds(later.min(last))
 }
 
 pub(crate) fn key_map(keys: &[Key]) -> BTreeMap<KeyId, Key> {
@@ -136,6 +145,14 @@ impl Repository {
                 message: format!("{bits} bin bits: use 1 to 16 (2 to 65,536 bins)"),
             });
         }
+        options
+            .settings
+            .expiry
+            .validate()
+            .map_err(|message| RepositoryError::Settings {
+                path: dir.join(SETTINGS_FILE),
+                message,
+            })?;
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let settings_path = dir.join(SETTINGS_FILE);
         if settings_path.exists() {
@@ -242,6 +259,12 @@ impl Repository {
                 path: settings_path.clone(),
                 message: e.to_string(),
             })?;
+        if let Err(message) = settings.expiry.validate() {
+            return Err(RepositoryError::Settings {
+                path: settings_path,
+                message,
+            });
+        }
         if settings.format != super::SETTINGS_FORMAT {
             return Err(RepositoryError::Settings {
                 path: settings_path,
@@ -866,4 +889,28 @@ pub(crate) fn prune_delegation_keys(delegations: &mut Delegations) {
         used.extend(bins.keyids.iter().cloned());
     }
     delegations.keys.retain(|keyid, _| used.contains(keyid));
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn expiry_dates_saturate_at_the_last_four_digit_year() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        assert_eq!(
+            expires_at(now, 90),
+            Utc.with_ymd_and_hms(2026, 12, 1, 10, 1, 30).unwrap()
+        );
+        let last = Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap();
+        for seconds in [u64::MAX, i64::MAX as u64, 10_000 * 365 * 24 * 3600] {
+            assert_eq!(expires_at(now, seconds), last, "{seconds}");
+        }
+        assert_eq!(
+            crate::metadata::format_expires(&expires_at(now, u64::MAX)),
+            "9999-12-31T23:59:59Z"
+        );
+    }
 }

@@ -36,6 +36,30 @@ impl Default for ExpiryPolicy {
     }
 }
 
+impl ExpiryPolicy {
+    /// Checks that every period is at least one second and at most 1000 years (what a
+    /// duration flag of `init` accepts): `repository.json` is edited by hand. The error
+    /// names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        for (name, seconds) in [
+            ("root", self.root),
+            ("targets", self.targets),
+            ("namespace", self.namespace),
+            ("fallback", self.fallback),
+            ("snapshot", self.snapshot),
+            ("timestamp", self.timestamp),
+        ] {
+            if !(1..=MAX_DURATION_SECONDS).contains(&seconds) {
+                return Err(format!(
+                    "expiry.{name} is {seconds} seconds: give whole seconds from 1 to \
+                     {MAX_DURATION_SECONDS} (1000 years)"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Bits of the fallback role's hash-bin split by default: 256 bins.
 pub const DEFAULT_FALLBACK_BIN_BITS: u32 = 8;
 
