@@ -180,7 +180,8 @@ pub async fn get_index(
     let response = request.send().await.map_err(|e| transport_error(url, &e))?;
     let status = response.status();
     match status {
-        reqwest::StatusCode::NOT_MODIFIED if etag.is_some() => return Ok(IndexFetch::NotModified),
+        // Unasked (no ETag sent) too: the caller has no file to reuse and says so.
+        reqwest::StatusCode::NOT_MODIFIED => return Ok(IndexFetch::NotModified),
         // cargo treats these as "no such crate" too.
         reqwest::StatusCode::NOT_FOUND
         | reqwest::StatusCode::GONE
@@ -379,9 +380,9 @@ pub fn index_path(name: &str) -> String {
     format!("{}/{lower}", prefix(&lower))
 }
 
+/// cargo's index directory of a name (crate names are never empty).
 fn prefix(name: &str) -> String {
     match name.len() {
-        0 => String::new(),
         1 => "1".into(),
         2 => "2".into(),
         3 => format!("3/{}", name.get(..1).unwrap_or_default()),

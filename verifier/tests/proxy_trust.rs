@@ -293,7 +293,10 @@ fn lookups_needing_different_roles_do_not_wait_for_each_other_and_one_role_is_fe
 
 #[test]
 fn lines_that_are_not_entries_of_the_crate_are_dropped_and_counted() {
-    let registry = registry();
+    let mut registry = registry();
+    // An unsigned version, and a signed one whose cksum upstream replaced.
+    registry.publish_unsigned("plainutil", "0.3.0", &[], "");
+    registry.replace_release("plainutil", "0.1.1", "pub fn one() -> u32 { 666 }\n");
     let file = registry.index_file("plainutil");
     let mut text = std::fs::read_to_string(&file).unwrap();
     text.push_str("not json at all\n");
@@ -304,10 +307,11 @@ fn lines_that_are_not_entries_of_the_crate_are_dropped_and_counted() {
     let proxy = Proxy::start(&upstream, &registry.repo);
     let (status, body) = get(&format!("{}pl/ai/plainutil", proxy.index_url()));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body.lines().count(), 2, "{body}");
+    assert_eq!(body.lines().count(), 1, "{body}");
+    assert!(body.contains("\"vers\":\"0.1.0\""), "{body}");
     let counts = proxy.status();
-    assert_eq!(counts["index"]["lines_served"], 2, "{counts}");
-    assert_eq!(counts["index"]["lines_dropped"], 2, "{counts}");
+    assert_eq!(counts["index"]["lines_served"], 1, "{counts}");
+    assert_eq!(counts["index"]["lines_dropped"], 4, "{counts}");
 }
 
 #[test]
@@ -329,6 +333,8 @@ fn a_cached_answer_is_not_served_past_the_expiry_of_its_delegated_role() {
     config.refresh_interval = "1h".into();
     let proxy = Proxy::spawn(config, &dir.path().join("proxy.toml")).unwrap();
     let download = format!("{}/api/v1/crates/nsdemo/1.0.0/download", proxy.url());
+    let index = format!("{}ns/de/nsdemo", proxy.index_url());
+    assert_eq!(get(&index).0, 200, "{}", proxy.describe());
     assert_eq!(get(&download).0, 200, "{}", proxy.describe());
     // Cached now; answered from the cache until the role expires, then refused.
     assert_eq!(get(&download).0, 200);
@@ -341,6 +347,10 @@ fn a_cached_answer_is_not_served_past_the_expiry_of_its_delegated_role() {
         body.contains("TUF metadata expired: ns-nsdemo expired at"),
         "{body}"
     );
+    // The filtered index file kept from before is not served either (upstream says 304).
+    let (status, body) = get(&index);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("expired"), "{body}");
 }
 
 #[test]
@@ -351,8 +361,13 @@ fn a_version_signed_later_appears_after_a_refresh_while_upstream_answers_304() {
     let upstream = Upstream::start(&registry);
     let proxy = Proxy::start(&upstream, &registry.repo);
     let index = format!("{}pl/ai/plainutil", proxy.index_url());
-    let (status, body) = get(&index);
-    assert_eq!(status, 200);
+    let first = http_client(Some(Duration::from_secs(20)))
+        .get(&index)
+        .send()
+        .unwrap();
+    assert_eq!(first.status().as_u16(), 200);
+    let first_etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let body = first.text().unwrap();
     assert!(!body.contains("0.2.0"), "{body}");
     let (status, _) = get(&format!(
         "{}/api/v1/crates/plainutil/0.2.0/download",
@@ -369,8 +384,15 @@ fn a_version_signed_later_appears_after_a_refresh_while_upstream_answers_304() {
         std::thread::sleep(Duration::from_millis(100));
     }
     upstream.clear_log();
-    let (status, body) = get(&index);
-    assert_eq!(status, 200);
+    // cargo asks with the ETag it has: the answer changed, so it gets the new file.
+    let again = http_client(Some(Duration::from_secs(20)))
+        .get(&index)
+        .header("if-none-match", &first_etag)
+        .send()
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 200);
+    assert_ne!(again.headers()["etag"].to_str().unwrap(), first_etag);
+    let body = again.text().unwrap();
     assert!(body.contains("\"vers\":\"0.2.0\""), "{body}");
     let asked = upstream.request_log();
     assert!(
@@ -422,4 +444,94 @@ fn before_any_metadata_is_trusted_requests_are_503_with_the_reason() {
             "{path}: {body}"
         );
     }
+}
+
+#[test]
+fn the_status_page_is_an_html_table_with_escaped_text() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ProxyConfig::new(&upstream, &registry.repo, &dir.path().join("state"));
+    // A reason with markup in it: the metadata URL.
+    config.metadata = "http://127.0.0.1:9/<tuf>/".into();
+    config.connect_timeout = "1s".into();
+    let proxy = Proxy::spawn(config, &dir.path().join("proxy.toml")).unwrap();
+    let response = http_client(Some(Duration::from_secs(10)))
+        .get(format!("{}/status", proxy.url()))
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let html = response.text().unwrap();
+    assert!(
+        html.contains("<table>") && html.contains("lines_dropped_foreign_registry"),
+        "{html}"
+    );
+    assert!(html.contains("&lt;tuf&gt;"), "{html}");
+    assert!(!html.contains("/<tuf>/"), "{html}");
+}
+
+#[test]
+fn index_answers_for_crates_upstream_does_not_have() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let (status, body) = get(&format!("{}no/su/nosuchcrate", proxy.index_url()));
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no crate nosuchcrate upstream"), "{body}");
+    for code in [410, 451] {
+        upstream.set_fault("/index/pl/ai/plainutil", Fault::Status(code));
+        let (status, body) = get(&format!("{}pl/ai/plainutil", proxy.index_url()));
+        assert_eq!(status, 404, "{code}: {body}");
+    }
+    upstream.set_fault("/index/pl/ai/plainutil", Fault::Status(304));
+    let (status, body) = get(&format!("{}pl/ai/plainutil", proxy.index_url()));
+    assert_eq!(status, 502, "{body}");
+    assert!(
+        body.contains("answered 304 for plainutil unasked"),
+        "{body}"
+    );
+}
+
+#[test]
+fn the_crate_size_cap_admits_exactly_the_signed_length() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let length = registry.signed_tarball("plainutil", "0.1.1").len();
+    for (cap, expected) in [(length, 200), (length - 1, 403)] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = ProxyConfig::new(&upstream, &registry.repo, &dir.path().join("state"))
+            .with_line(&format!("max_crate_size = {cap}"));
+        let proxy = Proxy::spawn(config, &dir.path().join("proxy.toml")).unwrap();
+        let (status, body) = get(&format!(
+            "{}/api/v1/crates/plainutil/0.1.1/download",
+            proxy.url()
+        ));
+        assert_eq!(status, expected, "cap {cap}: {body}");
+        if expected == 403 {
+            assert!(body.contains("over the proxy's limit"), "{body}");
+        }
+    }
+}
+
+#[test]
+fn an_upstream_config_json_of_a_few_kilobytes_is_read() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    // What Upstream::start wrote, plus fields a real registry may have.
+    let config_path = registry.index_dir().join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["api"] = serde_json::json!("https://registry.example/");
+    config["x-padding"] = serde_json::json!("p".repeat(4000));
+    std::fs::write(&config_path, config.to_string()).unwrap();
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let (status, body) = get(&format!(
+        "{}/api/v1/crates/plainutil/0.1.1/download",
+        proxy.url()
+    ));
+    assert_eq!(status, 200, "{body}");
 }

@@ -392,6 +392,15 @@ mod tests {
     }
 
     #[test]
+    fn etags_are_the_sha256_of_the_answer() {
+        assert_eq!(
+            content_etag(b"abc"),
+            "\"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\""
+        );
+        assert_ne!(content_etag(b"abc"), content_etag(b"abd"));
+    }
+
+    #[test]
     fn if_none_match_matches_the_etag_or_a_star() {
         let headers = |value: &str| {
             let mut headers = HeaderMap::new();
