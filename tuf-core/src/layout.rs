@@ -198,6 +198,35 @@ pub fn crate_target_path(name: &str, version: &str) -> Result<String, LayoutErro
     ))
 }
 
+/// The file name of a crate's signed index file, beside its release tarballs.
+pub const CRATE_INDEX_FILE: &str = "index";
+
+/// The target path of the signed index file of crate `name`:
+/// `crates/<namespace>/<leaf>/index`, signed by the role that signs the crate's releases
+/// (spec/role-layout.md, "Signed index entries"). No release path can be it: releases
+/// end in `.crate`.
+pub fn crate_index_path(name: &str) -> Result<String, LayoutError> {
+    let namespace = namespace_of(name)?;
+    let leaf = name.to_ascii_lowercase().replace("::", "~");
+    Ok(format!("{CRATES_DIR}/{namespace}/{leaf}/{CRATE_INDEX_FILE}"))
+}
+
+/// The field of top-level `targets` (signed by the targets keys) that says how this
+/// repository is laid out beyond the specification: `{"signed_index_entries": true}` when
+/// every crate has a signed index file. Repositories made before signed index entries
+/// lack it.
+pub const LAYOUT_FIELD: &str = "x-tuf-crates-layout";
+
+/// Whether top-level targets declares that every crate has a signed index file.
+pub fn signs_index_entries(targets: &crate::metadata::Targets) -> bool {
+    targets
+        .unrecognized_fields
+        .get(LAYOUT_FIELD)
+        .and_then(|layout| layout.get("signed_index_entries"))
+        .and_then(serde_json::Value::as_bool)
+        == Some(true)
+}
+
 /// The role that owns a namespace.
 pub fn namespace_role_name(namespace: &str) -> Result<String, LayoutError> {
     validate_namespace(namespace)?;
@@ -343,6 +372,24 @@ mod tests {
             let path = crate_target_path(name, "0.1.0").unwrap();
             assert!(!path.contains(':') && !path.contains('\\'), "{path}");
         }
+    }
+
+    #[test]
+    fn a_crate_index_file_sits_beside_its_releases_in_the_same_roles() {
+        assert_eq!(
+            crate_index_path("Serde::Derive").unwrap(),
+            "crates/serde/serde~derive/index"
+        );
+        let pattern = namespace_path_pattern("serde").unwrap();
+        assert!(path_matches_pattern(
+            &crate_index_path("serde").unwrap(),
+            &pattern
+        ));
+        assert!(!path_matches_pattern(
+            &crate_index_path("serde_json").unwrap(),
+            &pattern
+        ));
+        assert!(crate_index_path("../x").is_err());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use axum::body::Bytes;
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
-use crate::release::SignedRelease;
+use crate::signed_target::SignedTarget;
 
 /// What the cache holds and may hold, for `/status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -93,7 +93,7 @@ impl TarballCache {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn path(&self, release: &SignedRelease) -> Option<PathBuf> {
+    fn path(&self, release: &SignedTarget) -> Option<PathBuf> {
         // The digest comes from signed metadata, but it names a file: hex only.
         is_cache_name(&release.sha256).then(|| self.dir.join(&release.sha256))
     }
@@ -130,7 +130,7 @@ impl TarballCache {
     /// The cached tarball of `release`, if present and still exactly the signed bytes:
     /// its signed length and sha256 (every other signed digest was checked before it was
     /// written, and sha256 alone already pins the bytes). Blocking.
-    pub fn get(&self, release: &SignedRelease) -> Option<Bytes> {
+    pub fn get(&self, release: &SignedTarget) -> Option<Bytes> {
         let path = self.path(release)?;
         let file = std::fs::File::open(&path).ok()?;
         let intact = read_exactly(file, release.length)
@@ -157,7 +157,7 @@ impl TarballCache {
 
     /// Stores verified bytes, evicting the least recently used tarballs beyond the
     /// budget. A tarball larger than the whole budget is not stored. Blocking.
-    pub fn put(&self, release: &SignedRelease, bytes: &[u8]) -> std::io::Result<()> {
+    pub fn put(&self, release: &SignedTarget, bytes: &[u8]) -> std::io::Result<()> {
         let Some(path) = self.path(release) else {
             return Ok(());
         };
@@ -204,9 +204,9 @@ mod tests {
     use super::*;
     use tuf_core::hash::sha256_hashes;
 
-    fn release(bytes: &[u8]) -> SignedRelease {
+    fn release(bytes: &[u8]) -> SignedTarget {
         let hashes = sha256_hashes(bytes);
-        SignedRelease {
+        SignedTarget {
             target: "crates/a/a/a-1.0.0.crate".into(),
             role: "unclaimed-00".into(),
             length: bytes.len() as u64,

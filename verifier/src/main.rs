@@ -9,7 +9,7 @@ mod demo;
 mod index_line;
 mod offline;
 mod proxy;
-mod release;
+mod signed_target;
 mod serve;
 mod trust;
 mod upstream;

@@ -26,7 +26,7 @@ use tuf_core::crate_archive::{crate_file_digests, ArchiveError, ArchiveLimits};
 
 use crate::config::DEFAULT_MAX_CACHED_LOOKUPS;
 use crate::config::{RepositoryConfig, ServeArgs};
-use crate::release::SignedRelease;
+use crate::signed_target::SignedTarget;
 use crate::trust::{TrustConfig, TrustStore};
 use crate::upstream;
 
@@ -265,7 +265,7 @@ fn read_text(path: &Path) -> anyhow::Result<String> {
 fn verified(
     name: &str,
     version: &str,
-    release: &SignedRelease,
+    release: &SignedTarget,
     detail: Option<String>,
 ) -> PackageReport {
     PackageReport {
@@ -469,7 +469,7 @@ fn list_files(dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
 /// their sha256 in hex, read under the rules of [`tuf_core::crate_archive`]; errors name
 /// the tarball by the file name of its target.
 fn signed_tarball_files(
-    release: &SignedRelease,
+    release: &SignedTarget,
     bytes: &[u8],
 ) -> Result<BTreeMap<String, String>, ArchiveError> {
     let file_name = release.target.rsplit('/').next().unwrap_or(&release.target);
@@ -518,7 +518,7 @@ fn read_vendored(dir: &Path) -> anyhow::Result<VendoredCrate> {
 /// its verified tarball, which are unpacked here: call it on a blocking thread.
 fn check_vendored_crate(
     krate: &VendoredCrate,
-    release: &SignedRelease,
+    release: &SignedTarget,
     tarball: Option<&[u8]>,
 ) -> Result<(), String> {
     let signed = tarball
@@ -531,7 +531,7 @@ fn check_vendored_crate(
 /// Checks one vendored crate against its signed release (and tarball files, when given).
 fn check_vendored(
     krate: &VendoredCrate,
-    release: &SignedRelease,
+    release: &SignedTarget,
     tarball: Option<&BTreeMap<String, String>>,
 ) -> Result<(), String> {
     let package = krate
@@ -710,9 +710,9 @@ mod tests {
         hex::encode(Sha256::digest(bytes))
     }
 
-    fn signed(tarball: &[u8]) -> SignedRelease {
+    fn signed(tarball: &[u8]) -> SignedTarget {
         let sha256 = sha256_hex(tarball);
-        SignedRelease {
+        SignedTarget {
             target: "crates/foo/foo/foo-1.0.0.crate".to_owned(),
             role: "ns-foo".to_owned(),
             length: tarball.len() as u64,

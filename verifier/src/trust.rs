@@ -39,11 +39,11 @@ use tuf_core::client::{
     read_bounded, DirectoryFetcher, FetchError, Fetcher, Limits, MetadataDir, TargetLookup,
     TargetSearch, TrustError, TrustedMetadataSet, UpdateError, Updater, UpdaterConfig,
 };
-use tuf_core::layout::{crate_target_path, LayoutError};
+use tuf_core::layout::{crate_index_path, crate_target_path, LayoutError};
 use tuf_core::metadata::format_expires;
 
 use crate::config::MetadataLocation;
-use crate::release::SignedRelease;
+use crate::signed_target::SignedTarget;
 use crate::upstream::MetadataFetcher;
 
 /// Why a refresh of the TUF metadata failed.
@@ -147,7 +147,7 @@ impl Refusal {
 }
 
 /// What a lookup answers: the signed release, or why none is served.
-pub type Lookup = Result<Arc<SignedRelease>, Refusal>;
+pub type Lookup = Result<Arc<SignedTarget>, Refusal>;
 
 /// How an update error bears on what is served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,6 +265,8 @@ struct RefreshedState {
     /// The top-level role that expires first.
     first_expiry: FirstExpiry,
     refreshed_at: DateTime<Utc>,
+    /// Whether top-level targets says every crate has a signed index file.
+    signs_index_entries: bool,
     cache: Mutex<SnapshotCache>,
     /// One lock per delegated role being fetched: one fetch per role at a time.
     role_fetches: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -704,6 +706,7 @@ impl TrustStore {
         ) else {
             return Err(RefreshError::Incomplete);
         };
+        let signs_index_entries = tuf_core::layout::signs_index_entries(targets.signed());
         let root_version = root.signed().version;
         if !self.history_path(root_version).exists() {
             if let Ok(bytes) = root.to_bytes() {
@@ -732,6 +735,7 @@ impl TrustStore {
             snapshot_version: snapshot.signed().version,
             first_expiry,
             refreshed_at: now,
+            signs_index_entries,
             cache: Mutex::new(SnapshotCache {
                 lookups: LruCache::new(self.config.max_cached_lookups),
                 role_failures: HashMap::new(),
@@ -796,14 +800,33 @@ impl TrustStore {
     /// The signed target of crate `name` version `version`, judged at `now`. Blocking:
     /// it may fetch the delegated roles on the crate's delegation path.
     pub fn lookup(&self, name: &str, version: &str, now: DateTime<Utc>) -> Lookup {
-        let target = crate_target_path(name, version)?;
+        self.lookup_target(&crate_target_path(name, version)?, now)
+    }
+
+    /// The signed index file of crate `name` (spec/role-layout.md), judged at `now`.
+    /// Blocking, like [`Self::lookup`].
+    pub fn lookup_index_file(&self, name: &str, now: DateTime<Utc>) -> Lookup {
+        self.lookup_target(&crate_index_path(name)?, now)
+    }
+
+    /// Whether the trusted top-level targets says that every crate of this repository has
+    /// a signed index file (set by `tuf-signer init` since signed index entries exist).
+    pub fn signs_index_entries(&self) -> Option<bool> {
+        let state = self.lock();
+        let current = state.current.as_ref()?;
+        Some(current.signs_index_entries)
+    }
+
+    /// The signed target at path `target`, judged at `now`. Blocking.
+    fn lookup_target(&self, target: &str, now: DateTime<Utc>) -> Lookup {
+        let target = target.to_owned();
         let (current, last_error) = self.current(now)?;
         if let Some(answer) = current.cached(&target, now) {
             return answer;
         }
         let answer: Lookup = match current.search(&target, now)? {
             Some(found) => match found.info.hashes.get("sha256") {
-                Some(sha256) => Ok(Arc::new(SignedRelease {
+                Some(sha256) => Ok(Arc::new(SignedTarget {
                     target: target.clone(),
                     role: found.role,
                     length: found.info.length,

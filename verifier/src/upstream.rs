@@ -16,7 +16,7 @@ use tuf_core::client::{
 use tuf_core::hash::{HashError, StreamVerifier};
 
 use crate::config::MetadataLocation;
-use crate::release::SignedRelease;
+use crate::signed_target::SignedTarget;
 
 /// The HTTP client for upstream requests: rustls with the ring provider (given to this
 /// client, not installed process-wide), reqwest's default redirect limit, the given
@@ -299,7 +299,7 @@ impl DownloadError {
 pub async fn fetch_tarball(
     client: &reqwest::Client,
     url: &str,
-    release: &SignedRelease,
+    release: &SignedTarget,
     max_crate_size: u64,
 ) -> Result<Bytes, DownloadError> {
     if release.length > max_crate_size {

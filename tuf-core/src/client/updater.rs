@@ -440,20 +440,8 @@ impl<F: Fetcher> Updater<F> {
             .map(|u| with_slash(u.to_owned()))
             .or_else(|| self.config.targets_url.clone())
             .unwrap_or_default();
-        let url = if self.consistent_snapshot() {
-            // §5.7.2: consistent snapshots prefix the file name with a hash.
-            let hash = info
-                .hashes
-                .values()
-                .next()
-                .ok_or_else(|| UpdateError::TargetWithoutHashes(target_path.to_owned()))?;
-            match target_path.rsplit_once('/') {
-                Some((parent, name)) => format!("{base}{parent}/{hash}.{name}"),
-                None => format!("{base}{hash}.{target_path}"),
-            }
-        } else {
-            format!("{base}{target_path}")
-        };
+        let url = target_file_url(&base, target_path, &info.hashes, self.consistent_snapshot())
+            .ok_or_else(|| UpdateError::TargetWithoutHashes(target_path.to_owned()))?;
         let bytes = self.fetcher.fetch(&url, info.length)?;
         verify_length_and_hashes(&bytes, Some(info.length), Some(&info.hashes)).map_err(
             |source| UpdateError::TargetMismatch {
@@ -465,6 +453,25 @@ impl<F: Fetcher> Updater<F> {
         write_atomic(&path, &bytes).map_err(io(&path))?;
         Ok(path)
     }
+}
+
+/// The URL of target file `target_path` under `base` (ending in `/`): with consistent
+/// snapshots (§5.7.2) the file name is prefixed with its first digest (sha256 before
+/// sha512, as the editor writes them); `None` when the target has no digest to name it by.
+pub fn target_file_url(
+    base: &str,
+    target_path: &str,
+    hashes: &crate::hash::Hashes,
+    consistent_snapshot: bool,
+) -> Option<String> {
+    if !consistent_snapshot {
+        return Some(format!("{base}{target_path}"));
+    }
+    let hash = hashes.values().next()?;
+    Some(match target_path.rsplit_once('/') {
+        Some((parent, name)) => format!("{base}{parent}/{hash}.{name}"),
+        None => format!("{base}{hash}.{target_path}"),
+    })
 }
 
 /// The keyids and threshold the trusted root gives a top-level role.

@@ -188,6 +188,11 @@ impl Repository {
             .into_iter()
             .collect();
         let mut targets = Targets::new(expires_at(now, settings.expiry.targets));
+        // Every crate of this repository gets a signed index file (spec/role-layout.md).
+        targets.unrecognized_fields.insert(
+            crate::layout::LAYOUT_FIELD.into(),
+            serde_json::json!({ "signed_index_entries": true }),
+        );
         targets.delegations = Some(Delegations {
             keys: key_map(&options.fallback.keys),
             roles: Some(vec![DelegatedRole {

@@ -9,7 +9,7 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::{bump, refusal_status, text, Proxy};
-use crate::release::SignedRelease;
+use crate::signed_target::SignedTarget;
 use crate::upstream::{self, DownloadError};
 
 pub(super) async fn download(
@@ -76,7 +76,7 @@ async fn fetch_once(
     proxy: &Arc<Proxy>,
     name: &str,
     version: &str,
-    release: &Arc<SignedRelease>,
+    release: &Arc<SignedTarget>,
 ) -> Result<Bytes, DownloadError> {
     let flight = {
         let mut in_flight = proxy.in_flight.lock().unwrap_or_else(|e| e.into_inner());

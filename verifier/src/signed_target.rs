@@ -1,13 +1,14 @@
-//! A crate release as the TUF repository signed it: what every check of the proxy and the
-//! offline verbs compares upstream's bytes with.
+//! A target as the TUF repository signed it (a release tarball, or a crate's signed index
+//! file): what every check of the proxy and the offline verbs compares bytes with.
 
 use chrono::{DateTime, Utc};
 use tuf_core::hash::Hashes;
 
-/// A release as the TUF repository signed it.
+/// A target as the TUF repository signed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SignedRelease {
-    /// The target path (`crates/<ns>/<leaf>/<leaf>-<version>.crate`).
+pub struct SignedTarget {
+    /// The target path (`crates/<ns>/<leaf>/<leaf>-<version>.crate` for a release,
+    /// `crates/<ns>/<leaf>/index` for a crate's index file).
     pub target: String,
     /// The role that signed it.
     pub role: String,
