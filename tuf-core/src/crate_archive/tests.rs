@@ -59,6 +59,11 @@ fn raw_tar_bytes(items: &[RawItem<'_>]) -> Vec<u8> {
         gnu.name[..item.path.len()].copy_from_slice(item.path);
         gnu.linkname[..item.link.len()].copy_from_slice(item.link);
         header.set_entry_type(item.kind);
+        if item.kind == EntryType::GNUSparse {
+            let gnu = header.as_gnu_mut().unwrap();
+            gnu.set_real_size(item.data.len() as u64);
+            gnu.set_is_extended(false);
+        }
         header.set_size(item.data.len() as u64);
         header.set_mode(0o644);
         header.set_mtime(0);
@@ -1101,4 +1106,84 @@ fn a_file_cut_short_by_the_end_of_the_archive_is_refused() {
     // Skipping the file instead of reading it also finds the archive short.
     let error = parse("foo-1.0.0.crate", cut).unwrap_err();
     assert!(matches!(error, ArchiveError::Archive { .. }), "{error:?}");
+}
+
+#[test]
+fn a_file_named_like_the_top_directory_after_it_is_refused() {
+    let toml = manifest("foo", "1.0.0");
+    let bytes = tarball(&[
+        dir("foo-1.0.0/"),
+        file("foo-1.0.0/Cargo.toml", toml.as_bytes()),
+        file("foo-1.0.0", b"shadow"),
+    ]);
+    let error = parse("foo-1.0.0.crate", bytes).unwrap_err();
+    assert!(
+        matches!(error, ArchiveError::OutsideTopDirectory { .. }),
+        "{error:?}"
+    );
+}
+
+#[test]
+fn special_entries_are_refused_and_named() {
+    let toml = manifest("foo", "1.0.0");
+    for (kind, named) in [
+        (EntryType::Symlink, "symbolic link"),
+        (EntryType::Link, "hard link"),
+        (EntryType::Char, "character device"),
+        (EntryType::Fifo, "FIFO"),
+        (EntryType::GNUSparse, "sparse file"),
+        (EntryType::XGlobalHeader, "pax global header"),
+    ] {
+        let bytes = gzip(&raw_tar_bytes(&[
+            RawItem {
+                path: b"foo-1.0.0/Cargo.toml",
+                kind: EntryType::Regular,
+                data: toml.as_bytes(),
+                link: b"",
+            },
+            RawItem {
+                path: b"foo-1.0.0/x",
+                kind,
+                data: b"",
+                link: b"y",
+            },
+        ]));
+        let error = parse("foo-1.0.0.crate", bytes).unwrap_err();
+        assert!(error.to_string().contains(named), "{kind:?}: {error}");
+    }
+}
+
+#[test]
+fn debug_output_shows_sizes_not_contents() {
+    let release = parse("foo-1.0.0.crate", foo_release()).unwrap();
+    let shown = format!("{release:?}");
+    assert!(
+        shown.contains("\"foo\"") && shown.contains("\"1.0.0\""),
+        "{shown}"
+    );
+    assert!(
+        shown.contains(&format!("<{} bytes>", release.bytes.len())),
+        "{shown}"
+    );
+    let limits = ArchiveLimits::default();
+    let mut seen = Vec::new();
+    visit_crate_files("foo-1.0.0.crate", &foo_release(), &limits, |mut file| {
+        seen.push(format!("{file:?}"));
+        // An ArchiveFile reads like any reader.
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut file, &mut bytes).map_err(|source| {
+            ArchiveError::Archive {
+                file: "foo-1.0.0.crate".into(),
+                source,
+            }
+        })?;
+        assert_eq!(bytes.len() as u64, file.size());
+        Ok::<(), ArchiveError>(())
+    })
+    .unwrap();
+    assert!(
+        seen.iter()
+            .any(|s| s.contains("path: \"src/lib.rs\"") && s.contains("size: 14")),
+        "{seen:?}"
+    );
 }
