@@ -14,6 +14,9 @@
 //! * [`crate_archive`]: `.crate` release tarballs read under strict rules: size caps,
 //!   one top-level directory, no path that could escape it, one manifest.
 //! * [`fs`]: bounded reads, atomic writes, and world-readable files for what is served.
+//! * [`index_entry`]: one line of cargo's sparse index: read strictly, in one normal form,
+//!   compared and digested for signing, and computed from a release's `Cargo.toml` as the
+//!   public registry computes it.
 //! * [`layout`]: the crate registry's role layout: target paths of releases, namespace
 //!   and fallback role names, and which kind of role a name is.
 //! * [`client`]: the client workflow of §5 as a sans-I/O state machine, and an updater
@@ -31,6 +34,7 @@ pub mod clock;
 pub mod crate_archive;
 pub mod fs;
 pub mod hash;
+pub mod index_entry;
 pub mod json;
 pub mod keys;
 pub mod layout;
