@@ -579,8 +579,8 @@ fn signature_to_value(signature: &Signature) -> Value {
 }
 
 /// Checks that `key` is of a type and scheme this implementation verifies, and decodes.
-fn check_key(key: &Key) -> Result<keys::VerifyingKey, AttestationError> {
-    key.verifying_key().map_err(|err| match err {
+fn check_key(key: &Key) -> Result<(), AttestationError> {
+    key.verifying_key().map(drop).map_err(|err| match err {
         KeyError::Unsupported { keytype, scheme } => {
             AttestationError::UnsupportedKey { keytype, scheme }
         }
@@ -627,7 +627,7 @@ impl Attestation {
     /// expects, rsassa-pss-sha256), and that the statement follows the rules of the
     /// format.
     pub fn verify(&self) -> Result<(), AttestationError> {
-        let verifying_key = check_key(&self.key)?;
+        check_key(&self.key)?;
         let key_keyid = self.key.keyid();
         if self.signature.keyid != key_keyid {
             return Err(AttestationError::KeyMismatch {
@@ -636,11 +636,8 @@ impl Attestation {
             });
         }
         let bytes = self.statement.validate()?;
-        let signature = hex::decode(&self.signature.sig).map_err(|e| {
-            AttestationError::BadSignature(SignatureError::Malformed(e.to_string()))
-        })?;
-        verifying_key
-            .verify(&bytes, &signature)
+        self.key
+            .verify(&bytes, &self.signature.sig)
             .map_err(AttestationError::BadSignature)
     }
 
