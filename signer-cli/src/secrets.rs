@@ -8,6 +8,7 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Error};
+use tuf_core::keys::{validate_label, LABEL_FIELD};
 use tuf_core::{Key, PrivateKey, Signer};
 use zeroize::Zeroizing;
 
@@ -139,6 +140,18 @@ pub fn load_public_key(path: &Path) -> Result<Key, Error> {
     })?;
     key.verifying_key()
         .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
+    if let Some(label) = key.unrecognized_fields.get(LABEL_FIELD) {
+        let problem = match label.as_str() {
+            Some(text) => validate_label(text).err().map(|e| e.to_string()),
+            None => Some("not a string".to_owned()),
+        };
+        if let Some(problem) = problem {
+            return Err(Error::msg(format!(
+                "{}: the label {LABEL_FIELD:?} is unusable: {problem}",
+                path.display()
+            )));
+        }
+    }
     Ok(key)
 }
 

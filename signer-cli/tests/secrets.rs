@@ -222,7 +222,7 @@ fn generated_keys_are_encrypted_pkcs8_that_openssl_reads() {
         serde_json::from_str(&std::fs::read_to_string(ws.public("k")).unwrap()).unwrap();
     assert_eq!(public["keytype"], "ed25519");
     let id = ws.ok("repo", &["key", "id", &ws.public("k")]);
-    assert_eq!(id.trim(), keyid);
+    assert_eq!(id, format!("keyid: {keyid}\nlabel: k\n"));
     // Never overwritten.
     let again = ws.run(
         "repo",

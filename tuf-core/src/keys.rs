@@ -10,6 +10,11 @@
 //!
 //! A key of any other type still loads (so metadata carrying it round-trips), but can
 //! verify nothing: its signatures simply do not count toward a threshold.
+//!
+//! A key may carry a human label (`"x-tuf-crates-label": "alice"`, see [`LABEL_FIELD`]),
+//! an extension field like any other: it is not part of the keyid, so the same key
+//! material has the same keyid with any label or none. Trust is by key; the label is for
+//! messages.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -23,6 +28,73 @@ use crate::json::{self, Map, Value};
 
 /// A key identifier: lowercase hex of the SHA-256 of the key's canonical JSON.
 pub type KeyId = String;
+
+/// The extension field of a key object holding its human label.
+pub const LABEL_FIELD: &str = "x-tuf-crates-label";
+
+/// Longest label accepted, in bytes of UTF-8.
+pub const MAX_LABEL_LEN: usize = 128;
+
+/// Why a text cannot be a key's label.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LabelError {
+    /// The label is empty.
+    #[error("a label must not be empty")]
+    Empty,
+    /// The label is longer than [`MAX_LABEL_LEN`] bytes.
+    #[error("a label is at most {MAX_LABEL_LEN} bytes, this one is {len}")]
+    TooLong {
+        /// Its length in bytes.
+        len: usize,
+    },
+    /// The label holds a character that could disguise a message it is shown in: a
+    /// control character (line breaks, terminal escapes), a line or paragraph separator,
+    /// or a bidirectional formatting character.
+    #[error("a label must not contain the character {character:?}")]
+    ForbiddenCharacter {
+        /// The character.
+        character: char,
+    },
+    /// The label starts or ends with white space.
+    #[error("a label must not start or end with white space")]
+    Whitespace,
+}
+
+/// Checks that `label` can be shown in messages as it is: 1 to [`MAX_LABEL_LEN`] bytes,
+/// no control or bidirectional formatting characters, no leading or trailing white space.
+pub fn validate_label(label: &str) -> Result<(), LabelError> {
+    if label.is_empty() {
+        return Err(LabelError::Empty);
+    }
+    if label.len() > MAX_LABEL_LEN {
+        return Err(LabelError::TooLong { len: label.len() });
+    }
+    if let Some(character) = label.chars().find(|&c| disguises_text(c)) {
+        return Err(LabelError::ForbiddenCharacter { character });
+    }
+    if label.trim() != label {
+        return Err(LabelError::Whitespace);
+    }
+    Ok(())
+}
+
+/// Control characters (C0, DEL, C1), the line and paragraph separators, and Unicode's
+/// bidirectional formatting characters (marks, embeddings, overrides, isolates), which
+/// break or reorder the text shown around them.
+fn disguises_text(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
+}
 
 /// A public key entry of root or delegations metadata (`{"keytype", "scheme", "keyval"}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,6 +250,23 @@ impl Key {
         }
     }
 
+    /// The key's human label ([`LABEL_FIELD`]), if it has one that [`validate_label`]
+    /// accepts; a label of another JSON type or with forbidden characters is `None`.
+    pub fn label(&self) -> Option<&str> {
+        self.unrecognized_fields
+            .get(LABEL_FIELD)
+            .and_then(Value::as_str)
+            .filter(|label| validate_label(label).is_ok())
+    }
+
+    /// Sets the key's human label. The keyid does not change.
+    pub fn set_label(&mut self, label: &str) -> Result<(), LabelError> {
+        validate_label(label)?;
+        self.unrecognized_fields
+            .insert(LABEL_FIELD.to_owned(), Value::String(label.to_owned()));
+        Ok(())
+    }
+
     /// `keyval.public`, if present and a string.
     pub fn public(&self) -> Option<&str> {
         self.keyval.get("public").and_then(Value::as_str)
@@ -252,6 +341,66 @@ mod tests {
             "ab".repeat(32)
         );
         assert_eq!(key.keyid(), hex::encode(Sha256::digest(canonical)));
+    }
+
+    #[test]
+    fn a_label_is_kept_apart_from_the_keyid() {
+        let mut key = Key::new("ed25519", "ed25519", "ab".repeat(32));
+        let keyid = key.keyid();
+        assert_eq!(key.label(), None);
+        key.set_label("alice").expect("valid");
+        assert_eq!(key.label(), Some("alice"));
+        assert_eq!(key.unrecognized_fields[LABEL_FIELD], "alice");
+        assert_eq!(key.keyid(), keyid);
+        // A label of the wrong type, or one that could not be shown as it is, is no label.
+        key.unrecognized_fields
+            .insert(LABEL_FIELD.into(), Value::Bool(true));
+        assert_eq!(key.label(), None);
+        key.unrecognized_fields
+            .insert(LABEL_FIELD.into(), "al\u{1b}[2Jice".into());
+        assert_eq!(key.label(), None);
+        // A refused label leaves the key as it was.
+        assert_eq!(key.set_label(""), Err(LabelError::Empty));
+        assert_eq!(key.unrecognized_fields[LABEL_FIELD], "al\u{1b}[2Jice");
+    }
+
+    #[test]
+    fn labels_that_could_disguise_a_message_are_refused() {
+        for ok in [
+            "alice",
+            "Alice Liddell",
+            "ä-π 名前",
+            &"x".repeat(MAX_LABEL_LEN),
+        ] {
+            assert_eq!(validate_label(ok), Ok(()), "{ok:?}");
+        }
+        assert_eq!(validate_label(""), Err(LabelError::Empty));
+        assert_eq!(
+            validate_label(&"é".repeat(65)),
+            Err(LabelError::TooLong { len: 130 })
+        );
+        for (bad, character) in [
+            ("ali\nce", '\n'),
+            ("alice\r", '\r'),
+            ("\u{1b}[31malice", '\u{1b}'),
+            ("alice\u{7f}", '\u{7f}'),
+            ("alice\u{85}", '\u{85}'),
+            ("ecila\u{202e}", '\u{202e}'),
+            ("a\u{2066}b", '\u{2066}'),
+            ("a\u{2069}b", '\u{2069}'),
+            ("a\u{200f}b", '\u{200f}'),
+            ("a\u{61c}b", '\u{61c}'),
+            ("a\u{2028}b", '\u{2028}'),
+        ] {
+            assert_eq!(
+                validate_label(bad),
+                Err(LabelError::ForbiddenCharacter { character }),
+                "{bad:?}"
+            );
+        }
+        for bad in [" alice", "alice ", "alice\u{3000}"] {
+            assert_eq!(validate_label(bad), Err(LabelError::Whitespace), "{bad:?}");
+        }
     }
 
     #[test]

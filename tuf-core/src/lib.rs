@@ -10,6 +10,8 @@
 //! * [`keys`] and [`signer`]: ed25519, ecdsa-sha2-nistp256 and rsassa-pss-sha256 public
 //!   keys; ed25519 and P-256 private keys stored as encrypted PKCS#8.
 //! * [`verify`]: threshold verification counting each distinct key once.
+//! * [`attestation`]: per-release developer attestations: one developer's signature
+//!   over a canonical statement that they released or reviewed one crate release.
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
 //! * [`crate_archive`]: `.crate` release tarballs read under strict rules: size caps,
 //!   one top-level directory, no path that could escape it, one manifest.
@@ -29,6 +31,7 @@
 //! (<https://theupdateframework.github.io/specification/latest/>).
 #![forbid(unsafe_code)]
 
+pub mod attestation;
 pub mod client;
 pub mod clock;
 pub mod crate_archive;

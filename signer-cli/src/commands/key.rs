@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Error};
 use clap::{Args, Subcommand, ValueEnum};
 use serde::Serialize;
+use tuf_core::keys::validate_label;
 use tuf_core::{KeyAlgorithm, KeyEncryption, PrivateKey, Signer};
 
 use crate::output::emit;
@@ -16,9 +17,9 @@ use crate::GlobalArgs;
 #[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Generate a key pair: OUT.pem (encrypted PKCS#8) and OUT.pub.json (the TUF public
-    /// key); prints the keyid.
+    /// key, with the key's label); prints the keyid.
     Generate(GenerateArgs),
-    /// Print the keyid of a public key file.
+    /// Print the keyid and the label of a public key file.
     Id {
         /// A `.pub.json` file.
         public_key: PathBuf,
@@ -59,6 +60,11 @@ pub struct GenerateArgs {
     /// never overwritten.
     #[arg(long, short)]
     out: PathBuf,
+    /// The key's human label (e.g. `alice`), written into OUT.pub.json as
+    /// `x-tuf-crates-label` and shown in messages; it does not change the keyid, and trust
+    /// is by key, never by label. Default: the file name of OUT.
+    #[arg(long)]
+    label: Option<String>,
     /// Key algorithm.
     #[arg(long, value_enum, default_value = "ed25519")]
     algorithm: Algorithm,
@@ -70,6 +76,7 @@ pub struct GenerateArgs {
 #[derive(Serialize)]
 struct Generated {
     keyid: String,
+    label: String,
     algorithm: String,
     private_key: String,
     public_key: String,
@@ -121,7 +128,39 @@ fn write_new(path: &Path, bytes: &[u8], kind: KeyFile) -> Result<(), Error> {
     Ok(())
 }
 
+/// The label `key generate` writes: `--label`, else the file name of `--out`.
+fn label_of(args: &GenerateArgs) -> Result<String, Error> {
+    let (label, origin) = match &args.label {
+        Some(label) => (label.clone(), "--label"),
+        None => {
+            let name = args
+                .out
+                .file_name()
+                .and_then(|name| name.to_str())
+                .ok_or_else(|| {
+                    Error::msg(format!(
+                        "{} has no file name to use as the key's label; give one with --label",
+                        args.out.display()
+                    ))
+                })?;
+            (name.to_owned(), "the file name of --out")
+        }
+    };
+    validate_label(&label).map_err(|e| {
+        Error::msg(format!(
+            "{label:?} ({origin}) cannot be the key's label: {e}{}",
+            if args.label.is_none() {
+                "; give one with --label"
+            } else {
+                ""
+            }
+        ))
+    })?;
+    Ok(label)
+}
+
 fn generate(global: &GlobalArgs, args: &GenerateArgs) -> Result<ExitCode, Error> {
+    let label = label_of(args)?;
     let private_path = with_suffix(&args.out, ".pem");
     let public_path = with_suffix(&args.out, ".pub.json");
     for path in [&private_path, &public_path] {
@@ -147,19 +186,22 @@ fn generate(global: &GlobalArgs, args: &GenerateArgs) -> Result<ExitCode, Error>
             },
         )
         .context("encrypting the private key")?;
-    let mut public =
-        serde_json::to_vec_pretty(key.public_key()).context("encoding the public key")?;
+    let mut public_key = key.public_key().clone();
+    public_key.set_label(&label)?;
+    let mut public = serde_json::to_vec_pretty(&public_key).context("encoding the public key")?;
     public.push(b'\n');
     write_new(&private_path, pem.as_bytes(), KeyFile::Private)?;
     write_new(&public_path, &public, KeyFile::Public)?;
     let generated = Generated {
         keyid: key.keyid().clone(),
+        label,
         algorithm: key.public_key().scheme.clone(),
         private_key: private_path.display().to_string(),
         public_key: public_path.display().to_string(),
     };
     emit(global, &generated, || {
         crate::say!("keyid:       {}", generated.keyid);
+        crate::say!("label:       {}", generated.label);
         crate::say!("algorithm:   {}", generated.algorithm);
         crate::say!(
             "private key: {} (encrypted; keep it offline)",
@@ -177,9 +219,15 @@ pub fn run(global: &GlobalArgs, command: KeyCommand) -> Result<ExitCode, Error> 
         KeyCommand::Id { public_key } => {
             let key = load_public_key(&public_key)?;
             let keyid = key.keyid();
-            emit(global, &serde_json::json!({ "keyid": keyid }), || {
-                crate::say!("{keyid}")
-            });
+            let label = key.label();
+            emit(
+                global,
+                &serde_json::json!({ "keyid": keyid, "label": label }),
+                || {
+                    crate::say!("keyid: {keyid}");
+                    crate::say!("label: {}", label.unwrap_or("(none)"));
+                },
+            );
             Ok(ExitCode::SUCCESS)
         }
         KeyCommand::Add { role, public_keys } => {
