@@ -87,7 +87,7 @@ enum Command {
     RotateRoot(commands::edit::RotateRootArgs),
     /// Add or remove release tarballs.
     #[command(subcommand)]
-    Release(commands::edit::ReleaseCommand),
+    Release(commands::release::ReleaseCommand),
     /// Show what changed in staged roles since the published version.
     Diff(commands::sign::DiffArgs),
     /// Add your signature to staged roles (after showing what changed).

@@ -75,8 +75,18 @@ fn main() {
     let started = Instant::now();
     for i in 0..releases {
         let body = format!("tarball of crate{i} 1.0.0");
-        repo.add_release(&format!("crate{i}"), "1.0.0", body.as_bytes(), None, now)
-            .unwrap();
+        repo.add_release(
+            &format!("crate{i}"),
+            "1.0.0",
+            body.as_bytes(),
+            tuf_core::index_entry::IndexEntry::without_dependencies(
+                &format!("crate{i}"),
+                "1.0.0",
+                body.as_bytes(),
+            ),
+            now,
+        )
+        .unwrap();
     }
     repo.save().unwrap();
     let staged = started.elapsed();
@@ -88,8 +98,14 @@ fn main() {
 
     // One more release: one bin, snapshot and timestamp.
     let started = Instant::now();
-    repo.add_release("one-more", "1.0.0", b"one more", None, now)
-        .unwrap();
+    repo.add_release(
+        "one-more",
+        "1.0.0",
+        b"one more",
+        tuf_core::index_entry::IndexEntry::without_dependencies("one-more", "1.0.0", b"one more"),
+        now,
+    )
+    .unwrap();
     repo.save().unwrap();
     let added = started.elapsed();
     let started = Instant::now();

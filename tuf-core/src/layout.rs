@@ -208,7 +208,9 @@ pub const CRATE_INDEX_FILE: &str = "index";
 pub fn crate_index_path(name: &str) -> Result<String, LayoutError> {
     let namespace = namespace_of(name)?;
     let leaf = name.to_ascii_lowercase().replace("::", "~");
-    Ok(format!("{CRATES_DIR}/{namespace}/{leaf}/{CRATE_INDEX_FILE}"))
+    Ok(format!(
+        "{CRATES_DIR}/{namespace}/{leaf}/{CRATE_INDEX_FILE}"
+    ))
 }
 
 /// The field of top-level `targets` (signed by the targets keys) that says how this

@@ -15,6 +15,8 @@
 //! * [`hash`]: lengths and digests over exact bytes, also while streaming.
 //! * [`crate_archive`]: `.crate` release tarballs read under strict rules: size caps,
 //!   one top-level directory, no path that could escape it, one manifest.
+//! * [`crate_index`]: a crate's signed index file: every version's entry, the owners'
+//!   yanks and the developers' attestations, as one TUF target.
 //! * [`fs`]: bounded reads, atomic writes, and world-readable files for what is served.
 //! * [`index_entry`]: one line of cargo's sparse index: read strictly, in one normal form,
 //!   compared and digested for signing, and computed from a release's `Cargo.toml` as the
@@ -35,6 +37,7 @@ pub mod attestation;
 pub mod client;
 pub mod clock;
 pub mod crate_archive;
+pub mod crate_index;
 pub mod fs;
 pub mod hash;
 pub mod index_entry;

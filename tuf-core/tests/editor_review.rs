@@ -263,8 +263,14 @@ fn audit_problems_read_as_level_role_target_message_and_errors_leave_out_warning
     let dir = tempfile::tempdir().unwrap();
     let (mut repo, keys) = published(dir.path());
     let tarball = tuf_crates_tarball();
-    repo.add_release("demo", "1.0.0", &tarball, None, now())
-        .unwrap();
+    repo.add_release(
+        "demo",
+        "1.0.0",
+        &tarball,
+        tuf_core::index_entry::IndexEntry::without_dependencies("demo", "1.0.0", &tarball),
+        now(),
+    )
+    .unwrap();
     repo.publish(&[&keys.online as &dyn Signer], now(), &())
         .unwrap();
     let published = dir.path().join("published");
@@ -274,10 +280,13 @@ fn audit_problems_read_as_level_role_target_message_and_errors_leave_out_warning
     let source = DirectorySource::new(published.join("metadata"));
     let report = audit_repository(&source, &root, &options, &());
     assert!(report.is_ok(), "{:?}", report.errors());
-    assert_eq!(report.targets_checked, 1);
-    assert_eq!(report.target_files_checked, 1);
+    // The release and the crate's signed index file.
+    assert_eq!(report.targets_checked, 2);
+    assert_eq!(report.target_files_checked, 2);
     for entry in walk(&published.join("targets")) {
-        std::fs::remove_file(entry).unwrap();
+        if entry.extension().is_some_and(|e| e == "crate") {
+            std::fs::remove_file(entry).unwrap();
+        }
     }
     let report = audit_repository(&source, &root, &options, &());
     let errors = report.errors();

@@ -126,7 +126,17 @@ fn namespaces_and_bins_resolve_for_a_client() {
     let mut repo = first_publish(dir.path(), &keys);
     // An unclaimed crate goes to a bin, signed online at publish.
     let added = repo
-        .add_release("serde", "1.0.0", b"serde 1.0.0 tarball", None, now())
+        .add_release(
+            "serde",
+            "1.0.0",
+            b"serde 1.0.0 tarball",
+            tuf_core::index_entry::IndexEntry::without_dependencies(
+                "serde",
+                "1.0.0",
+                b"serde 1.0.0 tarball",
+            ),
+            now(),
+        )
         .unwrap();
     assert!(added.role.starts_with("unclaimed-"), "{}", added.role);
     repo.publish(&[&keys.online], now(), &()).unwrap();
@@ -139,14 +149,33 @@ fn namespaces_and_bins_resolve_for_a_client() {
     assert_eq!(edit.role, "ns-serde");
     assert_eq!(
         edit.releases_moved,
-        vec![crate_target_path("serde", "1.0.0").unwrap()]
+        vec![
+            tuf_core::layout::crate_index_path("serde").unwrap(),
+            crate_target_path("serde", "1.0.0").unwrap()
+        ]
     );
     let added = repo
-        .add_release("serde::derive", "1.0.0", b"derive", None, now())
+        .add_release(
+            "serde::derive",
+            "1.0.0",
+            b"derive",
+            tuf_core::index_entry::IndexEntry::without_dependencies(
+                "serde::derive",
+                "1.0.0",
+                b"derive",
+            ),
+            now(),
+        )
         .unwrap();
     assert_eq!(added.role, "ns-serde");
     let added = repo
-        .add_release("serde_json", "1.0.0", b"json", None, now())
+        .add_release(
+            "serde_json",
+            "1.0.0",
+            b"json",
+            tuf_core::index_entry::IndexEntry::without_dependencies("serde_json", "1.0.0", b"json"),
+            now(),
+        )
         .unwrap();
     assert!(added.role.starts_with("unclaimed-"));
     // Owners and targets keys have not signed yet.
@@ -173,7 +202,8 @@ fn namespaces_and_bins_resolve_for_a_client() {
     assert_eq!(published.releases_published, 2);
     let report = audit(dir.path(), now());
     assert!(report.is_ok(), "{:?}", report.problems);
-    assert_eq!(report.target_files_checked, 3);
+    // Three releases and the index files of their three crates.
+    assert_eq!(report.target_files_checked, 6);
 
     // A client resolves each through the right role and downloads it.
     let client = tempfile::tempdir().unwrap();
@@ -301,21 +331,28 @@ fn publish_refuses_what_a_client_would_refuse() {
     let dir = tempfile::tempdir().unwrap();
     let keys = keys();
     let mut repo = first_publish(dir.path(), &keys);
-    repo.add_release("anyhow", "1.0.0", b"anyhow", None, now())
-        .unwrap();
+    repo.add_release(
+        "anyhow",
+        "1.0.0",
+        b"anyhow",
+        tuf_core::index_entry::IndexEntry::without_dependencies("anyhow", "1.0.0", b"anyhow"),
+        now(),
+    )
+    .unwrap();
     // Publishing without the snapshot/timestamp key is refused before anything is written.
     let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let err = repo.publish(&[&stranger], now(), &()).unwrap_err();
     let RepositoryError::NotSigned(missing) = &err else {
         panic!("{err}")
     };
-    // The bin listing the release needs the online key, which was not given.
-    let [bin] = missing.as_slice() else {
-        panic!("{err}")
-    };
-    assert!(bin.role.starts_with("unclaimed-"), "{err}");
-    assert_eq!(bin.keys, RequiredKeys::Online);
-    assert_eq!(bin.report.missing, [keys.online.keyid().clone()]);
+    // The bins listing the release and its crate's index file need the online key, which
+    // was not given.
+    assert!(!missing.is_empty() && missing.len() <= 2, "{err}");
+    for bin in missing {
+        assert!(bin.role.starts_with("unclaimed-"), "{err}");
+        assert_eq!(bin.keys, RequiredKeys::Online);
+        assert_eq!(bin.report.missing, [keys.online.keyid().clone()]);
+    }
     assert!(
         err.to_string()
             .contains("give its key with the online keys"),
@@ -329,18 +366,23 @@ fn publish_refuses_what_a_client_would_refuse() {
     let RepositoryError::WouldNotVerify(problems) = &err else {
         panic!("{err}")
     };
-    let [problem] = problems.as_slice() else {
-        panic!("{err}")
-    };
+    // The release and its crate's index file, both staged and both gone.
+    let targets: Vec<_> = problems.iter().map(|p| p.target.clone().unwrap()).collect();
     assert_eq!(
-        problem.target.as_deref(),
-        Some(crate_target_path("anyhow", "1.0.0").unwrap().as_str())
+        targets,
+        [
+            crate_target_path("anyhow", "1.0.0").unwrap(),
+            tuf_core::layout::crate_index_path("anyhow").unwrap()
+        ],
+        "{err}"
     );
-    assert!(problem
-        .role
-        .as_deref()
-        .is_some_and(|r| r.starts_with("unclaimed-")));
-    assert!(problem.message.contains("add the release again"), "{err}");
+    for problem in problems {
+        assert!(problem
+            .role
+            .as_deref()
+            .is_some_and(|r| r.starts_with("unclaimed-")));
+        assert!(problem.message.contains("add the release again"), "{err}");
+    }
     assert_eq!(audit(dir.path(), now()).timestamp_version, Some(1));
 }
 
@@ -414,8 +456,14 @@ fn undelegating_a_namespace_moves_its_releases_back_to_the_bins() {
     let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
     repo.delegate_namespace("rand", &spec(&[&owner], 1), now())
         .unwrap();
-    repo.add_release("rand", "0.8.5", b"rand", None, now())
-        .unwrap();
+    repo.add_release(
+        "rand",
+        "0.8.5",
+        b"rand",
+        tuf_core::index_entry::IndexEntry::without_dependencies("rand", "0.8.5", b"rand"),
+        now(),
+    )
+    .unwrap();
     repo.sign("targets", &keys.targets).unwrap();
     repo.sign("ns-rand", &owner).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();
@@ -426,7 +474,10 @@ fn undelegating_a_namespace_moves_its_releases_back_to_the_bins() {
     let edit = repo.undelegate_namespace("rand", now()).unwrap();
     assert_eq!(
         edit.releases_moved,
-        vec![crate_target_path("rand", "0.8.5").unwrap()]
+        vec![
+            tuf_core::layout::crate_index_path("rand").unwrap(),
+            crate_target_path("rand", "0.8.5").unwrap()
+        ]
     );
     repo.sign("targets", &keys.targets).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();
@@ -437,7 +488,8 @@ fn undelegating_a_namespace_moves_its_releases_back_to_the_bins() {
         .problems
         .iter()
         .any(|p| p.role.as_deref() == Some("ns-rand")));
-    assert_eq!(report.target_files_checked, 1);
+    // The release and its crate's index file.
+    assert_eq!(report.target_files_checked, 2);
     assert!(matches!(
         repo.undelegate_namespace("rand", now()),
         Err(RepositoryError::NamespaceNotDelegated(_))
@@ -449,8 +501,14 @@ fn refresh_publishes_staged_bin_releases_in_a_new_snapshot_and_leaves_offline_ch
     let dir = tempfile::tempdir().unwrap();
     let keys = keys();
     let mut repo = first_publish(dir.path(), &keys);
-    repo.add_release("lost", "1.0.0", b"lost", None, now())
-        .unwrap();
+    repo.add_release(
+        "lost",
+        "1.0.0",
+        b"lost",
+        tuf_core::index_entry::IndexEntry::without_dependencies("lost", "1.0.0", b"lost"),
+        now(),
+    )
+    .unwrap();
     // An offline change is staged too: a new key for the fallback role, in targets.
     let new_online = PrivateKey::generate(KeyAlgorithm::Ed25519);
     repo.add_key("unclaimed", new_online.public_key(), now())
@@ -465,8 +523,8 @@ fn refresh_publishes_staged_bin_releases_in_a_new_snapshot_and_leaves_offline_ch
     let verified = audit(dir.path(), now());
     assert!(verified.is_ok(), "{:?}", verified.problems);
     assert_eq!(
-        verified.target_files_checked, 1,
-        "the staged release was published"
+        verified.target_files_checked, 2,
+        "the staged release and its crate's index file were published"
     );
     // A refresh with only the timestamp due still works with the published keys.
     let later = now() + Duration::hours(20);
@@ -485,8 +543,14 @@ fn changing_a_roles_keys_stages_the_role_for_its_new_key_holders() {
     let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
     repo.delegate_namespace("tokio", &spec(&[&owner], 1), now())
         .unwrap();
-    repo.add_release("tokio", "1.0.0", b"tokio", None, now())
-        .unwrap();
+    repo.add_release(
+        "tokio",
+        "1.0.0",
+        b"tokio",
+        tuf_core::index_entry::IndexEntry::without_dependencies("tokio", "1.0.0", b"tokio"),
+        now(),
+    )
+    .unwrap();
     repo.sign("targets", &keys.targets).unwrap();
     repo.sign("ns-tokio", &owner).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();

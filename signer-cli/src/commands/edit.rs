@@ -1,19 +1,17 @@
 //! Commands that stage changes: `init`, `namespace`, `threshold`, `rotate-root`,
-//! `release`, `discard`.
+//! `discard` (`release` has its own module).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Error};
 use clap::{Args, Subcommand};
-use serde::Serialize;
-use tuf_core::crate_archive::{read_crate_release, ArchiveLimits};
 use tuf_core::repository::{
     format_duration, parse_duration, ExpiryPolicy, InitOptions, Repository, RoleKeySpec, Settings,
     DEFAULT_FALLBACK_BIN_BITS,
 };
 
-use crate::output::{emit, Bar};
+use crate::output::emit;
 use crate::secrets::load_public_keys;
 use crate::GlobalArgs;
 
@@ -253,96 +251,6 @@ pub fn rotate_root(global: &GlobalArgs, args: &RotateRootArgs) -> Result<ExitCod
             );
         },
     );
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ReleaseCommand {
-    /// Add `.crate` tarballs; name and version come from each one's Cargo.toml and
-    /// must match its file name.
-    Add {
-        /// `.crate` files.
-        #[arg(required = true)]
-        tarballs: Vec<PathBuf>,
-    },
-    /// Remove a release.
-    Remove {
-        /// Crate name.
-        name: String,
-        /// Version.
-        version: String,
-    },
-}
-
-#[derive(Serialize)]
-struct Added {
-    name: String,
-    version: String,
-    path: String,
-    role: String,
-    unchanged: bool,
-}
-
-/// `release`.
-pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode, Error> {
-    let mut repo = super::open(global)?;
-    let now = chrono::Utc::now();
-    match command {
-        ReleaseCommand::Add { tarballs } => {
-            let limits = ArchiveLimits::default();
-            let bar = Bar::new("adding");
-            tuf_core::repository::Progress::set_length(&bar, tarballs.len() as u64);
-            let mut added = Vec::new();
-            for path in &tarballs {
-                let release = read_crate_release(path, &limits)?;
-                let outcome = repo
-                    .add_release(&release.name, &release.version, &release.bytes, None, now)
-                    .with_context(|| format!("adding {}", path.display()))?;
-                tracing::info!(path = %outcome.path, role = %outcome.role, "release staged");
-                added.push(Added {
-                    name: release.name,
-                    version: release.version,
-                    path: outcome.path,
-                    role: outcome.role,
-                    unchanged: outcome.unchanged,
-                });
-                bar.inc();
-            }
-            repo.save()?;
-            bar.finish();
-            super::warn_dropped(&repo);
-            emit(global, &serde_json::json!({ "added": added }), || {
-                for a in &added {
-                    if a.unchanged {
-                        crate::say!(
-                            "unchanged: {} {} (already listed by {})",
-                            a.name,
-                            a.version,
-                            a.role
-                        );
-                    } else {
-                        crate::say!(
-                            "staged: {} {} -> {} ({})",
-                            a.name,
-                            a.version,
-                            a.role,
-                            a.path
-                        );
-                    }
-                }
-            });
-        }
-        ReleaseCommand::Remove { name, version } => {
-            let path = repo
-                .remove_release(&name, &version, now)
-                .with_context(|| format!("removing {name} {version}"))?;
-            repo.save()?;
-            super::warn_dropped(&repo);
-            emit(global, &serde_json::json!({ "removed": path }), || {
-                crate::say!("staged: removed {path}");
-            });
-        }
-    }
     Ok(ExitCode::SUCCESS)
 }
 

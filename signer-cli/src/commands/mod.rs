@@ -4,6 +4,7 @@ pub mod edit;
 pub mod inspect;
 pub mod key;
 pub mod publish;
+pub mod release;
 pub mod sign;
 
 use std::process::ExitCode;
@@ -21,7 +22,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> Result<ExitCode, Error> {
         Command::Namespace(command) => edit::namespace(global, command),
         Command::Threshold(args) => edit::threshold(global, &args),
         Command::RotateRoot(args) => edit::rotate_root(global, &args),
-        Command::Release(command) => edit::release(global, command),
+        Command::Release(command) => release::release(global, command),
         Command::Diff(args) => sign::diff(global, &args),
         Command::Sign(args) => sign::sign(global, &args),
         Command::Signature(command) => sign::signature(global, command),

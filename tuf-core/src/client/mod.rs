@@ -19,6 +19,4 @@ pub use http::{tls_config, transport_error, HttpFetcher, TlsConfigError};
 pub use search::{walk_delegations, DelegationWalk, TargetLookup};
 pub use store::{quote_role_name, MetadataDir};
 pub use trusted::{Limits, TrustError, TrustedMetadataSet};
-pub use updater::{
-    target_file_url, RoleFetch, TargetSearch, UpdateError, Updater, UpdaterConfig,
-};
+pub use updater::{target_file_url, RoleFetch, TargetSearch, UpdateError, Updater, UpdaterConfig};

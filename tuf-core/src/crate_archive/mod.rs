@@ -570,6 +570,68 @@ pub fn parse_crate_release(
     Ok(CrateRelease::new(release, bytes))
 }
 
+/// The release's `Cargo.toml` (the normalised manifest `cargo package` wrote), after
+/// every check of [`parse_crate_release`]: what its index entry is computed from
+/// ([`crate::index_entry::IndexEntry::from_manifest`]).
+pub fn release_manifest(
+    file_name: &str,
+    bytes: &[u8],
+    limits: &ArchiveLimits,
+) -> Result<String, ArchiveError> {
+    let mut manifest = None;
+    visit_named::<ArchiveError, _>(file_name, file_name, bytes, limits, |mut file| {
+        if file.path() == MANIFEST {
+            manifest = Some(file.read_to_vec()?);
+        }
+        Ok(())
+    })?;
+    let contents = manifest.ok_or_else(|| ArchiveError::MissingManifest {
+        file: file_name.to_owned(),
+        top: file_name.trim_end_matches(".crate").to_owned(),
+    })?;
+    String::from_utf8(contents).map_err(|error| ArchiveError::Manifest {
+        file: file_name.to_owned(),
+        entry: MANIFEST.to_owned(),
+        problem: ManifestProblem::NotUtf8(error.utf8_error()),
+    })
+}
+
+/// Why a release's index entry could not be computed from its tarball.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReleaseEntryError {
+    /// The tarball is refused.
+    #[error(transparent)]
+    Archive(#[from] ArchiveError),
+    /// Its manifest does not make an index entry.
+    #[error("{file}: Cargo.toml: {error}")]
+    Manifest {
+        /// The tarball.
+        file: String,
+        /// Why.
+        error: crate::index_entry::IndexEntryError,
+    },
+}
+
+/// The index entry the public registry would publish for the release tarball `bytes`
+/// (basename `file_name`): computed from its `Cargo.toml` ([`release_manifest`]) and its
+/// sha256, as `cargo publish` and crates.io would
+/// ([`crate::index_entry::IndexEntry::from_manifest`]).
+pub fn release_index_entry(
+    file_name: &str,
+    bytes: &[u8],
+    limits: &ArchiveLimits,
+) -> Result<crate::index_entry::IndexEntry, ReleaseEntryError> {
+    let manifest = release_manifest(file_name, bytes, limits)?;
+    let cksum = hex::encode(Sha256::digest(bytes));
+    crate::index_entry::IndexEntry::from_manifest(&manifest, &cksum).map_err(|error| {
+        ReleaseEntryError::Manifest {
+            file: file_name.to_owned(),
+            error,
+        }
+    })
+}
+
 /// Walks the release tarball `bytes` (basename `file_name`) under the rules of
 /// [`parse_crate_release`], handing each regular file to `visit` in archive order,
 /// `Cargo.toml` included; returns the release's name and version.

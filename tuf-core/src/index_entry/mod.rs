@@ -139,6 +139,29 @@ pub const MAX_MANIFEST_LEN: usize = 1 << 20;
 /// The longest excerpt of an offending value an error quotes, in characters.
 const MAX_QUOTED: usize = 80;
 
+/// The path of a crate's file in a sparse index, as cargo computes it from the
+/// lowercased name: `1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`.
+pub fn sparse_index_path(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    format!("{}/{lower}", sparse_index_prefix(&lower))
+}
+
+/// The directory part of [`sparse_index_path`], of `name` as given (the `{prefix}` of a
+/// registry's download template; lowercase it for `{lowerprefix}`). Crate names are never
+/// empty.
+pub fn sparse_index_prefix(name: &str) -> String {
+    match name.len() {
+        1 => "1".into(),
+        2 => "2".into(),
+        3 => format!("3/{}", name.get(..1).unwrap_or_default()),
+        _ => format!(
+            "{}/{}",
+            name.get(..2).unwrap_or_default(),
+            name.get(2..4).unwrap_or_default()
+        ),
+    }
+}
+
 /// One version of a crate, as cargo reads its index line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {
@@ -338,6 +361,27 @@ const DEPENDENCY_FIELDS: [&str; 13] = [
 ];
 
 impl IndexEntry {
+    /// The entry of release `name` `vers` with no dependencies and no features, for the
+    /// tarball `tarball`: what a `.crate` whose manifest declares none gets, and what
+    /// tests that sign stand-in bytes use.
+    pub fn without_dependencies(name: &str, vers: &str, tarball: &[u8]) -> Self {
+        use sha2::Digest;
+        Self {
+            name: name.to_owned(),
+            vers: vers.to_owned(),
+            deps: Vec::new(),
+            cksum: hex::encode(sha2::Sha256::digest(tarball)),
+            features: BTreeMap::new(),
+            features2: None,
+            links: None,
+            rust_version: None,
+            v: None,
+            yanked: false,
+            pubtime: None,
+            unrecognized_fields: BTreeMap::new(),
+        }
+    }
+
     /// Parses one line strictly: the workspace's strict JSON ([`json::parse_strict`]:
     /// duplicate keys anywhere refused, at most [`MAX_LINE_LEN`] bytes), then cargo's
     /// field rules (`deps` required; defaults as cargo applies them; see the module

@@ -211,22 +211,22 @@ impl Repository {
     }
 
     /// Adds the release `name` `version` with the tarball `bytes` (whose name and version
-    /// the caller has read from its Cargo.toml) to the role that owns it, and keeps a copy
-    /// of the tarball to publish. `custom` becomes the target's custom data.
+    /// the caller has read from its Cargo.toml) to the role that owns it, keeps a copy of
+    /// the tarball to publish, and puts `entry`, the release's index entry (from the
+    /// registry that serves it, or computed from the tarball's Cargo.toml), into the
+    /// crate's signed index file (spec/role-layout.md, "Signed index entries").
     pub fn add_release(
         &mut self,
         name: &str,
         version: &str,
         bytes: &[u8],
-        custom: Option<serde_json::Value>,
+        entry: crate::index_entry::IndexEntry,
         now: DateTime<Utc>,
     ) -> Result<ReleaseAdded, RepositoryError> {
         let path = crate_target_path(name, version)?;
         let role = self.role_for_path(&path)?;
-        let mut info = TargetFile::from_bytes(bytes);
-        if let Some(custom) = custom {
-            info.unrecognized_fields.insert("custom".into(), custom);
-        }
+        let info = TargetFile::from_bytes(bytes);
+        let sha256 = info.hashes.get("sha256").cloned().unwrap_or_default();
         if let Some(existing) = self
             .current_targets(&role)?
             .and_then(|doc| doc.signed().targets.get(&path))
@@ -234,10 +234,12 @@ impl Repository {
             if existing.length == info.length
                 && existing.hashes.get("sha256") == info.hashes.get("sha256")
             {
+                // Signed before its crate had a signed index file: the entry is added.
+                let recorded = self.record_index_entry(name, version, &sha256, entry, now)?;
                 return Ok(ReleaseAdded {
                     path,
                     role,
-                    unchanged: true,
+                    unchanged: !recorded,
                 });
             }
             return Err(RepositoryError::ReleaseConflict {
@@ -246,6 +248,8 @@ impl Repository {
                 listed_sha256: existing.hashes.get("sha256").cloned().unwrap_or_default(),
             });
         }
+        // The entry first: a refused entry leaves nothing staged.
+        self.record_index_entry(name, version, &sha256, entry, now)?;
         let staged_file = self.staged_target_file(&path, &info)?;
         if let Some(parent) = staged_file.parent() {
             std::fs::create_dir_all(parent).map_err(io_error(parent))?;
@@ -285,6 +289,7 @@ impl Repository {
         self.stage_targets(&role, now)?.targets.remove(&path);
         let staged_file = self.staged_target_file(&path, &info)?;
         remove_if_exists(&staged_file)?;
+        self.forget_index_entry(name, version, now)?;
         Ok(path)
     }
 

@@ -25,6 +25,7 @@
 mod audit;
 mod content;
 mod editor;
+mod index_files;
 mod lock;
 mod publish;
 mod published_store;
@@ -38,6 +39,7 @@ use std::path::PathBuf;
 pub use audit::{audit_repository, AuditOptions, AuditReport, Problem, Severity};
 pub use content::{NamespaceEdit, ReleaseAdded};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
+pub use index_files::{AttestationAdded, YankOutcome};
 pub use publish::{PublishReport, PublishedRole};
 pub use settings::{
     format_duration, parse_duration, DurationError, ExpiryPolicy, Settings,
@@ -64,6 +66,28 @@ pub trait Progress {
 impl Progress for () {
     fn set_length(&self, _length: u64) {}
     fn advance(&self, _steps: u64) {}
+}
+
+/// How an index entry disagrees with the release it is given for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IndexEntryMismatch {
+    /// It names another crate or version.
+    #[error("it is the entry of {name} {version}")]
+    OtherRelease {
+        /// The name it gives.
+        name: String,
+        /// The version it gives.
+        version: String,
+    },
+    /// Its `cksum` is not the tarball's sha256.
+    #[error("its cksum {cksum} is not the tarball's sha256 {sha256}")]
+    Checksum {
+        /// The entry's cksum.
+        cksum: String,
+        /// The tarball's.
+        sha256: String,
+    },
 }
 
 /// Why a repository operation failed.
@@ -153,6 +177,57 @@ pub enum RepositoryError {
         version: String,
         /// Its target path.
         path: String,
+    },
+    /// The index entry given for a release is not that release's.
+    #[error("the index entry for {name} {version} is not that release's: {reason}")]
+    IndexEntryNotForRelease {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+        /// What disagrees.
+        reason: IndexEntryMismatch,
+    },
+    /// The release's index entry is already signed with other content.
+    #[error(
+        "{name} {version}: its index entry is already signed with other {}; a published \
+         entry is immutable (only yanked changes): remove the release first if this is really \
+         intended",
+        fields.join(", ")
+    )]
+    IndexEntryConflict {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+        /// The fields that differ.
+        fields: Vec<&'static str>,
+    },
+    /// A crate's signed index file (staged or published) is unreadable.
+    #[error("{path}: {source}")]
+    CrateIndex {
+        /// The target path.
+        path: String,
+        /// Why.
+        source: crate::crate_index::CrateIndexError,
+    },
+    /// A crate's signed index file on disk is not the one its role lists.
+    #[error("{path}: the file on disk does not match its signed target: {source}")]
+    CrateIndexFile {
+        /// The target path.
+        path: String,
+        /// How.
+        source: crate::hash::HashError,
+    },
+    /// An attestation is refused.
+    #[error("{name} {version}: attestation refused: {source}")]
+    Attestation {
+        /// Crate name.
+        name: String,
+        /// Version.
+        version: String,
+        /// Why.
+        source: crate::attestation::AttestationError,
     },
     /// The role has no pending changes.
     #[error("{0}: nothing staged for this role")]

@@ -38,6 +38,8 @@ pub struct PublishReport {
     pub roles: Vec<PublishedRole>,
     /// Release tarballs newly published.
     pub releases_published: usize,
+    /// Crates' signed index files newly published (a new version of each).
+    pub index_files_published: usize,
     /// Metadata files written.
     pub files_written: usize,
 }
@@ -365,7 +367,14 @@ impl Repository {
             timestamp_version,
             snapshot_version,
             roles: published_roles,
-            releases_published: moves.len(),
+            releases_published: moves
+                .iter()
+                .filter(|(_, to)| to.extension().is_some_and(|e| e == "crate"))
+                .count(),
+            index_files_published: moves
+                .iter()
+                .filter(|(_, to)| to.extension().is_some_and(|e| e == "index"))
+                .count(),
             files_written: files.len(),
         })
     }
