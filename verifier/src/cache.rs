@@ -209,6 +209,7 @@ mod tests {
         SignedTarget {
             target: "crates/a/a/a-1.0.0.crate".into(),
             role: "unclaimed-00".into(),
+            delegator: "unclaimed".into(),
             length: bytes.len() as u64,
             sha256: hashes.get("sha256").cloned().unwrap(),
             hashes,

@@ -57,6 +57,17 @@ pub struct ServeArgs {
     /// The TUF repository's metadata: a base URL (http, https) or a local directory.
     #[arg(long, value_name = "URL|DIR")]
     pub metadata: Option<String>,
+    /// The TUF repository's target files (where each crate's signed index file is): a base
+    /// URL or a directory [default: `targets/` beside the metadata, as python-tuf lays a
+    /// repository out].
+    #[arg(long, value_name = "URL|DIR")]
+    pub tuf_targets: Option<String>,
+    /// Whether every index line must come from a crate's signed index file: `on`, `off`
+    /// (the cksum alone authenticates a line, as before signed index entries), or `auto`
+    /// (on when the repository's top-level targets says it signs index entries, which
+    /// every repository `tuf-signer init` creates now does) [default: auto].
+    #[arg(long, value_name = "on|off|auto")]
+    pub require_signed_index_entries: Option<String>,
     /// The trusted root metadata file to start from (obtained out of band).
     #[arg(long, value_name = "FILE")]
     pub root: Option<PathBuf>,
@@ -109,6 +120,8 @@ struct ConfigFile {
     upstream_index: Option<String>,
     upstream_dl: Option<String>,
     metadata: Option<String>,
+    tuf_targets: Option<String>,
+    require_signed_index_entries: Option<String>,
     root: Option<PathBuf>,
     state_dir: Option<PathBuf>,
     refresh_interval: Option<String>,
@@ -120,6 +133,18 @@ struct ConfigFile {
     max_cached_lookups: Option<usize>,
     index_cache_size: Option<u64>,
     tarball_cache_size: Option<u64>,
+}
+
+/// Whether index lines must come from signed index files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequireSignedEntries {
+    /// Always: a crate with no signed index file serves no version.
+    On,
+    /// Never: the cksum alone authenticates a line (repositories made before signed
+    /// index entries).
+    Off,
+    /// As the repository's top-level targets says.
+    Auto,
 }
 
 /// Where the TUF metadata comes from.
@@ -144,6 +169,10 @@ pub struct ServeConfig {
     pub upstream_dl: Option<String>,
     /// TUF metadata location.
     pub metadata: MetadataLocation,
+    /// Where the TUF repository's target files are.
+    pub tuf_targets: MetadataLocation,
+    /// Whether index lines must come from signed index files.
+    pub require_signed_index_entries: RequireSignedEntries,
     /// Trusted root file.
     pub root: PathBuf,
     /// State directory.
@@ -241,6 +270,8 @@ impl ServeArgs {
             upstream_index,
             upstream_dl,
             metadata: repository.metadata,
+            tuf_targets: repository.tuf_targets,
+            require_signed_index_entries: repository.require_signed_index_entries,
             root: repository.root,
             state_dir,
             refresh_interval,
@@ -290,10 +321,30 @@ impl ServeArgs {
         let metadata = self.metadata.clone().or(file.metadata.clone()).context(
             "metadata is not set: give --metadata URL|DIR (the TUF repository's metadata)",
         )?;
-        let metadata = if metadata.starts_with("http://") || metadata.starts_with("https://") {
-            MetadataLocation::Url(http_base_url("metadata", &metadata)?)
-        } else {
-            MetadataLocation::Directory(relative(PathBuf::from(metadata)))
+        let location = |name: &str, value: String| -> anyhow::Result<MetadataLocation> {
+            Ok(
+                if value.starts_with("http://") || value.starts_with("https://") {
+                    MetadataLocation::Url(http_base_url(name, &value)?)
+                } else {
+                    MetadataLocation::Directory(relative(PathBuf::from(value)))
+                },
+            )
+        };
+        let metadata = location("metadata", metadata)?;
+        let tuf_targets = match self.tuf_targets.clone().or(file.tuf_targets.clone()) {
+            Some(value) => location("tuf_targets", value)?,
+            None => beside_metadata(&metadata)?,
+        };
+        let require_signed_index_entries = match self
+            .require_signed_index_entries
+            .clone()
+            .or(file.require_signed_index_entries.clone())
+            .as_deref()
+        {
+            None | Some("auto") => RequireSignedEntries::Auto,
+            Some("on") => RequireSignedEntries::On,
+            Some("off") => RequireSignedEntries::Off,
+            Some(other) => bail!("require_signed_index_entries: {other:?} is not on, off or auto"),
         };
         let root = self
             .root
@@ -321,6 +372,8 @@ impl ServeArgs {
         Ok(RepositoryConfig {
             upstream_index,
             metadata,
+            tuf_targets,
+            require_signed_index_entries,
             root,
             state_dir,
             upstream_timeout,
@@ -336,6 +389,10 @@ pub struct RepositoryConfig {
     pub upstream_index: Option<String>,
     /// TUF metadata location.
     pub metadata: MetadataLocation,
+    /// Where the TUF repository's target files are.
+    pub tuf_targets: MetadataLocation,
+    /// Whether index lines must come from signed index files.
+    pub require_signed_index_entries: RequireSignedEntries,
     /// Trusted root file.
     pub root: PathBuf,
     /// State directory, if set.
@@ -348,6 +405,24 @@ pub struct RepositoryConfig {
 
 /// Longest duration setting accepted.
 const MAX_DURATION: Duration = Duration::from_secs(1000 * 365 * 24 * 60 * 60);
+
+/// `targets/` beside the metadata: `https://x/repo/metadata/` → `https://x/repo/targets/`,
+/// `repo/metadata` → `repo/targets`.
+fn beside_metadata(metadata: &MetadataLocation) -> anyhow::Result<MetadataLocation> {
+    Ok(match metadata {
+        MetadataLocation::Url(url) => {
+            let parsed = reqwest::Url::parse(url).with_context(|| format!("metadata: {url:?}"))?;
+            let targets = parsed
+                .join("../targets/")
+                .with_context(|| format!("metadata: no targets URL beside {url}"))?;
+            MetadataLocation::Url(targets.to_string())
+        }
+        MetadataLocation::Directory(dir) => MetadataLocation::Directory(
+            dir.parent()
+                .map_or_else(|| PathBuf::from("targets"), |p| p.join("targets")),
+        ),
+    })
+}
 
 fn duration(
     name: &str,

@@ -120,7 +120,12 @@ fn build_repository(dir: &Path) -> anyhow::Result<()> {
     repo.delegate_namespace("tufdemo", &spec(&[&maintainer], 1), now)?;
     repo.sign("targets", &targets)?;
     for (name, version, tarball) in RELEASES {
-        repo.add_release(name, version, tarball, None, now)?;
+        let entry = tuf_core::crate_archive::release_index_entry(
+            &format!("{name}-{version}.crate"),
+            tarball,
+            &tuf_core::crate_archive::ArchiveLimits::default(),
+        )?;
+        repo.add_release(name, version, tarball, entry, now)?;
     }
     repo.sign("ns-tufdemo", &maintainer)?;
     repo.publish(&[&online], now, &())?;
@@ -233,6 +238,12 @@ impl Demo {
                 Router::new()
                     .route("/{*path}", get(static_file))
                     .with_state(Arc::new(metadata)),
+            )
+            .nest(
+                "/targets",
+                Router::new()
+                    .route("/{*path}", get(static_file))
+                    .with_state(Arc::new(repo_dir.join("published/targets"))),
             );
         tokio::spawn(async move {
             if let Err(error) = axum::serve(listener, router).await {

@@ -65,23 +65,58 @@ impl<'a> IndexLine<'a> {
     /// first dependency that names a registry not in `allowed`, or whose names are not
     /// crate names.
     pub fn escape(&self, allowed: &RegistryAllowlist) -> Option<Escape> {
-        self.deps.iter().find_map(|dep| {
-            let package = dep.package.as_deref().unwrap_or(&dep.name);
-            if !is_crate_name(&dep.name) || !is_crate_name(package) {
-                return Some(Escape::NotACrateName {
-                    dependency: dep.name.to_string(),
-                    package: package.to_owned(),
-                });
-            }
-            match &dep.registry {
-                Some(registry) if !allowed.allows(registry) => Some(Escape::ForeignRegistry {
-                    dependency: dep.name.to_string(),
-                    registry: registry.to_string(),
-                }),
-                _ => None,
-            }
-        })
+        first_escape(
+            self.deps.iter().map(|dep| {
+                (
+                    dep.name.as_ref(),
+                    dep.package.as_deref(),
+                    dep.registry.as_deref(),
+                )
+            }),
+            allowed,
+        )
     }
+}
+
+/// The same rule for a signed entry's dependencies.
+pub fn entry_escape(
+    entry: &tuf_core::index_entry::IndexEntry,
+    allowed: &RegistryAllowlist,
+) -> Option<Escape> {
+    first_escape(
+        entry.deps.iter().map(|dep| {
+            (
+                dep.name.as_str(),
+                dep.package.as_deref(),
+                dep.registry.as_deref(),
+            )
+        }),
+        allowed,
+    )
+}
+
+/// The first dependency, given as (name, package, registry), that cargo would not
+/// resolve through the proxy.
+fn first_escape<'a>(
+    deps: impl IntoIterator<Item = (&'a str, Option<&'a str>, Option<&'a str>)>,
+    allowed: &RegistryAllowlist,
+) -> Option<Escape> {
+    deps.into_iter().find_map(|(name, package, registry)| {
+        let package = package.unwrap_or(name);
+        if !is_crate_name(name) || !is_crate_name(package) {
+            return Some(Escape::NotACrateName {
+                dependency: name.to_owned(),
+                package: package.to_owned(),
+            });
+        }
+        match registry {
+            Some(registry) if !allowed.allows(registry) => Some(Escape::ForeignRegistry {
+                dependency: name.to_owned(),
+                registry: registry.to_owned(),
+            }),
+            _ => None,
+        }
+    })
 }
 
 /// A dependency that cargo would not resolve through the proxy.

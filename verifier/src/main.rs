@@ -6,11 +6,13 @@
 mod cache;
 mod config;
 mod demo;
+mod index_answer;
 mod index_line;
 mod offline;
 mod proxy;
-mod signed_target;
 mod serve;
+mod signed_index;
+mod signed_target;
 mod trust;
 mod upstream;
 
@@ -21,11 +23,14 @@ use clap::{Parser, Subcommand};
 /// A cargo source proxy that passes on only what a registry's TUF repository signed.
 ///
 /// `serve` stands between cargo and an upstream sparse registry (crates.io, a mirror, a
-/// company registry). Index lines are passed on only when their `cksum` is the sha256 of
-/// the signed target of that crate version and no dependency in them names another
-/// registry (see --allowed-registries); tarballs only when they are exactly the
-/// signed target, with the keys authorised for the crate's namespace. Anything else is
-/// refused, and the reason is the body of the answer, which cargo prints.
+/// company registry). A crate's index answer holds every version its owners signed,
+/// with the index entry they signed (dependencies, features, their yank), whatever
+/// upstream sends or omits; a release signed before signed index entries is passed on
+/// when its `cksum` is the signed sha256 (unless --require-signed-index-entries on). No
+/// line whose dependency names another registry is served (see --allowed-registries).
+/// Tarballs are served only when they are exactly the signed target, with the keys
+/// authorised for the crate's namespace. Anything else is refused, and the reason is
+/// the body of the answer, which cargo prints.
 ///
 /// `serve` with no options runs a built-in demo: a demo registry signed with the
 /// keys-example keys, and the proxy in front of it.
@@ -45,7 +50,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the proxy (with no options: the built-in demo).
-    Serve(config::ServeArgs),
+    Serve(Box<config::ServeArgs>),
     /// Check every package of a Cargo.lock: its checksum must be the sha256 of the signed
     /// target, and a package from another source (registry, git) fails unless allowed.
     VerifyLockfile(offline::LockfileArgs),
@@ -106,7 +111,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(args)).map(|()| true),
+        Command::Serve(args) => runtime.block_on(serve(*args)).map(|()| true),
         Command::VerifyLockfile(args) => runtime.block_on(offline::verify_lockfile(args)),
         Command::VerifyVendor(args) => runtime.block_on(offline::verify_vendor(args)),
     };

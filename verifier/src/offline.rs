@@ -715,6 +715,7 @@ mod tests {
         SignedTarget {
             target: "crates/foo/foo/foo-1.0.0.crate".to_owned(),
             role: "ns-foo".to_owned(),
+            delegator: "targets".to_owned(),
             length: tarball.len() as u64,
             hashes: [("sha256".to_owned(), sha256.clone())].into(),
             sha256,

@@ -10,6 +10,7 @@ use tuf_core::client::Limits;
 use crate::cache::TarballCache;
 use crate::config::ServeConfig;
 use crate::proxy::{Proxy, ProxySettings};
+use crate::signed_index::SignedIndexFiles;
 use crate::trust::{TrustConfig, TrustStore};
 use crate::upstream;
 
@@ -44,6 +45,18 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         }
     }
     let cache_dir = config.state_dir.join("tarballs");
+    let (tuf_targets, timeouts, index_budget) = (
+        config.tuf_targets.clone(),
+        (config.connect_timeout, config.upstream_timeout),
+        config.index_cache_size,
+    );
+    // Blocking: a blocking HTTP client is built.
+    let index_files = tokio::task::spawn_blocking(move || {
+        crate::upstream::MetadataFetcher::for_location(&tuf_targets, timeouts.0, timeouts.1)
+            .map(|fetcher| SignedIndexFiles::new(&tuf_targets, fetcher, index_budget))
+    })
+    .await?
+    .context("cannot set up the client of the TUF repository's targets")?;
     let tarball_cache_size = config.tarball_cache_size;
     let cache_dir_for_open = cache_dir.clone();
     let cache = tokio::task::spawn_blocking(move || {
@@ -75,10 +88,12 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
             max_index_size: config.max_index_size,
             allowed_registries: config.allowed_registries.clone(),
             index_cache_size: config.index_cache_size,
+            require_signed_index_entries: config.require_signed_index_entries,
         },
         Arc::clone(&trust),
         client,
         cache,
+        index_files,
     );
     let refresher = Arc::clone(&trust);
     let interval = config.refresh_interval;

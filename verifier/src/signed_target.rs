@@ -12,6 +12,9 @@ pub struct SignedTarget {
     pub target: String,
     /// The role that signed it.
     pub role: String,
+    /// The role that delegated `role` on the search path (`root` for top-level targets):
+    /// whose keys for `role` sign it ([`crate::trust::TrustStore::authorised_keys`]).
+    pub delegator: String,
     /// The signed length.
     pub length: u64,
     /// The signed sha256, lowercase hex.

@@ -113,6 +113,17 @@ pub enum Refusal {
     /// Metadata needed for the lookup could not be fetched (try again).
     #[error("cannot fetch TUF metadata: {0}")]
     MetadataUnavailable(Arc<UpdateError>),
+    /// The crate's signed index file could not be read from the TUF repository.
+    #[error("{0}")]
+    IndexFile(Arc<crate::signed_index::IndexFileError>),
+    /// The crate's signed index file is not one (a broken repository).
+    #[error("the signed index file {target} is unreadable: {error}")]
+    IndexFileUnreadable {
+        /// Its target path.
+        target: String,
+        /// Why.
+        error: Arc<tuf_core::crate_index::CrateIndexError>,
+    },
     /// The signed target has no sha256 digest to compare with cargo's `cksum`.
     #[error("the signed target {0} has no sha256 digest")]
     NoSha256(String),
@@ -130,10 +141,11 @@ impl From<LayoutError> for Refusal {
 impl Refusal {
     /// True for failures that may go away on retry (the repository was unreachable).
     pub fn is_transient(&self) -> bool {
-        matches!(
-            self,
-            Self::MetadataUnavailable(_) | Self::NoMetadata { .. } | Self::Internal(_)
-        )
+        match self {
+            Self::MetadataUnavailable(_) | Self::NoMetadata { .. } | Self::Internal(_) => true,
+            Self::IndexFile(error) => error.is_transient(),
+            _ => false,
+        }
     }
 
     /// True when the version is not signed (or not one the layout allows): an index line
@@ -267,6 +279,8 @@ struct RefreshedState {
     refreshed_at: DateTime<Utc>,
     /// Whether top-level targets says every crate has a signed index file.
     signs_index_entries: bool,
+    /// Whether the root says target files are named by digest.
+    consistent_snapshot: bool,
     cache: Mutex<SnapshotCache>,
     /// One lock per delegated role being fetched: one fetch per role at a time.
     role_fetches: Mutex<HashMap<String, Arc<Mutex<()>>>>,
@@ -736,6 +750,7 @@ impl TrustStore {
             first_expiry,
             refreshed_at: now,
             signs_index_entries,
+            consistent_snapshot: root.signed().consistent_snapshot(),
             cache: Mutex::new(SnapshotCache {
                 lookups: LruCache::new(self.config.max_cached_lookups),
                 role_failures: HashMap::new(),
@@ -817,6 +832,13 @@ impl TrustStore {
         Some(current.signs_index_entries)
     }
 
+    /// Whether the trusted root says the repository uses consistent snapshots (target
+    /// files named by their digest, §5.7.2); true before the first refresh.
+    pub fn consistent_snapshot(&self) -> bool {
+        let state = self.lock();
+        state.current.as_ref().is_none_or(|c| c.consistent_snapshot)
+    }
+
     /// The signed target at path `target`, judged at `now`. Blocking.
     fn lookup_target(&self, target: &str, now: DateTime<Utc>) -> Lookup {
         let target = target.to_owned();
@@ -829,6 +851,7 @@ impl TrustStore {
                 Some(sha256) => Ok(Arc::new(SignedTarget {
                     target: target.clone(),
                     role: found.role,
+                    delegator: found.delegator,
                     length: found.info.length,
                     sha256: sha256.to_ascii_lowercase(),
                     hashes: found.info.hashes.clone(),
@@ -851,6 +874,18 @@ impl TrustStore {
         }
         current.remember(target, &answer);
         answer
+    }
+
+    /// The keys authorised to sign `target`'s role, as its delegator lists them (the
+    /// owners' keys, for a namespace role); `None` when the state it was looked up in is
+    /// gone (a refresh since: look it up again).
+    pub fn authorised_keys(&self, target: &SignedTarget) -> Option<Vec<tuf_core::keys::Key>> {
+        let state = self.lock();
+        let current = state.current.as_ref()?;
+        let updater = locked(&current.updater);
+        updater
+            .trusted()
+            .authorised_keys(&target.role, &target.delegator)
     }
 
     /// The trusted snapshot version (changes when the signed set may have changed).

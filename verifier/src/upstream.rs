@@ -376,22 +376,11 @@ pub async fn fetch_tarball(
 /// The path of a crate's index file under the index root, as cargo computes it from the
 /// lowercased name: `1/a`, `2/ab`, `3/a/abc`, `ab/cd/abcd…`.
 pub fn index_path(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    format!("{}/{lower}", prefix(&lower))
+    tuf_core::index_entry::sparse_index_path(name)
 }
 
-/// cargo's index directory of a name (crate names are never empty).
 fn prefix(name: &str) -> String {
-    match name.len() {
-        1 => "1".into(),
-        2 => "2".into(),
-        3 => format!("3/{}", name.get(..1).unwrap_or_default()),
-        _ => format!(
-            "{}/{}",
-            name.get(..2).unwrap_or_default(),
-            name.get(2..4).unwrap_or_default()
-        ),
-    }
+    tuf_core::index_entry::sparse_index_prefix(name)
 }
 
 /// The download URL of a crate version from a registry's `dl` template (cargo's rules:

@@ -111,10 +111,18 @@ fn verify_lockfile(lockfile: &Path, registry: &Registry, extra: &[&str]) -> std:
 
 #[test]
 fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_proxy() {
-    let registry = registry();
+    let mut registry = registry();
     let attacker = Attacker::start();
-    // Upstream adds `evil`, from the attacker's registry, to the signed plainutil 0.1.1.
-    // Its tarball and cksum are untouched.
+    // A registry holding the online key signs plainutil 0.1.2 (an unclaimed crate, in a
+    // bin) with an entry naming `evil` from the attacker's registry...
+    registry.publish_with_index_dependency(
+        "plainutil",
+        "0.1.2",
+        "pub fn one() -> u32 { 1 }\n",
+        evil_dependency(&attacker.registry_field()),
+    );
+    // ...and adds the same dependency to upstream's line of the signed 0.1.1, whose
+    // tarball and cksum are untouched.
     registry.add_index_dependency(
         "plainutil",
         "0.1.1",
@@ -145,7 +153,7 @@ fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_
         )),
         "{stdout}"
     );
-    assert!(stdout.contains("ok       plainutil 0.1.1"), "{stdout}");
+    assert!(stdout.contains("ok       plainutil 0.1.2"), "{stdout}");
     // Allowed by name, it is listed as skipped, not verified, and the lockfile passes.
     let output = verify_lockfile(&lockfile, &registry, &["--allow-source", &evil_source]);
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -157,8 +165,9 @@ fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_
         "{stdout}"
     );
 
-    // Through the proxy: the line of plainutil 0.1.1 is dropped, cargo resolves the signed
-    // 0.1.0, and never asks the attacker's registry anything.
+    // Through the proxy: the signed line of 0.1.2 is dropped (a signed entry may not send
+    // cargo elsewhere either), 0.1.1 is served as signed, without evil, and cargo never
+    // asks the attacker's registry anything.
     let before = attacker.requests();
     let proxy = Proxy::start(&upstream, &registry.repo);
     let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
@@ -170,7 +179,7 @@ fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_
     assert_eq!(
         locked(&project, "plainutil"),
         [(
-            "0.1.0".to_owned(),
+            "0.1.1".to_owned(),
             Some("registry+https://github.com/rust-lang/crates.io-index".to_owned())
         )]
     );
@@ -179,6 +188,7 @@ fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_
         counts["index"]["lines_dropped_foreign_registry"], 1,
         "{counts}"
     );
+    assert_eq!(counts["index"]["lines_differing_upstream"], 1, "{counts}");
     // The log names the crate, the version and the foreign registry.
     let log = proxy.stderr();
     let warning = log
@@ -187,7 +197,7 @@ fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_
         .unwrap_or_else(|| panic!("no warning in the log:\n{log}"));
     for needle in [
         "crate_name=\"plainutil\"",
-        "version=0.1.1",
+        "version=\"0.1.2\"",
         "dependency=evil",
         &format!("registry={evil_source}"),
     ] {
@@ -205,11 +215,17 @@ fn a_dependency_from_another_registry_drops_the_line_and_cargo_never_leaves_the_
 
 #[test]
 fn an_allowlisted_registry_is_passed_on_as_configured() {
-    let registry = registry();
+    let mut registry = registry();
     let attacker = Attacker::start();
-    // Spelled with an upper-case scheme: the same registry to cargo.
+    // The owners sign plainutil 0.1.2 depending on evil from a registry the proxy's
+    // operator allows, spelled with an upper-case scheme: the same registry to cargo.
     let spelling = attacker.registry_field().replace("http://", "HTTP://");
-    registry.add_index_dependency("plainutil", "0.1.1", evil_dependency(&spelling));
+    registry.publish_with_index_dependency(
+        "plainutil",
+        "0.1.2",
+        "pub fn one() -> u32 { 1 }\n",
+        evil_dependency(&spelling),
+    );
     let upstream = Upstream::start(&registry);
     let allowed = format!(
         "allowed_registries = [{}]",
@@ -219,7 +235,7 @@ fn an_allowlisted_registry_is_passed_on_as_configured() {
     let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
     project.build().assert_success();
     assert!(attacker.build_script_ran(), "allowed, evil is built");
-    assert_eq!(locked(&project, "plainutil")[0].0, "0.1.1");
+    assert_eq!(locked(&project, "plainutil")[0].0, "0.1.2");
     assert_eq!(locked(&project, "evil").len(), 1);
     let counts = proxy.status();
     assert_eq!(
@@ -235,14 +251,17 @@ fn a_renamed_dependency_cannot_leave_the_registry_and_a_name_that_walks_out_of_t
     // rename can never name another registry. Cargo does not check that it is a crate
     // name, though, and builds the index path from it: `../../../x/evil` makes it ask
     // upstream for `/x/evil`, outside the index.
-    let registry = registry();
-    registry.add_index_dependency(
+    let walks_out = serde_json::json!({
+        "name": "helper", "package": "../../../x/evil", "req": "^0.1", "features": [],
+        "optional": false, "default_features": true, "target": null, "kind": "normal",
+    });
+    let mut registry = registry();
+    // Signed with that dependency by whoever holds the key for plainutil...
+    registry.publish_with_index_dependency(
         "plainutil",
-        "0.1.1",
-        serde_json::json!({
-            "name": "helper", "package": "../../../x/evil", "req": "^0.1", "features": [],
-            "optional": false, "default_features": true, "target": null, "kind": "normal",
-        }),
+        "0.1.2",
+        "pub fn one() -> u32 { 1 }\n",
+        walks_out.clone(),
     );
     let upstream = Upstream::start(&registry);
     let direct = CargoProject::with_main(&upstream.index_url(), &[("nsdemo", "1")], MAIN_RS);
@@ -261,10 +280,15 @@ fn a_renamed_dependency_cannot_leave_the_registry_and_a_name_that_walks_out_of_t
         .lines()
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["vers"].to_string())
         .collect();
-    assert_eq!(versions, ["\"0.1.0\""], "{index}");
+    assert_eq!(versions, ["\"0.1.0\"", "\"0.1.1\""], "{index}");
     let project = CargoProject::with_main(&proxy.index_url(), &[("nsdemo", "1")], MAIN_RS);
     project.build().assert_success();
-    assert_eq!(locked(&project, "plainutil")[0].0, "0.1.0");
+    assert_eq!(locked(&project, "plainutil")[0].0, "0.1.1");
+    assert_eq!(
+        upstream.requests("/x/evil"),
+        1,
+        "through the proxy cargo stays in the index"
+    );
     let log = proxy.stderr();
     assert!(
         log.contains("a dependency that is not a crate name"),

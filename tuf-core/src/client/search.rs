@@ -17,6 +17,9 @@ pub struct TargetLookup {
     pub info: TargetFile,
     /// The targets role that listed it.
     pub role: String,
+    /// The role that delegated `role` on the search path (`root` for top-level
+    /// targets): with [`TrustedMetadataSet::authorised_keys`], the keys that may sign it.
+    pub delegator: String,
     /// The earliest expiry among the targets roles on the delegation path to `role`
     /// (top-level targets included): after it, the answer must be looked up again.
     pub valid_until: DateTime<Utc>,
@@ -73,6 +76,7 @@ pub fn walk_delegations(
             return DelegationWalk::Found(TargetLookup {
                 info: info.clone(),
                 role,
+                delegator,
                 valid_until: path_expiry,
             });
         }

@@ -14,10 +14,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use crate::hash::{verify_length_and_hashes, HashError};
+use crate::keys::Key;
 use crate::metadata::{
     format_expires, Metadata, MetadataError, Role, Root, Snapshot, Targets, Timestamp,
 };
-use crate::verify::VerificationError;
+use crate::verify::{Delegator, VerificationError};
 
 /// Why fetched metadata was not trusted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -203,6 +204,25 @@ impl TrustedMetadataSet {
     /// A trusted targets role (`targets` or a delegated role), if loaded.
     pub fn targets(&self, role: &str) -> Option<&Metadata<Targets>> {
         self.targets.get(role)
+    }
+
+    /// The keys `delegator` authorises to sign `role` (root's keys for the top-level
+    /// roles, when `delegator` is `root`), if `delegator` is trusted and delegates
+    /// `role`. Keys are listed once each, in keyid order.
+    pub fn authorised_keys(&self, role: &str, delegator: &str) -> Option<Vec<Key>> {
+        let authorization = if delegator == "root" {
+            self.root.signed().authorization(role)
+        } else {
+            self.targets.get(delegator)?.signed().authorization(role)
+        }?;
+        let mut keys: Vec<Key> = authorization
+            .keyids
+            .iter()
+            .filter_map(|keyid| authorization.keys.get(keyid).cloned())
+            .collect();
+        keys.sort_by_key(Key::keyid);
+        keys.dedup_by_key(|key| key.keyid());
+        Some(keys)
     }
 
     /// Verifies `bytes` as the next root version and trusts it (§5.3).

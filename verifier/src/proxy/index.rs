@@ -13,8 +13,9 @@ use lru::LruCache;
 use sha2::{Digest, Sha256};
 
 use super::{bump, refusal_status, text, Proxy};
-use crate::index_line::{Escape, IndexLine, RegistryAllowlist};
-use crate::trust::{Refusal, TrustStore};
+use crate::index_answer::{CrateAnswer, Dropped, EntryAuth, UpstreamIndex, UpstreamLine};
+use crate::index_line::Escape;
+use crate::trust::Refusal;
 use crate::upstream::{self, IndexFetch};
 
 pub(super) async fn config_json(State(proxy): State<Arc<Proxy>>) -> Response {
@@ -127,92 +128,53 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         })
 }
 
-/// What filtering an index file found.
-struct Filtered {
-    body: Vec<u8>,
-    served: u64,
-    /// Lines dropped, for any reason.
-    dropped: u64,
-    /// ... of which because a dependency names another registry.
-    foreign_registry: u64,
-    /// A refusal that makes the whole file unanswerable (metadata refused, expired or
-    /// unreachable on the crate's delegation path).
-    blocking: Option<Refusal>,
-    valid_until: DateTime<Utc>,
+/// What upstream answered for an index file.
+enum Upstream {
+    /// A file, and its ETag.
+    Body { body: Bytes, etag: Option<String> },
+    /// 304, and the answer kept from before is still good: serve it.
+    Reuse(CachedIndex),
+    /// 304, but the answer kept was filtered under an older snapshot: filter again.
+    Refilter { body: Bytes, etag: String },
+    /// No such crate upstream.
+    NotFound,
+    /// Upstream failed, or answered 304 for a file the proxy does not have.
+    Failed(String),
 }
 
-/// Keeps the lines whose `cksum` is the signed sha256 of that crate version and whose
-/// dependencies all resolve through the proxy. Blocking.
-fn filter_index(
-    trust: &TrustStore,
-    allowed_registries: &RegistryAllowlist,
-    crate_name: &str,
-    upstream_body: &[u8],
-) -> Filtered {
-    let now = Utc::now();
-    let mut filtered = Filtered {
-        body: Vec::with_capacity(upstream_body.len()),
-        served: 0,
-        dropped: 0,
-        foreign_registry: 0,
-        blocking: None,
-        valid_until: DateTime::<Utc>::MAX_UTC,
+async fn ask_upstream(proxy: &Proxy, path: &str, name: &str, snapshot_version: u64) -> Upstream {
+    let cached = {
+        let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.get(path).cloned()
     };
-    for line in upstream_body.split(|&b| b == b'\n') {
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let Some(entry) = IndexLine::parse(line) else {
-            tracing::debug!(
-                crate_name,
-                "dropping an index line that is not a version entry"
-            );
-            filtered.dropped += 1;
-            continue;
-        };
-        if !entry.name.eq_ignore_ascii_case(crate_name) {
-            tracing::warn!(crate_name, line_name = %entry.name, "dropping an index line for another crate");
-            filtered.dropped += 1;
-            continue;
-        }
-        // Before the signature: a line that sends cargo elsewhere is dropped whoever
-        // signed the release (spec/proxy.md, "Dependencies from other registries").
-        if let Some(escape) = entry.escape(allowed_registries) {
-            if let Escape::ForeignRegistry {
-                dependency,
-                registry,
-            } = &escape
-            {
-                tracing::warn!(crate_name, version = %entry.vers, %dependency, %registry, "dropping an index line with a dependency from another registry");
-                filtered.foreign_registry += 1;
-            } else {
-                tracing::warn!(crate_name, version = %entry.vers, %escape, "dropping an index line with a dependency that is not a crate name");
+    let url = format!("{}{path}", proxy.settings.upstream_index);
+    let fetched = upstream::get_index(
+        &proxy.client,
+        &url,
+        proxy.settings.max_index_size,
+        cached.as_ref().map(|c| c.upstream_etag.as_str()),
+    )
+    .await;
+    match fetched {
+        Ok(IndexFetch::NotFound) => Upstream::NotFound,
+        Ok(IndexFetch::NotModified) => match cached {
+            Some(c) if c.snapshot_version == snapshot_version && c.valid_until > Utc::now() => {
+                Upstream::Reuse(c)
             }
-            filtered.dropped += 1;
-            continue;
-        }
-        match trust.lookup(&entry.name, &entry.vers, now) {
-            Ok(release) if release.sha256.eq_ignore_ascii_case(&entry.cksum) => {
-                filtered.body.extend_from_slice(line);
-                filtered.body.push(b'\n');
-                filtered.served += 1;
-                filtered.valid_until = filtered.valid_until.min(release.valid_until);
-            }
-            Ok(release) => {
-                tracing::warn!(crate_name, version = %entry.vers, index_cksum = %entry.cksum, signed_sha256 = %release.sha256, "dropping an index line whose cksum is not the signed digest");
-                filtered.dropped += 1;
-            }
-            Err(refusal) if refusal.is_unsigned() => {
-                tracing::debug!(crate_name, version = %entry.vers, "dropping an unsigned version");
-                filtered.dropped += 1;
-            }
-            Err(refusal) => {
-                filtered.dropped += 1;
-                filtered.blocking.get_or_insert(refusal);
-            }
-        }
+            Some(c) => Upstream::Refilter {
+                body: c.upstream_body,
+                etag: c.upstream_etag,
+            },
+            None => Upstream::Failed(format!("upstream answered 304 for {name} unasked")),
+        },
+        Ok(IndexFetch::Body { body, etag }) => Upstream::Body {
+            body: Bytes::from(body),
+            etag,
+        },
+        Err(error) => Upstream::Failed(format!(
+            "cannot fetch the index of {name} from upstream: {error}"
+        )),
     }
-    filtered
 }
 
 pub(super) async fn index_file(
@@ -236,102 +198,77 @@ pub(super) async fn index_file(
             format!("tuf-verifier refused the index of {name}: {refusal}\n"),
         )
     };
+    let not_found = |why: &str| {
+        bump(&proxy.counters.index_not_found);
+        text(StatusCode::NOT_FOUND, format!("tuf-verifier: {why}\n"))
+    };
     // Fail closed before asking upstream anything.
     if let Err(refusal) = proxy.trust.serving() {
         return refuse(refusal);
     }
     let snapshot_version = proxy.trust.snapshot_version().unwrap_or(0);
-    let cached_etag = {
-        let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(&path).map(|c| c.upstream_etag.clone())
-    };
-    let url = format!("{}{path}", proxy.settings.upstream_index);
-    let fetched = upstream::get_index(
-        &proxy.client,
-        &url,
-        proxy.settings.max_index_size,
-        cached_etag.as_deref(),
-    )
-    .await;
-    let (upstream_body, upstream_etag) = match fetched {
-        Ok(IndexFetch::NotFound) => {
-            bump(&proxy.counters.index_not_found);
-            return text(
-                StatusCode::NOT_FOUND,
-                format!("tuf-verifier: no crate {name} upstream\n"),
-            );
-        }
-        Ok(IndexFetch::NotModified) => {
-            let cached = {
-                let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
-                cache.get(&path).cloned()
-            };
-            match cached {
-                Some(c) if c.snapshot_version == snapshot_version && c.valid_until > Utc::now() => {
-                    return answer_index(&proxy, &headers, c.filtered, &c.etag);
-                }
-                Some(c) => (c.upstream_body, Some(c.upstream_etag)),
-                None => {
-                    bump(&proxy.counters.index_refused);
-                    return text(
-                        StatusCode::BAD_GATEWAY,
-                        format!("tuf-verifier: upstream answered 304 for {name} unasked\n"),
-                    );
-                }
-            }
-        }
-        Ok(IndexFetch::Body { body, etag }) => (Bytes::from(body), etag),
-        Err(error) => {
-            bump(&proxy.counters.index_refused);
-            tracing::warn!(crate_name = %name, %error, "upstream index request failed");
-            return text(
-                StatusCode::BAD_GATEWAY,
-                format!("tuf-verifier: cannot fetch the index of {name} from upstream: {error}\n"),
-            );
-        }
-    };
-    let filter_proxy = Arc::clone(&proxy);
-    let body_for_filter = upstream_body.clone();
-    let crate_name = name.clone();
-    let filtered = match tokio::task::spawn_blocking(move || {
-        filter_index(
-            &filter_proxy.trust,
-            &filter_proxy.settings.allowed_registries,
-            &crate_name,
-            &body_for_filter,
-        )
+    let lookup_proxy = Arc::clone(&proxy);
+    let lookup_name = name.clone();
+    let index_file = tokio::task::spawn_blocking(move || {
+        lookup_proxy.judge().index_file(&lookup_name, Utc::now())
     })
     .await
-    {
-        Ok(filtered) => filtered,
-        Err(e) => return refuse(Refusal::Internal(Arc::new(e))),
+    .unwrap_or_else(|e| Err(Refusal::Internal(Arc::new(e))));
+    let index_file = match index_file {
+        Ok(None) if proxy.signed_entries_required() => {
+            return not_found(&format!(
+                "no signed version of {name} (the crate has no signed index file)"
+            ));
+        }
+        Ok(index_file) => index_file,
+        Err(refusal) => return refuse(refusal),
     };
-    proxy
-        .counters
-        .lines_dropped
-        .fetch_add(filtered.dropped, Ordering::Relaxed);
-    proxy
-        .counters
-        .lines_dropped_foreign_registry
-        .fetch_add(filtered.foreign_registry, Ordering::Relaxed);
-    if let Some(refusal) = filtered.blocking {
+    let signed = index_file.is_some();
+    let (upstream, upstream_etag) = match ask_upstream(&proxy, &path, &name, snapshot_version).await
+    {
+        Upstream::Reuse(c) => return answer_index(&proxy, &headers, c.filtered, &c.etag),
+        Upstream::Body { body, etag } => (UpstreamIndex::Listed(body), etag),
+        Upstream::Refilter { body, etag } => (UpstreamIndex::Listed(body), Some(etag)),
+        // Signed releases are served whatever upstream says (spec/proxy.md).
+        Upstream::NotFound if signed => (UpstreamIndex::NotFound, None),
+        Upstream::NotFound => return not_found(&format!("no crate {name} upstream")),
+        Upstream::Failed(reason) if signed => {
+            // Only upstream's own yanks are missing: the signed entries are served.
+            tracing::warn!(crate_name = %name, %reason, "upstream index unavailable; serving the signed entries without upstream's yanks");
+            bump(&proxy.counters.index_upstream_unavailable);
+            (UpstreamIndex::Unavailable(reason), None)
+        }
+        Upstream::Failed(reason) => {
+            bump(&proxy.counters.index_refused);
+            tracing::warn!(crate_name = %name, %reason, "upstream index request failed");
+            return text(StatusCode::BAD_GATEWAY, format!("tuf-verifier: {reason}\n"));
+        }
+    };
+    let judge_proxy = Arc::clone(&proxy);
+    let crate_name = name.clone();
+    let judged_upstream = upstream.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        judge_proxy
+            .judge()
+            .judge(&crate_name, index_file, &judged_upstream, Utc::now())
+    })
+    .await
+    .unwrap_or_else(|e| Err(Refusal::Internal(Arc::new(e))));
+    let answer = match answer {
+        Ok(answer) => answer,
+        Err(refusal) => return refuse(refusal),
+    };
+    let served = count_lines(&proxy.counters, &answer);
+    if let Some(refusal) = answer.blocking {
         return refuse(refusal);
     }
-    if filtered.served == 0 {
-        bump(&proxy.counters.index_not_found);
-        tracing::info!(crate_name = %name, dropped = filtered.dropped, "no signed version");
-        return text(
-            StatusCode::NOT_FOUND,
-            format!("tuf-verifier: no signed version of {name}\n"),
-        );
+    if served == 0 {
+        tracing::info!(crate_name = %name, versions = answer.versions.len(), "no signed version");
+        return not_found(&format!("no signed version of {name}"));
     }
-    proxy
-        .counters
-        .lines_served
-        .fetch_add(filtered.served, Ordering::Relaxed);
-    let body = Bytes::from(filtered.body);
+    let body = Bytes::from(answer.body());
     let etag = content_etag(&body);
-    if let Some(upstream_etag) = upstream_etag {
+    if let (Some(upstream_etag), UpstreamIndex::Listed(upstream_body)) = (upstream_etag, upstream) {
         let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.put(
             path,
@@ -341,11 +278,82 @@ pub(super) async fn index_file(
                 snapshot_version,
                 filtered: body.clone(),
                 etag: etag.clone(),
-                valid_until: filtered.valid_until,
+                valid_until: answer.valid_until,
             },
         );
     }
     answer_index(&proxy, &headers, body, &etag)
+}
+
+/// Adds what `answer` found to the line counters of `/status`; returns the lines served.
+fn count_lines(counters: &super::Counters, answer: &CrateAnswer) -> u64 {
+    let mut counts = LineCounts::default();
+    counts.dropped = answer.unreadable_upstream_lines;
+    for version in &answer.versions {
+        match (&version.outcome, version.entry) {
+            (Ok(_), entry) => {
+                counts.served += 1;
+                if entry == EntryAuth::Signed {
+                    counts.from_signed_index += 1;
+                    match version.upstream {
+                        UpstreamLine::Missing => counts.withheld_upstream += 1,
+                        UpstreamLine::Differs(_) => counts.differing_upstream += 1,
+                        UpstreamLine::Same | UpstreamLine::Unknown => {}
+                    }
+                    if version.yanked_upstream && !version.yanked_by_owners {
+                        counts.yanked_upstream += 1;
+                    }
+                } else {
+                    counts.checksum_only += 1;
+                }
+            }
+            (Err(dropped), _) => {
+                counts.dropped += 1;
+                if matches!(dropped, Dropped::Escape(Escape::ForeignRegistry { .. })) {
+                    counts.foreign_registry += 1;
+                }
+            }
+        }
+    }
+    for (counter, count) in [
+        (&counters.lines_served, counts.served),
+        (&counters.lines_dropped, counts.dropped),
+        (
+            &counters.lines_dropped_foreign_registry,
+            counts.foreign_registry,
+        ),
+        (&counters.lines_from_signed_index, counts.from_signed_index),
+        (&counters.lines_withheld_upstream, counts.withheld_upstream),
+        (
+            &counters.lines_differing_upstream,
+            counts.differing_upstream,
+        ),
+        (&counters.lines_yanked_upstream, counts.yanked_upstream),
+        (&counters.lines_checksum_only, counts.checksum_only),
+    ] {
+        counter.fetch_add(count, Ordering::Relaxed);
+    }
+    counts.served
+}
+
+/// What one index answer adds to the counters.
+#[derive(Default)]
+struct LineCounts {
+    served: u64,
+    /// Lines dropped, for any reason.
+    dropped: u64,
+    /// ... of which because a dependency names another registry.
+    foreign_registry: u64,
+    /// Lines served from the crate's signed index file.
+    from_signed_index: u64,
+    /// ... of which upstream did not list.
+    withheld_upstream: u64,
+    /// ... of which upstream's line differed.
+    differing_upstream: u64,
+    /// ... of which upstream, not the owners, yanked.
+    yanked_upstream: u64,
+    /// Lines authenticated by `cksum` alone.
+    checksum_only: u64,
 }
 
 /// A strong ETag for `bytes`: their sha256.

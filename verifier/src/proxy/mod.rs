@@ -29,7 +29,10 @@ use chrono::Utc;
 use tokio::sync::OnceCell;
 
 use crate::cache::TarballCache;
+use crate::config::RequireSignedEntries;
+use crate::index_answer::Judge;
 use crate::index_line::RegistryAllowlist;
+use crate::signed_index::SignedIndexFiles;
 use crate::trust::{Lookup, Refusal, TrustStore};
 use crate::upstream::{self, DownloadError};
 
@@ -53,6 +56,18 @@ pub struct Counters {
     pub lines_dropped: AtomicU64,
     /// ... of which because a dependency names a registry not on the allowlist.
     pub lines_dropped_foreign_registry: AtomicU64,
+    /// Index lines served from crates' signed index files.
+    pub lines_from_signed_index: AtomicU64,
+    /// ... of which upstream did not list (withheld, or not yet published there).
+    pub lines_withheld_upstream: AtomicU64,
+    /// ... of which upstream's line differed from the signed entry.
+    pub lines_differing_upstream: AtomicU64,
+    /// ... of which upstream yanked and the owners had not.
+    pub lines_yanked_upstream: AtomicU64,
+    /// Index lines authenticated by `cksum` alone (no signed index file).
+    pub lines_checksum_only: AtomicU64,
+    /// Index requests answered from the signed index file alone, upstream failing.
+    pub index_upstream_unavailable: AtomicU64,
     /// Tarballs sent to cargo.
     pub downloads_served: AtomicU64,
     /// ... of which from the verified cache.
@@ -84,8 +99,11 @@ pub struct ProxySettings {
     pub max_index_size: u64,
     /// Registries other than the proxy's that a dependency of a line passed on may name.
     pub allowed_registries: RegistryAllowlist,
-    /// Memory budget of the filtered index files kept.
+    /// Memory budget of the filtered index files kept (and, apart, of the signed index
+    /// files).
     pub index_cache_size: u64,
+    /// Whether every line must come from a signed index file.
+    pub require_signed_index_entries: RequireSignedEntries,
 }
 
 type Flight = Arc<OnceCell<Result<Bytes, DownloadError>>>;
@@ -100,6 +118,7 @@ pub struct Proxy {
     upstream_dl: OnceCell<String>,
     in_flight: Mutex<HashMap<String, Flight>>,
     index_cache: Mutex<index::IndexCache>,
+    index_files: SignedIndexFiles,
 }
 
 impl Proxy {
@@ -109,9 +128,11 @@ impl Proxy {
         trust: Arc<TrustStore>,
         client: reqwest::Client,
         cache: TarballCache,
+        index_files: SignedIndexFiles,
     ) -> Arc<Self> {
         let index_cache = index::IndexCache::new(settings.index_cache_size);
         Arc::new(Self {
+            index_files,
             settings,
             trust,
             client,
@@ -137,6 +158,26 @@ impl Proxy {
             .route("/status.json", get(status::status_json))
             .route("/", get(status::status_page))
             .with_state(Arc::clone(self))
+    }
+
+    /// The judge of index answers, with this proxy's trust and settings.
+    fn judge(&self) -> Judge<'_> {
+        Judge {
+            trust: &self.trust,
+            index_files: &self.index_files,
+            allowed_registries: &self.settings.allowed_registries,
+            signed_entries_required: self.signed_entries_required(),
+        }
+    }
+
+    /// Whether a crate with no signed index file serves no version: as configured, or
+    /// (`auto`) as the repository's top-level targets says.
+    fn signed_entries_required(&self) -> bool {
+        match self.settings.require_signed_index_entries {
+            RequireSignedEntries::On => true,
+            RequireSignedEntries::Off => false,
+            RequireSignedEntries::Auto => self.trust.signs_index_entries().unwrap_or(true),
+        }
     }
 
     async fn lookup(&self, name: &str, version: &str) -> Lookup {

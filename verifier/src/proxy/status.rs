@@ -36,6 +36,12 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
             "lines_served": load(&c.lines_served),
             "lines_dropped": load(&c.lines_dropped),
             "lines_dropped_foreign_registry": load(&c.lines_dropped_foreign_registry),
+            "lines_from_signed_index": load(&c.lines_from_signed_index),
+            "lines_withheld_upstream": load(&c.lines_withheld_upstream),
+            "lines_differing_upstream": load(&c.lines_differing_upstream),
+            "lines_yanked_upstream": load(&c.lines_yanked_upstream),
+            "lines_checksum_only": load(&c.lines_checksum_only),
+            "upstream_unavailable": load(&c.index_upstream_unavailable),
         },
         "downloads": {
             "served": load(&c.downloads_served),
@@ -46,6 +52,7 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
         },
         "cache": proxy.cache.usage(),
         "index_cache": index_cache,
+        "signed_index_files": proxy.index_files.usage(),
     })
 }
 
@@ -68,7 +75,14 @@ fn escape(text: &str) -> String {
 pub(super) async fn status_page(State(proxy): State<Arc<Proxy>>) -> Response {
     let value = status_value(&proxy);
     let mut rows = String::new();
-    for section in ["trust", "index", "downloads", "cache", "index_cache"] {
+    for section in [
+        "trust",
+        "index",
+        "downloads",
+        "cache",
+        "index_cache",
+        "signed_index_files",
+    ] {
         if let Some(fields) = value.get(section).and_then(|v| v.as_object()) {
             for (key, field) in fields {
                 let shown = match field {

@@ -223,6 +223,35 @@ impl Registry {
         self.put_index_line(name, version, entry.to_string());
     }
 
+    /// Publishes a library crate like [`Self::publish`], but its index line (upstream's
+    /// and the signed entry alike) also names `dependency`, which its Cargo.toml does not:
+    /// what a registry holding the online key can sign for an unclaimed crate.
+    pub fn publish_with_index_dependency(
+        &mut self,
+        name: &str,
+        version: &str,
+        lib_rs: &str,
+        dependency: serde_json::Value,
+    ) -> Vec<u8> {
+        let tarball = self.publish_unsigned(name, version, &[], lib_rs);
+        self.add_index_dependency(name, version, dependency);
+        let line = self
+            .index_lines(name)
+            .into_iter()
+            .find(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("index JSON")["vers"] == version
+            })
+            .expect("the line just written");
+        let entry =
+            tuf_core::index_entry::IndexEntry::parse_line(line.as_bytes()).expect("an index entry");
+        self.repo
+            .add_release_with_entry(name, version, &tarball, entry);
+        self.repo.sign_and_publish();
+        self.signed
+            .insert((name.to_owned(), version.to_owned()), tarball.clone());
+        tarball
+    }
+
     /// The tarball bytes signed in the TUF repository for `name` `version`.
     pub fn signed_tarball(&self, name: &str, version: &str) -> Vec<u8> {
         self.signed

@@ -165,9 +165,36 @@ impl TestRepo {
     pub fn add_release(&mut self, name: &str, version: &str, tarball: &[u8]) -> String {
         let added = self
             .editor()
-            .add_release(name, version, tarball, None, Utc::now())
+            .add_release(
+                name,
+                version,
+                tarball,
+                tuf_core::crate_archive::release_index_entry(
+                    &format!("{name}-{version}.crate"),
+                    tarball,
+                    &tuf_core::crate_archive::ArchiveLimits::default(),
+                )
+                .expect("an index entry from the tarball's Cargo.toml"),
+                Utc::now(),
+            )
             .unwrap_or_else(|e| panic!("add release {name} {version}: {e}"));
         added.role
+    }
+
+    /// Stages a release with the index entry `entry` as its signed entry (what a
+    /// registry's own line would be, whatever the tarball's Cargo.toml says); returns the
+    /// role that lists it.
+    pub fn add_release_with_entry(
+        &mut self,
+        name: &str,
+        version: &str,
+        tarball: &[u8],
+        entry: tuf_core::index_entry::IndexEntry,
+    ) -> String {
+        self.editor()
+            .add_release(name, version, tarball, entry, Utc::now())
+            .unwrap_or_else(|e| panic!("add release {name} {version}: {e}"))
+            .role
     }
 
     /// The role that lists (or would list) `name` `version`.
