@@ -147,6 +147,18 @@ pub enum RequireSignedEntries {
     Auto,
 }
 
+impl RequireSignedEntries {
+    /// Whether signed entries are required, given what the trusted top-level targets
+    /// says (`None` before any is trusted: then they are).
+    pub fn required(self, repository_signs_entries: Option<bool>) -> bool {
+        match self {
+            Self::On => true,
+            Self::Off => false,
+            Self::Auto => repository_signs_entries.unwrap_or(true),
+        }
+    }
+}
+
 /// Where the TUF metadata comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MetadataLocation {
@@ -239,17 +251,6 @@ impl ServeArgs {
             .max_crate_size
             .or(file.max_crate_size)
             .unwrap_or(DEFAULT_MAX_CRATE_SIZE);
-        let max_index_size = self
-            .max_index_size
-            .or(file.max_index_size)
-            .unwrap_or(DEFAULT_MAX_INDEX_SIZE);
-        let allowed_registries = if self.allowed_registries.is_empty() {
-            file.allowed_registries.unwrap_or_default()
-        } else {
-            self.allowed_registries.clone()
-        };
-        let allowed_registries = RegistryAllowlist::parse(&allowed_registries)
-            .context("allowed_registries: each entry must be a registry index URL")?;
         let max_cached_lookups = self
             .max_cached_lookups
             .or(file.max_cached_lookups)
@@ -278,8 +279,8 @@ impl ServeArgs {
             upstream_timeout: repository.upstream_timeout,
             connect_timeout: repository.connect_timeout,
             max_crate_size,
-            max_index_size,
-            allowed_registries,
+            max_index_size: repository.max_index_size,
+            allowed_registries: repository.allowed_registries,
             max_cached_lookups,
             index_cache_size,
             tarball_cache_size,
@@ -369,11 +370,24 @@ impl ServeArgs {
             file.connect_timeout.clone(),
             DEFAULT_CONNECT_TIMEOUT,
         )?;
+        let max_index_size = self
+            .max_index_size
+            .or(file.max_index_size)
+            .unwrap_or(DEFAULT_MAX_INDEX_SIZE);
+        let allowed_registries = if self.allowed_registries.is_empty() {
+            file.allowed_registries.clone().unwrap_or_default()
+        } else {
+            self.allowed_registries.clone()
+        };
+        let allowed_registries = RegistryAllowlist::parse(&allowed_registries)
+            .context("allowed_registries: each entry must be a registry index URL")?;
         Ok(RepositoryConfig {
             upstream_index,
             metadata,
             tuf_targets,
             require_signed_index_entries,
+            allowed_registries,
+            max_index_size,
             root,
             state_dir,
             upstream_timeout,
@@ -393,6 +407,10 @@ pub struct RepositoryConfig {
     pub tuf_targets: MetadataLocation,
     /// Whether index lines must come from signed index files.
     pub require_signed_index_entries: RequireSignedEntries,
+    /// Registries an index line's dependency may come from.
+    pub allowed_registries: RegistryAllowlist,
+    /// Largest upstream index file read.
+    pub max_index_size: u64,
     /// Trusted root file.
     pub root: PathBuf,
     /// State directory, if set.

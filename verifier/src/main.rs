@@ -6,6 +6,7 @@
 mod cache;
 mod config;
 mod demo;
+mod explain;
 mod index_answer;
 mod index_line;
 mod offline;
@@ -57,6 +58,11 @@ enum Command {
     /// Check a `cargo vendor` directory: each crate's package checksum must be the signed
     /// sha256, and its files those of the signed tarball.
     VerifyVendor(offline::VendorArgs),
+    /// Say what the proxy serves of a crate and why: per version, the role that signed
+    /// it, whether its index entry is signed, how upstream's line compares, who yanked
+    /// it, and each developer attestation, valid or not. Exit 0 when something is
+    /// served (the version asked for, or any version), 1 when nothing is.
+    Explain(explain::ExplainArgs),
 }
 
 /// Logs on stderr. `serve` logs at `info` by default (what it serves and refuses); the
@@ -110,16 +116,30 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = match &cli.command {
+        Command::Serve(_) => false,
+        Command::VerifyLockfile(args) => args.json(),
+        Command::VerifyVendor(args) => args.json(),
+        Command::Explain(args) => args.json,
+    };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)).map(|()| true),
         Command::VerifyLockfile(args) => runtime.block_on(offline::verify_lockfile(args)),
         Command::VerifyVendor(args) => runtime.block_on(offline::verify_vendor(args)),
+        Command::Explain(args) => runtime.block_on(explain::run(args)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
             eprintln!("tuf-verifier: error: {error:#}");
+            if json {
+                // Scripts reading --json get one object whatever happened.
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": false, "error": format!("{error:#}")})
+                );
+            }
             ExitCode::FAILURE
         }
     }

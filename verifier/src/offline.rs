@@ -56,6 +56,20 @@ pub struct RepositoryArgs {
     json: bool,
 }
 
+impl LockfileArgs {
+    /// Whether the result goes to stdout as one JSON object.
+    pub fn json(&self) -> bool {
+        self.repository.json
+    }
+}
+
+impl VendorArgs {
+    /// Whether the result goes to stdout as one JSON object.
+    pub fn json(&self) -> bool {
+        self.repository.json
+    }
+}
+
 /// The sources a `Cargo.lock` names for crates.io, whose packages are verified by
 /// default. Source replacement does not show in a lockfile: a project built through the
 /// proxy standing in for crates.io records crates.io.
@@ -214,7 +228,7 @@ fn progress_bar(length: usize, message: &'static str) -> indicatif::ProgressBar 
 }
 
 /// A trust store for a one-off check, refreshed once. Blocking.
-fn open_trust(
+pub(crate) fn open_trust(
     config: &RepositoryConfig,
 ) -> anyhow::Result<(TrustStore, Option<tempfile::TempDir>)> {
     let (state_dir, temporary) = match &config.state_dir {

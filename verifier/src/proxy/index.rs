@@ -287,8 +287,10 @@ pub(super) async fn index_file(
 
 /// Adds what `answer` found to the line counters of `/status`; returns the lines served.
 fn count_lines(counters: &super::Counters, answer: &CrateAnswer) -> u64 {
-    let mut counts = LineCounts::default();
-    counts.dropped = answer.unreadable_upstream_lines;
+    let mut counts = LineCounts {
+        dropped: answer.unreadable_upstream_lines,
+        ..LineCounts::default()
+    };
     for version in &answer.versions {
         match (&version.outcome, version.entry) {
             (Ok(_), entry) => {

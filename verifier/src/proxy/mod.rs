@@ -4,8 +4,9 @@
 //! | path | answer | module |
 //! |---|---|---|
 //! | `/index/config.json` | `{"dl": "<public url>/api/v1/crates"}` | [`index`] |
-//! | `/index/<cargo's index path>` | the upstream file, keeping only lines whose `cksum` is the sha256 of the signed target and whose dependencies all resolve through the proxy ([`crate::index_line`]) | [`index`] |
+//! | `/index/<cargo's index path>` | every signed version's signed entry, yanked if the owners or upstream say so; versions signed before signed index entries from upstream's line when its `cksum` is the signed sha256; never a line whose dependencies leave the proxy ([`crate::index_answer`], [`crate::index_line`]) | [`index`] |
 //! | `/api/v1/crates/<crate>/<version>/download` | the upstream tarball, only if it is exactly the signed target | [`download`] |
+//! | `/explain/<crate>[/<version>]` | why each version is served or not, as JSON ([`crate::explain`]) | [`explain`] |
 //! | `/healthz` | `200 ok`, or `503` and why nothing is served | [`status`] |
 //! | `/status`, `/status.json` | counts of served, refused and cached, the trusted versions, the caches and their budgets | [`status`] |
 //!
@@ -13,6 +14,7 @@
 //! cargo prints it. Upstream faults are `502`, metadata not (yet) reachable `503`.
 
 mod download;
+mod explain;
 mod index;
 mod status;
 
@@ -153,6 +155,8 @@ impl Proxy {
                 "/api/v1/crates/{name}/{version}/download",
                 get(download::download),
             )
+            .route("/explain/{name}", get(explain::explain_crate))
+            .route("/explain/{name}/{version}", get(explain::explain_version))
             .route("/healthz", get(status::healthz))
             .route("/status", get(status::status_page))
             .route("/status.json", get(status::status_json))
@@ -173,11 +177,9 @@ impl Proxy {
     /// Whether a crate with no signed index file serves no version: as configured, or
     /// (`auto`) as the repository's top-level targets says.
     fn signed_entries_required(&self) -> bool {
-        match self.settings.require_signed_index_entries {
-            RequireSignedEntries::On => true,
-            RequireSignedEntries::Off => false,
-            RequireSignedEntries::Auto => self.trust.signs_index_entries().unwrap_or(true),
-        }
+        self.settings
+            .require_signed_index_entries
+            .required(self.trust.signs_index_entries())
     }
 
     async fn lookup(&self, name: &str, version: &str) -> Lookup {

@@ -347,6 +347,37 @@ impl Registry {
         tarball
     }
 
+    /// Rewrites upstream's line of `name` `version` with `edit` applied to its JSON (the
+    /// tarball and the signed entry stay as they are): an upstream that controls only
+    /// the index.
+    pub fn edit_index_line(
+        &self,
+        name: &str,
+        version: &str,
+        edit: impl FnOnce(&mut serde_json::Value),
+    ) {
+        let mut entry = self.index_entry(name, version);
+        edit(&mut entry);
+        self.put_index_line(name, version, entry.to_string());
+    }
+
+    /// Drops upstream's line of `name` `version`: an upstream withholding a release.
+    pub fn remove_index_line(&self, name: &str, version: &str) {
+        let lines: Vec<String> = self
+            .index_lines(name)
+            .into_iter()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l).expect("index JSON")["vers"] != version
+            })
+            .collect();
+        self.write_index_lines(name, &lines);
+    }
+
+    /// Removes upstream's whole index file of `name`: upstream then answers 404.
+    pub fn remove_index_file(&self, name: &str) {
+        std::fs::remove_file(self.index_file(name)).expect("remove the index file");
+    }
+
     /// Sets the `yanked` flag of `name` `version` in the index (the only field that
     /// changes after publication), keeping the rest of the line byte for byte.
     pub fn set_yanked(&self, name: &str, version: &str, yanked: bool) {

@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use tuf_core::attestation::{Attestation, AttestationKind};
 use tuf_core::client::{quote_role_name, DirectoryFetcher, Updater, UpdaterConfig};
+use tuf_core::crate_index::CrateIndexFile;
 use tuf_core::fs::write_atomic;
-use tuf_core::layout::crate_target_path;
+use tuf_core::layout::{crate_index_path, crate_target_path};
 use tuf_core::metadata::MetaFile;
 use tuf_core::repository::{InitOptions, Repository, RoleKeySpec, Settings};
 use tuf_core::{
@@ -195,6 +197,79 @@ impl TestRepo {
             .add_release(name, version, tarball, entry, Utc::now())
             .unwrap_or_else(|e| panic!("add release {name} {version}: {e}"))
             .role
+    }
+
+    /// Sets the owners' yank mark of `name` `version` and publishes (signed by the
+    /// crate's role: its maintainer, or the online key for a bin).
+    pub fn yank(&mut self, name: &str, version: &str, yanked: bool) {
+        self.editor()
+            .set_yanked(name, version, yanked, Utc::now())
+            .unwrap_or_else(|e| panic!("yank {name} {version}: {e}"));
+        self.sign_and_publish();
+    }
+
+    /// `key` (labelled `label`) attests `name` `version` as `kind`, through the editor
+    /// (which checks the attestation), and publishes.
+    pub fn attest(
+        &mut self,
+        name: &str,
+        version: &str,
+        kind: AttestationKind,
+        key: &PrivateKey,
+        label: &str,
+    ) {
+        let attestation = self.signed_attestation(name, version, kind, key, label);
+        self.editor()
+            .add_attestation(attestation, Utc::now())
+            .unwrap_or_else(|e| panic!("attest {name} {version}: {e}"));
+        self.sign_and_publish();
+    }
+
+    /// An attestation of `name` `version` as it stands, signed by `key`, not stored.
+    pub fn signed_attestation(
+        &mut self,
+        name: &str,
+        version: &str,
+        kind: AttestationKind,
+        key: &PrivateKey,
+        label: &str,
+    ) -> Attestation {
+        let statement = self
+            .editor()
+            .release_statement(name, version, kind, label, Utc::now())
+            .unwrap_or_else(|e| panic!("statement of {name} {version}: {e}"));
+        Attestation::sign(statement, key).expect("sign the attestation")
+    }
+
+    /// Rewrites the signed index file of `name` with `mutate` applied, bypassing the
+    /// editor's checks: a role that signs whatever it likes (see [`Self::forge`]). The
+    /// file goes into `published/targets`; `signer` signs the role.
+    pub fn forge_index_file(
+        &mut self,
+        name: &str,
+        mutate: impl FnOnce(&mut CrateIndexFile),
+        signer: &dyn Signer,
+    ) {
+        let (mut index, role) = self.editor().crate_index(name).expect("the index file");
+        mutate(&mut index);
+        let bytes = index.to_bytes();
+        let info = tuf_core::metadata::TargetFile::from_bytes(&bytes);
+        let path = crate_index_path(name).expect("crate name");
+        let (dir, file) = path.rsplit_once('/').expect("a directory");
+        let sha256 = info.hashes.get("sha256").expect("sha256").clone();
+        let on_disk = self
+            .targets_dir()
+            .join(dir)
+            .join(format!("{sha256}.{file}"));
+        std::fs::create_dir_all(on_disk.parent().expect("parent")).expect("targets dirs");
+        std::fs::write(&on_disk, &bytes).expect("write the forged index file");
+        self.forge(
+            &role,
+            |targets| {
+                targets.targets.insert(path, info);
+            },
+            signer,
+        );
     }
 
     /// The role that lists (or would list) `name` `version`.

@@ -1,0 +1,414 @@
+//! Signed index entries, owners' yanks, withheld versions and developer attestations,
+//! with real cargo (isolated CARGO_HOME) through the proxy, and `tuf-verifier explain`
+//! both straight from the TUF repository and through the proxy.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use std::process::Command;
+
+use support::{CargoProject, Proxy, Registry, Upstream};
+use tuf_core::attestation::AttestationKind;
+use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
+
+/// `plainutil` 0.1.0 and 0.1.1 in namespace `plainutil` (its owners hold the key), and
+/// `sidecar` 1.0.0, signed but unrelated, in a bin.
+fn registry() -> Registry {
+    let mut registry = Registry::new();
+    registry.repo.delegate_namespace("plainutil");
+    registry.publish("plainutil", "0.1.0", &[], "pub fn one() -> u32 { 1 }\n");
+    registry.publish("plainutil", "0.1.1", &[], "pub fn one() -> u32 { 1 }\n");
+    registry.publish("sidecar", "1.0.0", &[], "pub fn two() -> u32 { 2 }\n");
+    registry
+}
+
+fn owner_key(registry: &Registry) -> PrivateKey {
+    support::clone_key(
+        registry
+            .repo
+            .maintainer_key("ns-plainutil")
+            .expect("the namespace owner's key"),
+    )
+}
+
+/// Versions of `name` in a project's lockfile.
+fn locked(project: &CargoProject, name: &str) -> Vec<String> {
+    project
+        .locked_packages()
+        .into_iter()
+        .filter(|p| p.name == name)
+        .map(|p| p.version)
+        .collect()
+}
+
+/// `tuf-verifier explain ARGS --json`: exit code and the JSON object.
+fn explain_cli(args: &[&str]) -> (i32, serde_json::Value) {
+    let output = Command::new(support::proxy::binary())
+        .arg("explain")
+        .args(args)
+        .arg("--json")
+        .env("TUF_VERIFIER_LOG", "warn")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "explain printed no JSON ({e}): {stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    (output.status.code().unwrap(), value)
+}
+
+/// `explain` straight from the TUF repository, comparing with `upstream`.
+fn explain_here(registry: &Registry, upstream: &Upstream, name: &str) -> serde_json::Value {
+    let metadata = registry.repo.metadata_dir();
+    let root = registry.repo.root_path();
+    explain_cli(&[
+        name,
+        "--metadata",
+        metadata.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--upstream-index",
+        &upstream.index_url(),
+    ])
+    .1
+}
+
+fn version<'a>(explanation: &'a serde_json::Value, version: &str) -> &'a serde_json::Value {
+    explanation["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == version)
+        .unwrap_or_else(|| panic!("{version} is not explained: {explanation}"))
+}
+
+#[test]
+fn a_dependency_upstream_adds_to_a_signed_release_is_never_resolved_and_explain_names_deps() {
+    let registry = registry();
+    registry.add_index_dependency(
+        "plainutil",
+        "0.1.1",
+        serde_json::json!({
+            "name": "sidecar", "req": "^1", "features": [], "optional": false,
+            "default_features": true, "target": null, "kind": "normal",
+        }),
+    );
+    let upstream = Upstream::start(&registry);
+    // The control: straight at upstream, cargo locks sidecar for plainutil 0.1.1.
+    let direct = CargoProject::new(&upstream.index_url(), &[("plainutil", "0.1")]);
+    direct.generate_lockfile().assert_success();
+    assert_eq!(locked(&direct, "sidecar"), ["1.0.0"]);
+
+    // Through the proxy, plainutil 0.1.1 resolves as its owners signed it: no sidecar.
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.build().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    assert_eq!(locked(&project, "sidecar"), Vec::<String>::new());
+    let counts = proxy.status();
+    assert_eq!(counts["index"]["lines_differing_upstream"], 1, "{counts}");
+    assert_eq!(counts["index"]["lines_from_signed_index"], 2, "{counts}");
+    let log = proxy.stderr();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("differs from the signed entry")
+                && l.contains("version=0.1.1")
+                && l.contains("fields=deps")),
+        "{log}"
+    );
+
+    // explain names the field, straight from the repository and through the proxy alike.
+    for explanation in [
+        explain_here(&registry, &upstream, "plainutil"),
+        explain_cli(&["plainutil", "--proxy", proxy.url()]).1,
+    ] {
+        assert_eq!(explanation["ok"], true, "{explanation}");
+        assert_eq!(
+            explanation["index_file"]["role"], "ns-plainutil",
+            "{explanation}"
+        );
+        let changed = version(&explanation, "0.1.1");
+        assert_eq!(changed["served"], true);
+        assert_eq!(changed["entry"], "signed");
+        assert_eq!(changed["upstream_line"], "differs");
+        assert_eq!(changed["differing_fields"], serde_json::json!(["deps"]));
+        assert_eq!(changed["release"]["role"], "ns-plainutil");
+        assert_eq!(version(&explanation, "0.1.0")["upstream_line"], "same");
+    }
+}
+
+#[test]
+fn features_upstream_adds_to_a_signed_release_are_not_what_cargo_sees() {
+    let registry = registry();
+    registry.edit_index_line("plainutil", "0.1.1", |entry| {
+        entry["features"] = serde_json::json!({"fast": []});
+    });
+    let upstream = Upstream::start(&registry);
+    let manifest = "[package]\nname = \"app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\
+                    publish = false\n\n[workspace]\n\n[dependencies]\n\
+                    plainutil = { version = \"0.1\", features = [\"fast\"] }\n";
+    let direct = CargoProject::new(&upstream.index_url(), &[]);
+    std::fs::write(direct.workspace().join("Cargo.toml"), manifest).unwrap();
+    direct.generate_lockfile().assert_success();
+    assert_eq!(locked(&direct, "plainutil"), ["0.1.1"]);
+
+    // No signed version has the feature: cargo cannot resolve it through the proxy.
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::new(&proxy.index_url(), &[]);
+    std::fs::write(project.workspace().join("Cargo.toml"), manifest).unwrap();
+    project
+        .generate_lockfile()
+        .assert_failure_containing("fast");
+    let explanation = explain_here(&registry, &upstream, "plainutil");
+    let changed = version(&explanation, "0.1.1");
+    assert_eq!(changed["upstream_line"], "differs", "{explanation}");
+    assert_eq!(changed["differing_fields"], serde_json::json!(["features"]));
+}
+
+#[test]
+fn owners_yank_for_good_and_upstream_may_yank_but_never_unyank() {
+    let mut registry = registry();
+    // The owners yank 0.1.1; upstream never updates its line.
+    registry.repo.yank("plainutil", "0.1.1", true);
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.generate_lockfile().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.0"]);
+    let explanation = explain_cli(&["plainutil", "0.1.1", "--proxy", proxy.url()]).1;
+    let yanked = version(&explanation, "0.1.1");
+    assert_eq!(yanked["yanked"], true, "{explanation}");
+    assert_eq!(yanked["yanked_by"], serde_json::json!(["owners"]));
+    assert_eq!(explanation["versions"].as_array().unwrap().len(), 1);
+
+    // Upstream "unyanking" it (its line says yanked: false, as it always did) changes
+    // nothing; and when the owners unyank, upstream's own yank still holds.
+    registry.repo.yank("plainutil", "0.1.1", false);
+    registry.set_yanked("plainutil", "0.1.1", true);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.generate_lockfile().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.0"]);
+    let counts = proxy.status();
+    assert_eq!(counts["index"]["lines_yanked_upstream"], 1, "{counts}");
+    let explanation = explain_here(&registry, &upstream, "plainutil");
+    assert_eq!(
+        version(&explanation, "0.1.1")["yanked_by"],
+        serde_json::json!(["upstream"]),
+        "{explanation}"
+    );
+    // Unyanked everywhere, 0.1.1 is picked again.
+    registry.set_yanked("plainutil", "0.1.1", false);
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.generate_lockfile().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+}
+
+#[test]
+fn a_withheld_version_or_a_crate_upstream_denies_is_still_served_from_the_signed_entries() {
+    let registry = registry();
+    // Upstream serves plainutil's index as it was before 0.1.1.
+    registry.remove_index_line("plainutil", "0.1.1");
+    let upstream = Upstream::start(&registry);
+    let direct = CargoProject::new(&upstream.index_url(), &[("plainutil", "0.1")]);
+    direct.generate_lockfile().assert_success();
+    assert_eq!(locked(&direct, "plainutil"), ["0.1.0"], "the control");
+
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.build().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    let counts = proxy.status();
+    assert_eq!(counts["index"]["lines_withheld_upstream"], 1, "{counts}");
+    let log = proxy.stderr();
+    assert!(
+        log.contains("upstream does not list a signed version"),
+        "{log}"
+    );
+    let explanation = explain_here(&registry, &upstream, "plainutil");
+    assert_eq!(version(&explanation, "0.1.1")["upstream_line"], "missing");
+
+    // Upstream answers 404 for the whole crate: the same.
+    registry.remove_index_file("plainutil");
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.generate_lockfile().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    let explanation = explain_here(&registry, &upstream, "plainutil");
+    assert_eq!(explanation["upstream"], "not found", "{explanation}");
+    assert_eq!(version(&explanation, "0.1.0")["upstream_line"], "missing");
+}
+
+#[test]
+fn attestations_are_checked_and_invalid_ones_count_for_nothing() {
+    let mut registry = registry();
+    let owner = owner_key(&registry);
+    let reviewer = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let stranger = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    // The owner attests 0.1.1 as its author; a reviewer the role does not know reviews it.
+    registry.repo.attest(
+        "plainutil",
+        "0.1.1",
+        AttestationKind::Release,
+        &owner,
+        "alice",
+    );
+    registry.repo.attest(
+        "plainutil",
+        "0.1.1",
+        AttestationKind::Review,
+        &reviewer,
+        "bob",
+    );
+    // The role (its key, in a compromise) adds what the editor would refuse: an
+    // attestation of 0.1.0 moved to 0.1.1, and one whose signature is broken.
+    let of_other_release = registry.repo.signed_attestation(
+        "plainutil",
+        "0.1.0",
+        AttestationKind::Review,
+        &owner,
+        "alice",
+    );
+    let mut broken = registry.repo.signed_attestation(
+        "plainutil",
+        "0.1.1",
+        AttestationKind::Review,
+        &stranger,
+        "carol",
+    );
+    broken.statement.label = "mallory".into();
+    registry.repo.forge_index_file(
+        "plainutil",
+        |index| {
+            let line = index.get_mut("0.1.1").unwrap();
+            line.attestations.push(of_other_release);
+            line.attestations.push(broken);
+        },
+        &support::clone_key(&owner),
+    );
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+
+    // cargo never sees attestations, and resolves as before.
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.generate_lockfile().assert_success();
+    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    let index = support::http_client(None)
+        .get(format!(
+            "{}{}",
+            proxy.index_url(),
+            support::index_path("plainutil")
+        ))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(!index.contains("x-tuf-crates-attestations"), "{index}");
+
+    let owner_keyid = owner.public_key().keyid().as_str().to_owned();
+    for explanation in [
+        explain_here(&registry, &upstream, "plainutil"),
+        explain_cli(&["plainutil", "0.1.1", "--proxy", proxy.url()]).1,
+    ] {
+        let attestations = version(&explanation, "0.1.1")["attestations"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let by = |label: &str, kind: &str| {
+            attestations
+                .iter()
+                .find(|a| a["label"] == label && a["kind"] == kind)
+                .unwrap_or_else(|| panic!("no {kind} by {label}: {explanation}"))
+                .clone()
+        };
+        let valid = by("alice", "release");
+        assert_eq!(valid["valid"], true, "{explanation}");
+        assert_eq!(valid["keyid"], owner_keyid.as_str());
+        let unknown = by("bob", "review");
+        assert_eq!(unknown["valid"], false);
+        assert!(
+            unknown["problem"]
+                .as_str()
+                .unwrap()
+                .contains("not one that ns-plainutil authorises"),
+            "{unknown}"
+        );
+        let moved = by("alice", "review");
+        assert_eq!(moved["valid"], false);
+        assert!(
+            moved["problem"]
+                .as_str()
+                .unwrap()
+                .contains("another release: its version is 0.1.0"),
+            "{moved}"
+        );
+        let forged = by("mallory", "review");
+        assert_eq!(forged["valid"], false);
+        assert!(
+            forged["problem"]
+                .as_str()
+                .unwrap()
+                .contains("signature does not verify"),
+            "{forged}"
+        );
+    }
+
+    // The human form says the same, one line per attestation.
+    let output = Command::new(support::proxy::binary())
+        .args(["explain", "plainutil", "0.1.1", "--proxy", proxy.url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        text.contains(&format!(
+            "attestation: release by alice (keyid {}), ",
+            &owner_keyid[..16]
+        )) && text.contains(": valid\n"),
+        "{text}"
+    );
+    assert!(text.contains("review by mallory"), "{text}");
+    assert!(
+        text.contains("NOT VALID: the attestation's signature does not verify"),
+        "{text}"
+    );
+}
+
+#[test]
+fn explain_fails_for_a_version_nobody_signed_and_says_why() {
+    let mut registry = registry();
+    registry.publish_unsigned("plainutil", "0.2.0", &[], "pub fn one() -> u32 { 1 }\n");
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let (code, explanation) = explain_cli(&["plainutil", "0.2.0", "--proxy", proxy.url()]);
+    assert_eq!(code, 1, "{explanation}");
+    assert_eq!(explanation["ok"], false);
+    let unsigned = version(&explanation, "0.2.0");
+    assert_eq!(unsigned["served"], false);
+    assert_eq!(unsigned["entry"], "none");
+    assert!(
+        unsigned["refused"]
+            .as_str()
+            .unwrap()
+            .contains("not signed: no key authorised for"),
+        "{explanation}"
+    );
+    // A name that is not a crate name is refused before anything is asked.
+    let output = Command::new(support::proxy::binary())
+        .args(["explain", "../etc", "--proxy", proxy.url()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not a crate name"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
