@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod crate_tarball;
+pub mod static_server;
 
 /// Environment variable naming the python interpreter to run python-tuf with.
 pub const PYTHON_ENV: &str = "TUF_CRATES_PYTHON";

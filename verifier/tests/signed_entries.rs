@@ -412,3 +412,70 @@ fn explain_fails_for_a_version_nobody_signed_and_says_why() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// The repository's own audit (`tuf-signer verify`), over the published files.
+fn audit(registry: &Registry) -> tuf_core::repository::AuditReport {
+    let published = registry.repo.published_dir();
+    let root = std::fs::read(registry.repo.root_path()).unwrap();
+    let mut options = tuf_core::repository::AuditOptions::new(chrono::Utc::now());
+    options.targets_dir = Some(published.join("targets"));
+    tuf_core::repository::audit_repository(
+        &tuf_core::repository::DirectorySource::new(registry.repo.metadata_dir()),
+        &root,
+        &options,
+        &(),
+    )
+}
+
+#[test]
+fn the_audit_flags_an_index_file_that_disagrees_with_the_signed_releases() {
+    let mut registry = registry();
+    assert!(audit(&registry).is_ok(), "{:?}", audit(&registry).errors());
+    registry.publish("plainutil", "0.1.2", &[], "pub fn one() -> u32 { 1 }\n");
+    let owner = owner_key(&registry);
+    let reviewer = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let moved = registry.repo.signed_attestation(
+        "plainutil",
+        "0.1.1",
+        AttestationKind::Review,
+        &reviewer,
+        "bob",
+    );
+    // The role signs an index file whose 0.1.1 entry names another tarball, which lists a
+    // version with no signed release, which drops the entry of 0.1.2, and which carries
+    // an attestation of 0.1.1 under 0.1.0.
+    registry.repo.forge_index_file(
+        "plainutil",
+        |index| {
+            let mut unsigned = index.get("0.1.1").unwrap().clone();
+            unsigned.entry.vers = "0.9.0".into();
+            index.get_mut("0.1.1").unwrap().entry.cksum = "ab".repeat(32);
+            index.get_mut("0.1.0").unwrap().attestations.push(moved);
+            index.lines.push(unsigned);
+            index.remove("0.1.2");
+        },
+        &owner,
+    );
+    let report = audit(&registry);
+    let problems: Vec<String> = report.problems.iter().map(ToString::to_string).collect();
+    let has = |needle: &str| problems.iter().any(|p| p.contains(needle));
+    assert!(
+        has("plainutil 0.1.1: the entry's cksum abab"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("plainutil 0.9.0: an entry for a release that is not signed"),
+        "{problems:#?}"
+    );
+    assert!(
+        has("crates/plainutil/plainutil/plainutil-0.1.2.crate: its crate's signed index file has no entry for it"),
+        "{problems:#?}"
+    );
+    // An attestation authorises nothing: a wrong one is a warning, naming what is wrong.
+    assert!(
+        has("warning: ns-plainutil: crates/plainutil/plainutil/index: plainutil 0.1.0: the review attestation by bob counts for nothing: the attestation is about another release: its version is 0.1.1"),
+        "{problems:#?}"
+    );
+    // (0.1.1's release is not covered either: its entry is refused.)
+    assert_eq!(report.errors().len(), 4, "{problems:#?}");
+}

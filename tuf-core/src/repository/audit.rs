@@ -10,7 +10,7 @@
 //! (pre-order depth-first, terminating delegations, §5.6.7.2) reaches the role that lists
 //! it, and optionally that the hash-prefixed tarball on disk matches.
 
-use std::collections::{BTreeSet, HashSet, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -22,8 +22,11 @@ use super::{Progress, RepositoryError};
 use crate::client::{
     quote_role_name, walk_delegations, DelegationWalk, Limits, TrustedMetadataSet,
 };
+use crate::crate_index::CrateIndexFile;
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
+use crate::index_entry::IndexEntry;
+use crate::layout::{crate_index_path, crate_target_path};
 use crate::metadata::{format_expires, Delegations, Role, TargetFile};
 
 /// How bad a problem is.
@@ -464,6 +467,7 @@ impl Audit<'_> {
             .map(|t| t.signed().targets.len())
             .sum();
         progress.set_length(total as u64);
+        let mut coverage = IndexCoverage::default();
         for role in check_roles {
             let Some(targets) = trusted.targets(role) else {
                 continue;
@@ -491,14 +495,185 @@ impl Audit<'_> {
                 }
                 if let Some(dir) = &self.options.targets_dir {
                     self.report.target_files_checked += 1;
-                    if let Err(e) = check_target_file(dir, path, info, consistent) {
-                        self.report.error(Some(role), Some(path), e.to_string());
+                    match check_target_file(dir, path, info, consistent) {
+                        Err(e) => self.report.error(Some(role), Some(path), e.to_string()),
+                        Ok(bytes) if is_crate_index_path(path) => {
+                            let covered = self.index_file(trusted, role, path, &bytes);
+                            coverage
+                                .index_files
+                                .insert(parent_dir(path).to_owned(), covered);
+                        }
+                        Ok(_) => {}
                     }
+                }
+                if path.ends_with(".crate") {
+                    coverage.releases.push((role.clone(), path.clone()));
                 }
                 progress.advance(1);
             }
         }
+        // A whole audit with the files at hand: every release has its signed entry.
+        if changed.is_none() && self.options.targets_dir.is_some() {
+            let signs_entries = trusted
+                .targets("targets")
+                .is_some_and(|t| crate::layout::signs_index_entries(t.signed()));
+            for (role, path) in &coverage.releases {
+                match coverage.index_files.get(parent_dir(path)) {
+                    Some(covered) if covered.contains(path) => {}
+                    Some(_) => self.report.error(
+                        Some(role),
+                        Some(path),
+                        "its crate's signed index file has no entry for it: the proxy \
+                         serves it by cksum alone, or not at all where signed entries are \
+                         required",
+                    ),
+                    None if signs_entries => self.report.push(
+                        Severity::Warning,
+                        Some(role),
+                        Some(path),
+                        "its crate has no signed index file: the proxy serves no version of \
+                         it while signed entries are required (release add it again)",
+                    ),
+                    None => {}
+                }
+            }
+        }
     }
+
+    /// Checks a crate's signed index file, listed by `role` at `path`: each line is a
+    /// signed release of that crate whose sha256 is the line's `cksum`, and each
+    /// attestation verifies for it (a warning when not: an attestation authorises
+    /// nothing). Returns the release paths its lines cover.
+    fn index_file(
+        &mut self,
+        trusted: &TrustedMetadataSet,
+        role: &str,
+        path: &str,
+        bytes: &[u8],
+    ) -> HashSet<String> {
+        let mut covered = HashSet::new();
+        let name = bytes
+            .split(|&b| b == b'\n')
+            .find(|l| !l.iter().all(u8::is_ascii_whitespace))
+            .and_then(|line| IndexEntry::parse_line(line).ok())
+            .map(|entry| entry.name);
+        let Some(name) = name else {
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                self.report.error(
+                    Some(role),
+                    Some(path),
+                    "not a signed index file: its first line is not an index entry",
+                );
+            }
+            return covered;
+        };
+        let index = match CrateIndexFile::parse(&name, bytes) {
+            Ok(index) => index,
+            Err(error) => {
+                self.report.error(
+                    Some(role),
+                    Some(path),
+                    format!("not a signed index file: {error}"),
+                );
+                return covered;
+            }
+        };
+        match crate_index_path(&name) {
+            Ok(own) if own == path => {}
+            _ => {
+                self.report.error(
+                    Some(role),
+                    Some(path),
+                    format!("the index file of {name} is not at its path"),
+                );
+                return covered;
+            }
+        }
+        for line in &index.lines {
+            let entry = &line.entry;
+            let Ok(release) = crate_target_path(&entry.name, &entry.vers) else {
+                self.report.error(
+                    Some(role),
+                    Some(path),
+                    format!("{} {}: not a valid version", entry.name, entry.vers),
+                );
+                continue;
+            };
+            let found = match walk_delegations(trusted, &release, self.limits.max_delegations) {
+                DelegationWalk::Found(found) => found,
+                DelegationWalk::NotFound => {
+                    self.report.error(
+                        Some(role),
+                        Some(path),
+                        format!(
+                            "{} {}: an entry for a release that is not signed ({release})",
+                            entry.name, entry.vers
+                        ),
+                    );
+                    continue;
+                }
+                DelegationWalk::Needs { .. } => continue,
+            };
+            let sha256 = found.info.hashes.get("sha256");
+            if !sha256.is_some_and(|s| s.eq_ignore_ascii_case(&entry.cksum)) {
+                self.report.error(
+                    Some(role),
+                    Some(path),
+                    format!(
+                        "{} {}: the entry's cksum {} is not the sha256 of the signed release ({})",
+                        entry.name,
+                        entry.vers,
+                        entry.cksum,
+                        sha256.map_or("none", String::as_str)
+                    ),
+                );
+                continue;
+            }
+            covered.insert(release);
+            let digest = entry.signed_digest();
+            for attestation in &line.attestations {
+                if let Err(error) = attestation.verify_for(
+                    &entry.name,
+                    &entry.vers,
+                    found.info.length,
+                    &found.info.hashes,
+                    &digest,
+                ) {
+                    self.report.push(
+                        Severity::Warning,
+                        Some(role),
+                        Some(path),
+                        format!(
+                            "{} {}: the {} attestation by {} counts for nothing: {error}",
+                            entry.name,
+                            entry.vers,
+                            attestation.statement.kind,
+                            attestation.statement.label
+                        ),
+                    );
+                }
+            }
+        }
+        covered
+    }
+}
+
+/// What a whole audit learns about signed index files: the releases each crate's file
+/// covers (by crate directory), and every release listed.
+#[derive(Default)]
+struct IndexCoverage {
+    index_files: HashMap<String, HashSet<String>>,
+    releases: Vec<(String, String)>,
+}
+
+fn is_crate_index_path(path: &str) -> bool {
+    path.starts_with(crate::layout::CRATES_DIR)
+        && path.rsplit('/').next() == Some(crate::layout::CRATE_INDEX_FILE)
+}
+
+/// The directory part of a target path.
+fn parent_dir(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
 /// Why a release tarball on disk does not match its signed entry.
@@ -521,13 +696,14 @@ pub(crate) enum TargetFileError {
     Mismatch { path: PathBuf, source: HashError },
 }
 
-/// Checks the tarball of `path` under `dir` against its signed length and hashes.
+/// Checks the target file of `path` under `dir` against its signed length and hashes;
+/// returns its bytes.
 pub(crate) fn check_target_file(
     dir: &Path,
     path: &str,
     info: &TargetFile,
     consistent: bool,
-) -> Result<(), TargetFileError> {
+) -> Result<Vec<u8>, TargetFileError> {
     let relative = if consistent {
         hashed_target_path(path, info).map_err(|e| TargetFileError::Path(Box::new(e)))?
     } else {
@@ -551,5 +727,6 @@ pub(crate) fn check_target_file(
             path: file_path.clone(),
             source,
         }
-    })
+    })?;
+    Ok(bytes)
 }
