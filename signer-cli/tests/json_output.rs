@@ -99,6 +99,44 @@ fn every_verb_prints_one_json_object() {
     let tarball = ws.tarball("serde", "1.0.0");
     let added = run(&["release", "add", &tarball], true);
     assert_eq!(added["added"][0]["name"], "serde", "{added}");
+    run(&["release", "yank", "serde", "1.0.0"], true);
+    run(&["release", "unyank", "serde", "1.0.0"], true);
+    let attestation = ws.path("review.json");
+    run(
+        &[
+            "release",
+            "attest",
+            "serde",
+            "1.0.0",
+            "--key",
+            &pem("owner"),
+            "--out",
+            attestation.to_str().unwrap(),
+        ],
+        true,
+    );
+    let imported = run(
+        &[
+            "release",
+            "import-attestation",
+            attestation.to_str().unwrap(),
+        ],
+        true,
+    );
+    assert!(imported["imported"].is_array(), "{imported}");
+    run(
+        &[
+            "release",
+            "attest",
+            "serde",
+            "1.0.0",
+            "--key",
+            &pem("owner"),
+            "--kind",
+            "release",
+        ],
+        true,
+    );
     run(&["release", "remove", "serde", "1.0.0"], true);
     run(&["namespace", "undelegate", "serde"], true);
     run(&["discard"], true);
@@ -169,6 +207,10 @@ fn every_verb_prints_one_json_object() {
         "namespace delegate",
         "namespace undelegate",
         "release add",
+        "release yank",
+        "release unyank",
+        "release attest",
+        "release import-attestation",
         "release remove",
         "discard",
         "threshold",

@@ -411,6 +411,14 @@ fn explain_fails_for_a_version_nobody_signed_and_says_why() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    // With --json, a failure is one object too.
+    let (code, error) = explain_cli(&["../etc", "--proxy", proxy.url()]);
+    assert_eq!(code, 1);
+    assert_eq!(error["ok"], false);
+    assert!(
+        error["error"].as_str().unwrap().contains("not a crate name"),
+        "{error}"
+    );
 }
 
 /// The repository's own audit (`tuf-signer verify`), over the published files.
