@@ -95,21 +95,27 @@ tuf_signer -C "$repo" namespace delegate tufdemo --key keys/maintainer-tufdemo.p
 step "6. The targets key holder signs the new delegation (targets v2)."
 tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE sign --key keys/targets.pem --role targets --yes
 
-step "7. Stage the four demo releases: tufdemo goes to ns-tufdemo, the others to the fallback bins."
-tuf_signer -C "$repo" release add \
+step "7. Stage the four demo releases: tufdemo goes to ns-tufdemo, the others to the fallback bins. The tufdemo maintainer (alice) attests her releases as their author."
+tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE release add \
     crates/tufdemo-0.1.0.crate \
     crates/tufdemo-0.2.0.crate \
+    --attest-key keys/maintainer-tufdemo.pem
+tuf_signer -C "$repo" release add \
     crates/unclaimed-util-1.0.0.crate \
     crates/unclaimed-app-helper-0.3.0.crate
 
-step "8. The tufdemo maintainer signs ns-tufdemo."
+step "8. A reviewer (bob) reviews tufdemo 0.2.0 with his own key; the owners yank tufdemo 0.1.0."
+tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE release attest tufdemo 0.2.0 --key keys/reviewer-bob.pem
+tuf_signer -C "$repo" release yank tufdemo 0.1.0
+
+step "9. The tufdemo maintainer signs ns-tufdemo (the releases, their signed index file, the attestations and the yank)."
 tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE sign --key keys/maintainer-tufdemo.pem --role ns-tufdemo --yes
 
-step "9. Publish: targets v2, ns-tufdemo v1, the changed bins, snapshot and timestamp."
+step "10. Publish: targets v2, ns-tufdemo v1, the changed bins, snapshot and timestamp."
 tuf_signer -C "$repo" status
 tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE publish --online-key keys/online.pem
 
-step "10. Verify the published repository as a client would, tarballs included."
+step "11. Verify the published repository as a client would, tarballs included."
 tuf_signer -C "$repo" verify
 
 printf '\ndone: the demo repository is %s\n' "$repo"

@@ -135,6 +135,9 @@ fn the_demo_ceremony_builds_a_repository_python_tuf_downloads_from() {
         "$ tuf-signer -C '",
         " init --root-key keys/root-1.pub.json",
         " namespace delegate tufdemo --key keys/maintainer-tufdemo.pub.json\n",
+        " release add crates/tufdemo-0.1.0.crate crates/tufdemo-0.2.0.crate --attest-key keys/maintainer-tufdemo.pem\n",
+        " release attest tufdemo 0.2.0 --key keys/reviewer-bob.pem\n",
+        " release yank tufdemo 0.1.0\n",
         " sign --key keys/maintainer-tufdemo.pem --role ns-tufdemo --yes\n",
         " publish --online-key keys/online.pem\n",
         " verify\nok: ",
@@ -184,7 +187,7 @@ fn the_demo_ceremony_builds_a_repository_python_tuf_downloads_from() {
         "--metadata-dir".into(),
         metadata.clone().into(),
         "--targets-dir".into(),
-        targets.into(),
+        targets.clone().into(),
     ];
     let paths: Vec<String> = RELEASES
         .iter()
@@ -199,6 +202,9 @@ fn the_demo_ceremony_builds_a_repository_python_tuf_downloads_from() {
         args.push("--target".into());
         args.push(path.into());
     }
+    // And the signed index file of tufdemo, with its attestations.
+    args.push("--target".into());
+    args.push("crates/tufdemo/tufdemo/index".into());
     let output = run(&python_tuf(), &args);
     let report: Value = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
@@ -211,6 +217,7 @@ fn the_demo_ceremony_builds_a_repository_python_tuf_downloads_from() {
         "python-tuf refused the demo repository\n{}",
         describe_output(&output)
     );
+    check_tufdemo_index(&report, &targets);
     let maintainer = keyid_of("maintainer-tufdemo");
     let targets_doc = read_json(&metadata.join("2.targets.json"));
     let ns_role = targets_doc["signed"]["delegations"]["roles"]
@@ -255,6 +262,62 @@ fn the_demo_ceremony_builds_a_repository_python_tuf_downloads_from() {
             "{path}"
         );
     }
+}
+
+/// The published signed index file of tufdemo: 0.1.0 yanked by the owners; alice's
+/// release attestations on both versions, bob's review of 0.2.0, each verifying.
+fn check_tufdemo_index(report: &Value, targets: &Path) {
+    let entry = &report["targets"]["crates/tufdemo/tufdemo/index"];
+    assert_eq!(entry["role"], "ns-tufdemo", "{report}");
+    assert_eq!(entry["downloaded"], true, "{report}");
+    let sha256 = entry["hashes"]["sha256"].as_str().unwrap();
+    let path = targets.join(format!("crates/tufdemo/tufdemo/{sha256}.index"));
+    let bytes = fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let index = tuf_core::crate_index::CrateIndexFile::parse("tufdemo", &bytes).unwrap();
+    let alice = keyid_of("maintainer-tufdemo");
+    let bob = keyid_of("reviewer-bob");
+    // (version, yanked, [(kind, label, keyid)])
+    type Line = (String, bool, Vec<(String, String, String)>);
+    let summary: Vec<Line> = index
+        .lines
+        .iter()
+        .map(|line| {
+            let attestations = line
+                .attestations
+                .iter()
+                .map(|a| {
+                    a.verify().unwrap();
+                    (
+                        a.statement.kind.to_string(),
+                        a.statement.label.clone(),
+                        a.key.keyid(),
+                    )
+                })
+                .collect();
+            (line.entry.vers.clone(), line.entry.yanked, attestations)
+        })
+        .collect();
+    let attestation = |kind: &str, label: &str, keyid: &str| {
+        (kind.to_owned(), label.to_owned(), keyid.to_owned())
+    };
+    assert_eq!(
+        summary,
+        [
+            (
+                "0.1.0".to_owned(),
+                true,
+                vec![attestation("release", "alice", &alice)]
+            ),
+            (
+                "0.2.0".to_owned(),
+                false,
+                vec![
+                    attestation("release", "alice", &alice),
+                    attestation("review", "bob", &bob)
+                ]
+            ),
+        ]
+    );
 }
 
 #[test]

@@ -3,7 +3,10 @@
 //! with the keys-example keys (public demo keys: never use them for anything else).
 //!
 //! The demo registry holds the four signed releases of `keys-example/crates`, plus one
-//! release upstream that nobody signed (`tufdemo` 0.3.0), which the proxy hides. An
+//! release upstream that nobody signed (`tufdemo` 0.3.0), which the proxy hides. The
+//! tufdemo maintainer (alice) attests her releases and yanks 0.1.0, a reviewer (bob)
+//! reviews 0.2.0, and upstream's line of 0.2.0 names a dependency the owners did not
+//! sign: `tuf-verifier explain tufdemo` shows each of these. An
 //! in-process static file server on 127.0.0.1 plays the upstream registry and the TUF
 //! repository; the proxy in front of it is the real one, configured like any other.
 
@@ -18,6 +21,7 @@ use axum::routing::get;
 use axum::Router;
 use chrono::Utc;
 use sha2::{Digest, Sha256};
+use tuf_core::attestation::{Attestation, AttestationKind};
 use tuf_core::repository::{InitOptions, Repository, RoleKeySpec, Settings};
 use tuf_core::{PrivateKey, Signer};
 
@@ -119,6 +123,7 @@ fn build_repository(dir: &Path) -> anyhow::Result<()> {
     repo.sign("root", &root[1])?;
     repo.delegate_namespace("tufdemo", &spec(&[&maintainer], 1), now)?;
     repo.sign("targets", &targets)?;
+    let reviewer = demo_key(key!("reviewer-bob"), "reviewer-bob")?;
     for (name, version, tarball) in RELEASES {
         let entry = tuf_core::crate_archive::release_index_entry(
             &format!("{name}-{version}.crate"),
@@ -126,9 +131,47 @@ fn build_repository(dir: &Path) -> anyhow::Result<()> {
             &tuf_core::crate_archive::ArchiveLimits::default(),
         )?;
         repo.add_release(name, version, tarball, entry, now)?;
+        // The tufdemo maintainer, alice, attests her releases as their author.
+        if name == "tufdemo" {
+            attest(
+                &mut repo,
+                name,
+                version,
+                AttestationKind::Release,
+                &maintainer,
+                "alice",
+                now,
+            )?;
+        }
     }
+    // A reviewer, bob, reviews tufdemo 0.2.0; the owners yank 0.1.0.
+    attest(
+        &mut repo,
+        "tufdemo",
+        "0.2.0",
+        AttestationKind::Review,
+        &reviewer,
+        "bob",
+        now,
+    )?;
+    repo.set_yanked("tufdemo", "0.1.0", true, now)?;
     repo.sign("ns-tufdemo", &maintainer)?;
     repo.publish(&[&online], now, &())?;
+    Ok(())
+}
+
+/// `signer` (labelled `label`) attests `name` `version` as `kind`.
+fn attest(
+    repo: &mut Repository,
+    name: &str,
+    version: &str,
+    kind: AttestationKind,
+    signer: &PrivateKey,
+    label: &str,
+    now: chrono::DateTime<Utc>,
+) -> anyhow::Result<()> {
+    let statement = repo.release_statement(name, version, kind, label, now)?;
+    repo.add_attestation(Attestation::sign(statement, signer)?, now)?;
     Ok(())
 }
 
@@ -158,6 +201,12 @@ fn build_upstream(dir: &Path, upstream_url: &str) -> anyhow::Result<()> {
     for (name, content) in INDEX_FILES {
         let mut content = content.to_owned();
         if name == "tufdemo" {
+            // The registry adds a dependency to the line of the signed 0.2.0, and still
+            // lists 0.1.0 unyanked: the proxy serves the owners' entries instead.
+            content = content.replace(
+                "\"vers\":\"0.2.0\",\"deps\":[]",
+                "\"vers\":\"0.2.0\",\"deps\":[{\"name\":\"unclaimed-util\",\"req\":\"^1\",\"features\":[],\"optional\":false,\"default_features\":true,\"target\":null,\"kind\":\"normal\"}]",
+            );
             content.push_str(&format!(
                 "{{\"name\":\"tufdemo\",\"vers\":\"0.3.0\",\"deps\":[],\"cksum\":\"{}\",\"features\":{{}},\"yanked\":false}}\n",
                 hex::encode(Sha256::digest(&unsigned))
@@ -280,6 +329,12 @@ impl Demo {
              Signed: tufdemo 0.1.0 and 0.2.0 (namespace tufdemo, its maintainer's key),\n\
              unclaimed-util 1.0.0 and unclaimed-app-helper 0.3.0 (fallback hash bins).\n\
              Not signed: tufdemo 0.3.0 is in the upstream index, but the proxy hides it.\n\
+             The tufdemo owners yanked 0.1.0 (upstream still lists it unyanked), and the\n\
+             registry added a dependency to upstream's line of 0.2.0: cargo gets the\n\
+             entries the owners signed. alice (an owner) attested both releases; bob, a\n\
+             reviewer whose key no role authorises, reviewed 0.2.0. See it all with\n\
+             \n\
+             tuf-verifier explain tufdemo --proxy {url}\n\
              \n\
              Point cargo at the proxy (in a project's .cargo/config.toml, or $CARGO_HOME/config.toml):\n\
              \n\

@@ -339,6 +339,7 @@ pub fn render(explanation: &Explanation) -> String {
         };
         out.push_str(&format!("    index entry: {entry}\n"));
         let upstream = match version.upstream_line.as_str() {
+            _ if version.entry == EntryAuth::None => "lists it".to_owned(),
             "differs" => format!(
                 "its line differs in {} (the signed entry is served)",
                 version.differing_fields.join(", ")
@@ -351,7 +352,18 @@ pub fn render(explanation: &Explanation) -> String {
         let yanked = if version.yanked_by.is_empty() {
             "no".to_owned()
         } else {
-            format!("yes, by {}", version.yanked_by.join(" and "))
+            let by: Vec<&str> = version
+                .yanked_by
+                .iter()
+                .map(|who| {
+                    if who == "owners" {
+                        "the owners"
+                    } else {
+                        who.as_str()
+                    }
+                })
+                .collect();
+            format!("yes, by {}", by.join(" and "))
         };
         out.push_str(&format!("    yanked:      {yanked}\n"));
         if version.attestations.is_empty() && version.entry == EntryAuth::Signed {

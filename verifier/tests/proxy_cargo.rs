@@ -544,9 +544,26 @@ fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
         "fn main() {}\n",
     );
     let output = project.build();
+    // explain shows the owners' yank, the line upstream changed, and the attestations.
+    let explained = Command::new(support::proxy::binary())
+        .args(["explain", "tufdemo", "--proxy", &url])
+        .output()
+        .unwrap();
     let _ = child.kill();
     let _ = child.wait();
     output.assert_success();
+    let explained = String::from_utf8_lossy(&explained.stdout);
+    for needle in [
+        "tufdemo: index entries signed by ns-tufdemo",
+        "  0.1.0: served\n",
+        "    yanked:      yes, by the owners\n",
+        "    upstream:    its line differs in deps (the signed entry is served)\n",
+        "    attestation: release by alice (keyid 647e6627bf936b90), ",
+        "    attestation: review by bob (keyid 3bd9dd05ef726903), ",
+        "  0.3.0: NOT SERVED: not signed",
+    ] {
+        assert!(explained.contains(needle), "{needle:?} not in\n{explained}");
+    }
     let tufdemo: Vec<_> = project
         .locked_packages()
         .into_iter()

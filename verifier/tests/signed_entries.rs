@@ -416,7 +416,10 @@ fn explain_fails_for_a_version_nobody_signed_and_says_why() {
     assert_eq!(code, 1);
     assert_eq!(error["ok"], false);
     assert!(
-        error["error"].as_str().unwrap().contains("not a crate name"),
+        error["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a crate name"),
         "{error}"
     );
 }

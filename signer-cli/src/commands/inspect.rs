@@ -107,7 +107,7 @@ pub struct VerifyArgs {
     /// The targets directory (default: REPO/published/targets).
     #[arg(long)]
     targets: Option<PathBuf>,
-    /// Do not check release tarballs.
+    /// Do not check the target files (release tarballs, signed index files).
     #[arg(long)]
     no_targets: bool,
     /// The root a client trusts (default: 1.root.json in the metadata directory).
@@ -145,7 +145,7 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
             crate::say!("{problem}");
         }
         crate::say!(
-            "{}: root v{}, timestamp v{}, snapshot v{}; {} roles, {} targets, {} tarballs checked",
+            "{}: root v{}, timestamp v{}, snapshot v{}; {} roles, {} targets, {} target files checked",
             if ok { "ok" } else { "FAILED" },
             report.root_version.unwrap_or(0),
             report.timestamp_version.unwrap_or(0),

@@ -53,6 +53,12 @@ fn print_report(report: &PublishReport) {
     if report.releases_published > 0 {
         crate::say!("  {}", plural(report.releases_published, "release tarball"));
     }
+    if report.index_files_published > 0 {
+        crate::say!(
+            "  {}",
+            plural(report.index_files_published, "signed index file")
+        );
+    }
 }
 
 /// "1 release tarball", "2 release tarballs".
