@@ -552,6 +552,59 @@ fn a_role_reached_through_two_delegators_must_satisfy_each() {
     }
 }
 
+#[test]
+fn a_role_already_trusted_is_checked_against_a_second_delegator_without_reading_it_again() {
+    // targets -> parent-a (team-a/*) -> release, and parent-b (team-b/*) -> release, both
+    // authorising release's own key: a diamond where release satisfies both.
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "parent-a", &["team-a/*"], false);
+    repo.delegate("targets", "parent-b", &["team-b/*"], false);
+    repo.delegate("parent-a", "release", &["team-a/*", "team-b/*"], false);
+    let release_key = repo.key_for("release").public_key().clone();
+    {
+        let (parent_b, _) = repo.roles.get_mut("parent-b").unwrap();
+        parent_b.signed_mut().delegations = Some(Delegations {
+            keys: [(release_key.keyid(), release_key.clone())].into(),
+            roles: Some(vec![DelegatedRole {
+                name: "release".into(),
+                keyids: vec![release_key.keyid()],
+                threshold: 1,
+                terminating: false,
+                paths: Some(vec!["team-b/*".into()]),
+                path_hash_prefixes: None,
+                unrecognized_fields: BTreeMap::new(),
+            }]),
+            succinct_roles: None,
+            unrecognized_fields: BTreeMap::new(),
+        });
+    }
+    repo.add_target("release", "team-a/artifact", b"A");
+    repo.add_target("release", "team-b/artifact", b"B");
+    repo.publish();
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    assert!(updater
+        .get_target_info("team-a/artifact")
+        .unwrap()
+        .is_some());
+    let fetched_release = |fetcher: &CountingFetcher| {
+        fetcher
+            .names()
+            .iter()
+            .filter(|n| n.ends_with(".release.json"))
+            .count()
+    };
+    assert_eq!(fetched_release(&fetcher), 1);
+    // The trusted copy in memory is what counts: neither the local file nor the
+    // repository is read again to reach it through parent-b.
+    std::fs::remove_file(client.metadata().join("release.json")).unwrap();
+    let found = updater.get_target_info("team-b/artifact").unwrap().unwrap();
+    assert_eq!(found.length, 1);
+    assert_eq!(fetched_release(&fetcher), 1, "{:?}", fetcher.names());
+    assert!(!client.metadata().join("release.json").exists());
+}
+
 // ---- Repositories written by python-tuf ----
 
 fn python_tuf_fixture(name: &str) -> PathBuf {
