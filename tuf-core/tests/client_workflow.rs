@@ -605,6 +605,40 @@ fn a_role_already_trusted_is_checked_against_a_second_delegator_without_reading_
     assert!(!client.metadata().join("release.json").exists());
 }
 
+#[test]
+fn an_audit_reports_a_target_that_clients_reach_through_another_role() {
+    // targets -> first (team/*, not terminating), then second (team/*): both list
+    // team/artifact, and the pre-order walk (§5.6.7.2) stops at first's entry.
+    let mut repo = Repo::new(true);
+    repo.delegate("targets", "first", &["team/*"], false);
+    repo.delegate("targets", "second", &["team/*"], false);
+    repo.add_target("first", "team/artifact", b"from first");
+    repo.add_target("second", "team/artifact", b"from second, never reached");
+    repo.add_target("second", "team/other", b"only here");
+    repo.publish();
+    let root = std::fs::read(repo.metadata_dir().join("1.root.json")).unwrap();
+    let report = tuf_core::repository::audit_repository(
+        &tuf_core::repository::DirectorySource::new(repo.metadata_dir()),
+        &root,
+        &tuf_core::repository::AuditOptions::new(now()),
+        &(),
+    );
+    assert_eq!(
+        report.errors(),
+        [
+            "error: second: team/artifact: listed here, but a client looking it up gets the \
+          entry of first"
+        ]
+    );
+    assert_eq!(report.targets_checked, 3);
+    // What the client does, which the audit describes.
+    let client = repo.client();
+    let fetcher = repo.fetcher();
+    let mut updater = client.updater(&repo, &fetcher, now());
+    let info = updater.get_target_info("team/artifact").unwrap().unwrap();
+    assert_eq!(info.length, b"from first".len() as u64);
+}
+
 // ---- Repositories written by python-tuf ----
 
 fn python_tuf_fixture(name: &str) -> PathBuf {

@@ -257,6 +257,13 @@ fn audit_problems_read_as_level_role_target_message_and_errors_leave_out_warning
         message: "m".into(),
     };
     assert_eq!(warning.to_string(), "warning: m");
+    let report = tuf_core::repository::AuditReport {
+        problems: vec![warning.clone(), problem.clone(), warning.clone()],
+        ..Default::default()
+    };
+    assert!(!report.is_ok());
+    assert_eq!(report.errors(), [problem.to_string()]);
+    assert_eq!(report.into_errors(), [problem.clone()]);
 
     // A published repository with a tarball removed: one error per missing tarball, and
     // the counts of what was checked.

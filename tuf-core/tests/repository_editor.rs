@@ -285,6 +285,30 @@ fn root_rotation_needs_both_thresholds_and_clients_follow_it() {
     let verified = audit(dir.path(), now());
     assert!(verified.is_ok(), "{:?}", verified.problems);
     assert_eq!(verified.root_version, Some(2));
+    // An audit follows the chain as far as a client's limit lets it: one rotation is
+    // already too many for a client allowed one.
+    let published = dir.path().join("published");
+    let root = std::fs::read(published.join("metadata/1.root.json")).unwrap();
+    let mut options = AuditOptions::new(now());
+    options.limits.max_root_rotations = 1;
+    let limited = audit_repository(
+        &DirectorySource::new(published.join("metadata")),
+        &root,
+        &options,
+        &(),
+    );
+    assert_eq!(
+        limited.errors(),
+        ["error: root: more than 1 root versions to follow"]
+    );
+    options.limits.max_root_rotations = 2;
+    let report = audit_repository(
+        &DirectorySource::new(published.join("metadata")),
+        &root,
+        &options,
+        &(),
+    );
+    assert!(report.is_ok(), "{:?}", report.problems);
     // The old keys can no longer change root on their own.
     repo.set_threshold("root", 1, now()).unwrap();
     repo.sign("root", &keys.root[0]).unwrap_err();
@@ -627,4 +651,59 @@ fn hand_edited_expiry_periods_are_checked_on_open_and_never_overflow() {
         .unwrap();
     assert!(report.snapshot_version >= 2);
     assert!(audit(dir.path(), now()).is_ok());
+}
+
+#[test]
+fn a_partial_audit_reads_changed_bins_and_every_bin_of_a_changed_delegator() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    first_publish(dir.path(), &keys);
+    let published = dir.path().join("published");
+    let metadata = published.join("metadata");
+    // Damage one published hash bin: its bytes no longer match the snapshot.
+    let mut bins: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(&metadata)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter_map(|path| {
+            let name = path.file_name()?.to_str()?.to_owned();
+            let role = name.strip_suffix(".json")?.split_once('.')?.1.to_owned();
+            role.starts_with("unclaimed-").then_some((role, path))
+        })
+        .collect();
+    bins.sort();
+    assert_eq!(bins.len(), 16, "{bins:?}");
+    let (damaged, damaged_path) = bins[3].clone();
+    let (untouched, _) = bins[4].clone();
+    let mut bytes = std::fs::read(&damaged_path).unwrap();
+    bytes.extend_from_slice(b" ");
+    std::fs::write(&damaged_path, bytes).unwrap();
+
+    let root = std::fs::read(metadata.join("1.root.json")).unwrap();
+    let audit_changed = |changed: Option<&[&str]>| {
+        let mut options = AuditOptions::new(now());
+        options.changed_roles =
+            changed.map(|roles| roles.iter().map(|r| (*r).to_owned()).collect());
+        audit_repository(&DirectorySource::new(&metadata), &root, &options, &())
+    };
+    let names_damaged = |report: &tuf_core::repository::AuditReport| {
+        !report.is_ok()
+            && report
+                .problems
+                .iter()
+                .all(|p| p.role.as_deref() == Some(damaged.as_str()))
+    };
+    // A whole audit, a partial one naming the bin, and one naming its delegator (the
+    // succinct `unclaimed`) all read the bin and find it damaged.
+    for changed in [
+        None,
+        Some(&[damaged.as_str()][..]),
+        Some(&["unclaimed"][..]),
+    ] {
+        let report = audit_changed(changed);
+        assert!(names_damaged(&report), "{changed:?}: {:?}", report.problems);
+    }
+    // A partial audit of another bin, under an unchanged delegator, does not re-read the
+    // bins that did not change (they were audited when published).
+    let report = audit_changed(Some(&[untouched.as_str()]));
+    assert!(report.is_ok(), "{:?}", report.problems);
 }
