@@ -2,9 +2,11 @@
 //! fallback bins is built and published once, then one more release is added and
 //! published, and the whole repository is verified as a client would.
 //!
-//! `cargo bench -p tuf-core --bench publish -- [RELEASES] [BIN_BITS] [DIR]`
-//! (defaults: 100000 releases, 12 bits, a temporary directory under /dev/shm when it
-//! exists, so that the numbers measure the editor rather than the disk's fsync).
+//! `cargo bench -p tuf-core --bench publish -- [RELEASES] [BIN_BITS] [VERSIONS] [DIR]`
+//! (defaults: 100000 releases, 12 bits, 1 version per crate, a temporary directory under
+//! /dev/shm when it exists, so that the numbers measure the editor rather than the
+//! disk's fsync). With VERSIONS above 1, release `i` is version `1.0.(i % VERSIONS)` of
+//! crate `i / VERSIONS`, and the one more release is a new version of crate 0.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -28,6 +30,23 @@ fn dir_bytes(dir: &Path) -> u64 {
     total
 }
 
+fn dir_bytes_recursive(dir: &Path) -> u64 {
+    let mut total = 0;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    for entry in entries {
+        let entry = entry.unwrap();
+        let meta = entry.metadata().unwrap();
+        if meta.is_dir() {
+            total += dir_bytes_recursive(&entry.path());
+        } else if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    total
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -35,7 +54,8 @@ fn main() {
         .collect();
     let releases: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(100_000);
     let bits: u32 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(12);
-    let base = args.get(2).map(Into::into).unwrap_or_else(|| {
+    let versions: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1).max(1);
+    let base = args.get(3).map(Into::into).unwrap_or_else(|| {
         if Path::new("/dev/shm").is_dir() {
             "/dev/shm".into()
         } else {
@@ -73,15 +93,22 @@ fn main() {
     repo.publish(&[&online], now, &()).unwrap();
 
     let started = Instant::now();
+    let release = |i: usize| {
+        (
+            format!("crate{}", i / versions),
+            format!("1.0.{}", i % versions),
+        )
+    };
     for i in 0..releases {
-        let body = format!("tarball of crate{i} 1.0.0");
+        let (name, version) = release(i);
+        let body = format!("tarball of {name} {version}");
         repo.add_release(
-            &format!("crate{i}"),
-            "1.0.0",
+            &name,
+            &version,
             body.as_bytes(),
             tuf_core::index_entry::IndexEntry::without_dependencies(
-                &format!("crate{i}"),
-                "1.0.0",
+                &name,
+                &version,
                 body.as_bytes(),
             ),
             now,
@@ -98,11 +125,20 @@ fn main() {
 
     // One more release: one bin, snapshot and timestamp.
     let started = Instant::now();
+    let (one_name, one_version) = if versions > 1 {
+        ("crate0".to_owned(), "2.0.0".to_owned())
+    } else {
+        ("one-more".to_owned(), "1.0.0".to_owned())
+    };
     repo.add_release(
-        "one-more",
-        "1.0.0",
+        &one_name,
+        &one_version,
         b"one more",
-        tuf_core::index_entry::IndexEntry::without_dependencies("one-more", "1.0.0", b"one more"),
+        tuf_core::index_entry::IndexEntry::without_dependencies(
+            &one_name,
+            &one_version,
+            b"one more",
+        ),
         now,
     )
     .unwrap();
@@ -144,7 +180,15 @@ fn main() {
     let verified = started.elapsed();
     assert!(verify.is_ok(), "{:?}", verify.problems);
 
-    println!("releases: {releases}, bins: {}", 1u64 << bits);
+    let targets_bytes = dir_bytes_recursive(&dir.join("published/targets"));
+    println!(
+        "releases: {releases} ({versions} per crate), bins: {}",
+        1u64 << bits
+    );
+    println!(
+        "metadata per release: {:.1} bytes; target files (tarballs and index files): {targets_bytes} bytes",
+        before as f64 / releases.max(1) as f64
+    );
     println!("stage {releases} releases: {staged:.2?}");
     println!(
         "publish them: {bulk_publish:.2?} ({} MB of metadata)",
