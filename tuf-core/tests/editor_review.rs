@@ -263,7 +263,7 @@ fn audit_problems_read_as_level_role_target_message_and_errors_leave_out_warning
     };
     assert!(!report.is_ok());
     assert_eq!(report.errors(), [problem.to_string()]);
-    assert_eq!(report.into_errors(), [problem.clone()]);
+    assert_eq!(report.into_errors(), std::slice::from_ref(&problem));
 
     // A published repository with a tarball removed: one error per missing tarball, and
     // the counts of what was checked.
