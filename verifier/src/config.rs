@@ -465,12 +465,12 @@ fn duration(
 }
 
 fn read_config_file(path: &Path) -> anyhow::Result<ConfigFile> {
-    let bytes = tuf_core::client::read_bounded(
+    let bytes = tuf_core::fs::read_bounded(
         std::fs::File::open(path)
             .with_context(|| format!("cannot open the configuration file {}", path.display()))?,
-        &path.display().to_string(),
         MAX_CONFIG_FILE,
-    )?;
+    )
+    .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
     let text =
         String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?;
     toml::from_str(&text).with_context(|| format!("{}: invalid configuration", path.display()))

@@ -121,6 +121,7 @@ fn first_escape<'a>(
 
 /// A dependency that cargo would not resolve through the proxy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Escape {
     /// The dependency names another registry, not in the allowlist.
     #[error("its dependency {dependency} comes from another registry, {registry}")]

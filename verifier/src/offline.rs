@@ -21,8 +21,9 @@ use chrono::Utc;
 use clap::Args;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tuf_core::client::{read_bounded, Limits};
+use tuf_core::client::Limits;
 use tuf_core::crate_archive::{crate_file_digests, ArchiveError, ArchiveLimits};
+use tuf_core::fs::read_bounded;
 
 use crate::config::DEFAULT_MAX_CACHED_LOOKUPS;
 use crate::config::{RepositoryConfig, ServeArgs};
@@ -272,7 +273,8 @@ fn repository_config(
 fn read_text(path: &Path) -> anyhow::Result<String> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let bytes = read_bounded(file, &path.display().to_string(), MAX_MANIFEST)?;
+    let bytes = read_bounded(file, MAX_MANIFEST)
+        .with_context(|| format!("cannot read {}", path.display()))?;
     String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))
 }
 

@@ -56,6 +56,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tar::EntryType;
 
+use crate::fs::{read_bounded, BoundedReadError};
 use crate::layout::{self, LayoutError};
 
 #[cfg(test)]
@@ -544,11 +545,13 @@ pub fn read_crate_release(
         source,
     };
     let handle = File::open(path).map_err(io_error)?;
-    let mut bytes = Vec::new();
-    handle
-        .take(limits.max_tarball_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
+    let bytes = read_bounded(handle, limits.max_tarball_bytes).map_err(|e| match e {
+        BoundedReadError::TooLong { max } => ArchiveError::TooLarge {
+            file: file.clone(),
+            max,
+        },
+        BoundedReadError::Io(source) => io_error(source),
+    })?;
     let release = visit_named::<ArchiveError, _>(&file, file_name, &bytes, limits, |_| Ok(()))?;
     Ok(CrateRelease::new(release, bytes))
 }
@@ -933,14 +936,11 @@ where
             if entry.size() > limits.max_manifest_bytes {
                 return Err(too_large().into());
             }
-            let mut contents = Vec::new();
-            (&mut entry)
-                .take(limits.max_manifest_bytes.saturating_add(1))
-                .read_to_end(&mut contents)
-                .map_err(archive_error)?;
-            if contents.len() as u64 > limits.max_manifest_bytes {
-                return Err(too_large().into());
-            }
+            let contents = match read_bounded(&mut entry, limits.max_manifest_bytes) {
+                Ok(contents) => contents,
+                Err(BoundedReadError::Io(e)) => return Err(archive_error(e).into()),
+                Err(_) => return Err(too_large().into()),
+            };
             visit(ArchiveFile {
                 archive: file,
                 path: MANIFEST,

@@ -102,6 +102,14 @@ pub enum RepositoryError {
         /// The failure.
         source: std::io::Error,
     },
+    /// A file is longer than the most this repository reads of it: not a file it wrote.
+    #[error("{path}: longer than the maximum of {max} bytes")]
+    TooLong {
+        /// The file.
+        path: PathBuf,
+        /// The maximum.
+        max: u64,
+    },
     /// A metadata file could not be read or written.
     #[error("{path}: {source}")]
     Metadata {

@@ -15,8 +15,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::{io_error, RepositoryError};
-use crate::client::{quote_role_name, read_bounded};
-use crate::fs::{create_dir_all_readable, make_readable, write_atomic_readable};
+use crate::client::quote_role_name;
+use crate::fs::{
+    create_dir_all_readable, make_readable, read_bounded, write_atomic_readable, BoundedReadError,
+};
 use crate::metadata::{
     Metadata, Role, Root, Snapshot, Targets, Timestamp, DEFAULT_MAX_METADATA_BYTES,
 };
@@ -36,9 +38,15 @@ pub(crate) fn versioned_file_name(role: &str, version: u64) -> String {
 /// Reads a whole file, refusing one longer than `max` bytes without reading past it.
 pub(crate) fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, RepositoryError> {
     let file = std::fs::File::open(path).map_err(io_error(path))?;
-    read_bounded(file, &path.to_string_lossy(), max).map_err(|e| RepositoryError::Io {
-        path: path.to_owned(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()),
+    read_bounded(file, max).map_err(|e| match e {
+        BoundedReadError::TooLong { max } => RepositoryError::TooLong {
+            path: path.to_owned(),
+            max,
+        },
+        BoundedReadError::Io(source) => RepositoryError::Io {
+            path: path.to_owned(),
+            source,
+        },
     })
 }
 
