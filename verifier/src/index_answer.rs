@@ -181,6 +181,17 @@ struct UpstreamVersion<'a> {
     entry: Option<IndexEntry>,
 }
 
+/// A crate's index file lookup, with "its role signs no index file" as `None`.
+fn signed_or_none(
+    lookup: Result<Arc<SignedTarget>, Refusal>,
+) -> Result<Option<Arc<SignedTarget>>, Refusal> {
+    match lookup {
+        Ok(target) => Ok(Some(target)),
+        Err(refusal) if refusal.is_unsigned() => Ok(None),
+        Err(refusal) => Err(refusal),
+    }
+}
+
 impl Judge<'_> {
     /// The signed index file of `name`: `Ok(None)` when its role signs none. Blocking.
     pub fn index_file(
@@ -188,11 +199,20 @@ impl Judge<'_> {
         name: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Arc<SignedTarget>>, Refusal> {
-        match self.trust.lookup_index_file(name, now) {
-            Ok(target) => Ok(Some(target)),
-            Err(refusal) if refusal.is_unsigned() => Ok(None),
-            Err(refusal) => Err(refusal),
-        }
+        signed_or_none(self.trust.lookup_index_file(name, now))
+    }
+
+    /// [`Self::index_file`] if the answer needs no metadata (a refusal of everything, or
+    /// a lookup already made under this snapshot): `None` means call
+    /// [`Self::index_file`] on a blocking thread. Takes short locks only.
+    pub fn index_file_cached(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Result<Option<Arc<SignedTarget>>, Refusal>> {
+        self.trust
+            .lookup_index_file_cached(name, now)
+            .map(signed_or_none)
     }
 
     /// Judges every version of crate `name`, with `index_file` from [`Self::index_file`]

@@ -824,6 +824,20 @@ impl TrustStore {
         self.lookup_target(&crate_index_path(name)?, now)
     }
 
+    /// The answer [`Self::lookup_index_file`] would give, if it needs no metadata, as
+    /// [`Self::lookup_cached`]: async code may call it; `None` means call
+    /// [`Self::lookup_index_file`] on a blocking thread.
+    pub fn lookup_index_file_cached(&self, name: &str, now: DateTime<Utc>) -> Option<Lookup> {
+        let target = match crate_index_path(name) {
+            Ok(target) => target,
+            Err(e) => return Some(Err(e.into())),
+        };
+        match self.current(now) {
+            Ok((current, _)) => current.cached(&target, now),
+            Err(refusal) => Some(Err(refusal)),
+        }
+    }
+
     /// Whether the trusted top-level targets says that every crate of this repository has
     /// a signed index file (set by `tuf-signer init` since signed index entries exist).
     pub fn signs_index_entries(&self) -> Option<bool> {

@@ -207,13 +207,20 @@ pub(super) async fn index_file(
         return refuse(refusal);
     }
     let snapshot_version = proxy.trust.snapshot_version().unwrap_or(0);
-    let lookup_proxy = Arc::clone(&proxy);
-    let lookup_name = name.clone();
-    let index_file = tokio::task::spawn_blocking(move || {
-        lookup_proxy.judge().index_file(&lookup_name, Utc::now())
-    })
-    .await
-    .unwrap_or_else(|e| Err(Refusal::Internal(Arc::new(e))));
+    // A lookup already made under this snapshot is answered here, without a thread hop;
+    // one that may fetch delegated roles runs on a blocking thread.
+    let index_file = match proxy.judge().index_file_cached(&name, Utc::now()) {
+        Some(known) => known,
+        None => {
+            let lookup_proxy = Arc::clone(&proxy);
+            let lookup_name = name.clone();
+            tokio::task::spawn_blocking(move || {
+                lookup_proxy.judge().index_file(&lookup_name, Utc::now())
+            })
+            .await
+            .unwrap_or_else(|e| Err(Refusal::Internal(Arc::new(e))))
+        }
+    };
     let index_file = match index_file {
         Ok(None) if proxy.signed_entries_required() => {
             return not_found(&format!(
