@@ -334,7 +334,9 @@ impl Demo {
              entries the owners signed. alice (an owner) attested both releases; bob, a\n\
              reviewer whose key no role authorises, reviewed 0.2.0. See it all with\n\
              \n\
-             tuf-verifier explain tufdemo --proxy {url}\n\
+             cargo run -q -p verifier -- explain tufdemo --proxy {url}\n\
+             \n\
+             (from the tuf-crates checkout; or curl {url}/explain/tufdemo for JSON).\n\
              \n\
              Point cargo at the proxy (in a project's .cargo/config.toml, or $CARGO_HOME/config.toml):\n\
              \n\
