@@ -1,0 +1,170 @@
+//! The repository audit's checks of signed index files, on repositories built by hand:
+//! every line a signed release whose sha256 is its `cksum`, each file at its crate's
+//! path, every release covered by its crate's file, and a warning for a crate with no
+//! file where the repository says every crate has one.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod support;
+
+use tuf_core::index_entry::IndexEntry;
+use tuf_core::layout::{crate_index_path, crate_target_path, LAYOUT_FIELD};
+use tuf_core::repository::{audit_repository, AuditOptions, AuditReport, DirectorySource};
+
+use support::{now, Repo};
+
+/// A repository whose top-level targets lists crate releases and index files itself.
+fn hand_built(signs_entries: bool) -> Repo {
+    let mut repo = Repo::new(true);
+    if signs_entries {
+        let (targets, _) = repo.roles.get_mut("targets").unwrap();
+        targets.signed_mut().unrecognized_fields.insert(
+            LAYOUT_FIELD.into(),
+            serde_json::json!({ "signed_index_entries": true }),
+        );
+    }
+    repo
+}
+
+fn tarball(name: &str, version: &str) -> Vec<u8> {
+    format!("tarball of {name} {version}").into_bytes()
+}
+
+fn release(repo: &mut Repo, name: &str, version: &str) {
+    let path = crate_target_path(name, version).unwrap();
+    repo.add_target("targets", &path, &tarball(name, version));
+}
+
+fn line(name: &str, version: &str) -> Vec<u8> {
+    IndexEntry::without_dependencies(name, version, &tarball(name, version)).to_canonical_line()
+}
+
+fn index_file(repo: &mut Repo, at: &str, lines: &[Vec<u8>]) {
+    let mut bytes = Vec::new();
+    for line in lines {
+        bytes.extend_from_slice(line);
+        bytes.push(b'\n');
+    }
+    repo.add_target("targets", &crate_index_path(at).unwrap(), &bytes);
+}
+
+fn audit(repo: &Repo, with_files: bool) -> AuditReport {
+    let root = std::fs::read(repo.metadata_dir().join("1.root.json")).unwrap();
+    let mut options = AuditOptions::new(now());
+    if with_files {
+        options.targets_dir = Some(repo.dir.path().join("targets"));
+    }
+    audit_repository(
+        &DirectorySource::new(repo.metadata_dir()),
+        &root,
+        &options,
+        &(),
+    )
+}
+
+fn problems(report: &AuditReport) -> Vec<String> {
+    report.problems.iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn releases_covered_by_their_index_file_pass_and_every_check_runs() {
+    let mut repo = hand_built(true);
+    release(&mut repo, "demo", "1.0.0");
+    release(&mut repo, "demo", "1.1.0");
+    index_file(
+        &mut repo,
+        "demo",
+        &[line("demo", "1.0.0"), line("demo", "1.1.0")],
+    );
+    repo.publish();
+    for with_files in [true, false] {
+        let report = audit(&repo, with_files);
+        assert!(report.problems.is_empty(), "{:?}", problems(&report));
+        assert_eq!(report.targets_checked, 3);
+    }
+    assert_eq!(audit(&repo, true).target_files_checked, 3);
+}
+
+#[test]
+fn a_release_its_crates_index_file_leaves_out_is_an_error() {
+    let mut repo = hand_built(true);
+    release(&mut repo, "demo", "1.0.0");
+    release(&mut repo, "demo", "1.1.0");
+    index_file(&mut repo, "demo", &[line("demo", "1.0.0")]);
+    repo.publish();
+    let path = crate_target_path("demo", "1.1.0").unwrap();
+    assert_eq!(
+        audit(&repo, true).errors(),
+        [format!(
+            "error: targets: {path}: its crate's signed index file has no entry for it: the \
+             proxy serves it by cksum alone, or not at all where signed entries are required"
+        )]
+    );
+}
+
+#[test]
+fn a_crate_with_no_index_file_is_a_warning_only_where_every_crate_should_have_one() {
+    for signs_entries in [true, false] {
+        let mut repo = hand_built(signs_entries);
+        release(&mut repo, "demo", "1.0.0");
+        repo.publish();
+        let report = audit(&repo, true);
+        assert!(report.is_ok(), "{:?}", problems(&report));
+        if signs_entries {
+            let path = crate_target_path("demo", "1.0.0").unwrap();
+            assert_eq!(
+                problems(&report),
+                [format!(
+                    "warning: targets: {path}: its crate has no signed index file: the proxy \
+                     serves no version of it while signed entries are required (release add \
+                     it again)"
+                )]
+            );
+        } else {
+            assert!(report.problems.is_empty(), "{:?}", problems(&report));
+        }
+    }
+}
+
+#[test]
+fn an_index_file_that_is_not_one_or_not_at_its_crates_path_is_an_error() {
+    let mut repo = hand_built(false);
+    repo.add_target(
+        "targets",
+        &crate_index_path("demo").unwrap(),
+        b"not an index entry\n",
+    );
+    // other's file holds demo's entries.
+    index_file(&mut repo, "other", &[line("demo", "1.0.0")]);
+    repo.publish();
+    let demo_index = crate_index_path("demo").unwrap();
+    let other_index = crate_index_path("other").unwrap();
+    let errors = audit(&repo, true).errors();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "error: targets: {demo_index}: not a signed index file: its first line is not \
+                 an index entry"
+            ),
+            format!("error: targets: {other_index}: the index file of demo is not at its path"),
+        ],
+    );
+    // An empty file is no file to judge (and its crate's releases are then not covered).
+    let mut empty = hand_built(false);
+    release(&mut empty, "demo", "1.0.0");
+    empty.add_target("targets", &crate_index_path("demo").unwrap(), b"\n");
+    empty.publish();
+    let path = crate_target_path("demo", "1.0.0").unwrap();
+    assert_eq!(
+        audit(&empty, true).errors(),
+        [format!(
+            "error: targets: {path}: its crate's signed index file has no entry for it: the \
+             proxy serves it by cksum alone, or not at all where signed entries are required"
+        )]
+    );
+}
