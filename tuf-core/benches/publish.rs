@@ -7,6 +7,8 @@
 //! /dev/shm when it exists, so that the numbers measure the editor rather than the
 //! disk's fsync). With VERSIONS above 1, release `i` is version `1.0.(i % VERSIONS)` of
 //! crate `i / VERSIONS`, and the one more release is a new version of crate 0.
+//! `PUBLISH_BENCH_REPEAT=N` then adds and publishes N more releases one at a time and
+//! prints the median, min and max of those publishes.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -169,6 +171,40 @@ fn main() {
         }
     }
 
+    // PUBLISH_BENCH_REPEAT=N: N more releases, each added and published on its own (a new
+    // crate, or with VERSIONS above 1 a new version of crate 1), for a median that one
+    // noisy publish cannot give.
+    let repeat: usize = std::env::var("PUBLISH_BENCH_REPEAT")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    let mut repeated = Vec::with_capacity(repeat);
+    for k in 0..repeat {
+        let (name, version) = if versions > 1 {
+            ("crate1".to_owned(), format!("3.0.{k}"))
+        } else {
+            (format!("repeated{k}"), "1.0.0".to_owned())
+        };
+        let body = format!("tarball of {name} {version}");
+        repo.add_release(
+            &name,
+            &version,
+            body.as_bytes(),
+            tuf_core::index_entry::IndexEntry::without_dependencies(
+                &name,
+                &version,
+                body.as_bytes(),
+            ),
+            now,
+        )
+        .unwrap();
+        repo.save().unwrap();
+        let started = Instant::now();
+        repo.publish(&[&online], now, &()).unwrap();
+        repeated.push(started.elapsed());
+    }
+    repeated.sort();
+
     let started = Instant::now();
     let first_root = std::fs::read(metadata.join("1.root.json")).unwrap();
     let verify = audit_repository(
@@ -199,6 +235,13 @@ fn main() {
         "publish it: {one_publish:.2?}, {} metadata files written, {written} bytes",
         report.files_written
     );
+    if let (Some(min), Some(max)) = (repeated.first(), repeated.last()) {
+        println!(
+            "publish one, {} more times: median {:.2?}, min {min:.2?}, max {max:.2?}",
+            repeated.len(),
+            repeated[repeated.len() / 2]
+        );
+    }
     println!(
         "verify all ({} roles, {} targets) as a client: {verified:.2?}",
         verify.roles_verified, verify.targets_checked

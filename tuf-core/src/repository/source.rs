@@ -131,6 +131,13 @@ mod tests {
                 "{bad:?}"
             );
         }
+        // A file where the directory should be: not "missing" (which would end a root
+        // chain) but an I/O error naming the path.
+        let not_a_dir = DirectorySource::new(dir.path().join("1.root.json"));
+        assert!(matches!(
+            not_a_dir.read("2.root.json", 5),
+            Err(SourceError::Io { path, .. }) if path == dir.path().join("1.root.json/2.root.json")
+        ));
         // A directory where a file should be: an I/O error naming the path.
         std::fs::create_dir(dir.path().join("timestamp.json")).unwrap();
         assert!(matches!(
