@@ -490,3 +490,80 @@ fn the_audit_flags_an_index_file_that_disagrees_with_the_signed_releases() {
     // (0.1.1's release is not covered either: its entry is refused.)
     assert_eq!(report.errors().len(), 4, "{problems:#?}");
 }
+
+/// The index answer's edge cases, through the proxy's `/explain` and `/status`: upstream
+/// lines it cannot use are counted as dropped; a signed entry whose release nobody signed
+/// is dropped alone; upstream unreachable leaves upstream's word unknown; and with signed
+/// entries not required, a version the signed file leaves out is served by its `cksum`,
+/// only when that is the signed digest.
+#[test]
+fn the_index_answer_drops_what_it_cannot_vouch_for_one_version_at_a_time() {
+    let mut registry = registry();
+    let owner = owner_key(&registry);
+    // The owners' file drops 0.1.1 and adds a 0.9.0 nobody signed a release of.
+    registry.repo.forge_index_file(
+        "plainutil",
+        |index| {
+            let mut unsigned = index.get("0.1.0").unwrap().clone();
+            unsigned.entry.vers = "0.9.0".into();
+            index.lines.push(unsigned);
+            index.remove("0.1.1");
+        },
+        &owner,
+    );
+    // Upstream repeats its 0.1.0 line.
+    let first = registry.index_lines("plainutil")[0].clone();
+    let mut file = std::fs::read_to_string(registry.index_file("plainutil")).unwrap();
+    file.push_str(&first);
+    file.push('\n');
+    std::fs::write(registry.index_file("plainutil"), file).unwrap();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start_with(
+        &upstream,
+        &registry.repo,
+        &["require_signed_index_entries = \"off\""],
+    );
+    let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
+    project.generate_lockfile().assert_success();
+    // 0.1.1 by its cksum (signed entries not required), 0.9.0 dropped, not the crate.
+    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    let counts = proxy.status();
+    assert_eq!(counts["index"]["lines_dropped"], 2, "{counts}");
+    assert_eq!(counts["index"]["lines_checksum_only"], 1, "{counts}");
+    let explanation = explain_cli(&["plainutil", "--proxy", proxy.url()]).1;
+    assert_eq!(
+        version(&explanation, "0.1.0")["served"],
+        true,
+        "{explanation}"
+    );
+    let checksum_only = version(&explanation, "0.1.1");
+    assert_eq!(checksum_only["served"], true, "{explanation}");
+    assert_eq!(checksum_only["entry"], "checksum-only", "{explanation}");
+    let unsigned = version(&explanation, "0.9.0");
+    assert_eq!(unsigned["served"], false, "{explanation}");
+
+    // A cksum that is not the signed digest: 0.1.1 is dropped too.
+    registry.edit_index_line("plainutil", "0.1.1", |entry| {
+        entry["cksum"] = serde_json::json!("ab".repeat(32));
+    });
+    let explanation = explain_cli(&["plainutil", "--proxy", proxy.url()]).1;
+    assert_eq!(
+        version(&explanation, "0.1.1")["served"],
+        false,
+        "{explanation}"
+    );
+    assert_eq!(
+        version(&explanation, "0.1.0")["served"],
+        true,
+        "{explanation}"
+    );
+
+    // Upstream failing: its word on each signed version is unknown, not "missing".
+    upstream.set_fault("/index/", support::upstream::Fault::Status(500));
+    let explanation = explain_cli(&["plainutil", "--proxy", proxy.url()]).1;
+    assert_eq!(
+        version(&explanation, "0.1.0")["upstream_line"],
+        "unknown",
+        "{explanation}"
+    );
+}
