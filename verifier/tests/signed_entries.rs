@@ -567,3 +567,56 @@ fn the_index_answer_drops_what_it_cannot_vouch_for_one_version_at_a_time() {
         "{explanation}"
     );
 }
+
+/// A signed index file the TUF repository cannot serve now is a 503 (try again); one that
+/// does not match its signed target is a 403 (refused), and neither is served.
+#[test]
+fn a_signed_index_file_unavailable_is_503_and_one_not_matching_is_403() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let client = support::http_client(None);
+    let index = |proxy: &Proxy| {
+        client
+            .get(format!(
+                "{}{}",
+                proxy.index_url(),
+                support::index_path("plainutil")
+            ))
+            .send()
+            .unwrap()
+    };
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    assert_eq!(index(&proxy).status(), 200);
+    let file_path = upstream
+        .request_log()
+        .into_iter()
+        .map(|r| r.path)
+        .find(|p| p.contains("/crates/plainutil/plainutil/") && p.ends_with(".index"))
+        .expect("the proxy fetched the signed index file");
+
+    upstream.set_fault(&file_path, support::Fault::Status(500));
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let answer = index(&proxy);
+    assert_eq!(answer.status(), 503);
+    assert!(answer
+        .text()
+        .unwrap()
+        .contains("cannot fetch the signed index file crates/plainutil/plainutil/index"),);
+    upstream.clear_faults();
+
+    let on_disk = registry
+        .repo
+        .targets_dir()
+        .join("crates/plainutil/plainutil")
+        .join(file_path.rsplit('/').next().unwrap());
+    let mut bytes = std::fs::read(&on_disk).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&on_disk, bytes).unwrap();
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let answer = index(&proxy);
+    assert_eq!(answer.status(), 403);
+    assert!(answer
+        .text()
+        .unwrap()
+        .contains("does not match its signed target"));
+}
