@@ -593,6 +593,15 @@ fn a_signed_index_file_unavailable_is_503_and_one_not_matching_is_403() {
         .map(|r| r.path)
         .find(|p| p.contains("/crates/plainutil/plainutil/") && p.ends_with(".index"))
         .expect("the proxy fetched the signed index file");
+    // Kept in memory: explaining the crate (which judges it again) does not fetch it again.
+    let explanation = explain_cli(&["plainutil", "--proxy", proxy.url()]).1;
+    assert_eq!(
+        version(&explanation, "0.1.1")["served"],
+        true,
+        "{explanation}"
+    );
+    assert_eq!(upstream.requests(&file_path), 1);
+    assert_eq!(proxy.status()["signed_index_files"]["files"], 1);
 
     upstream.set_fault(&file_path, support::Fault::Status(500));
     let proxy = Proxy::start(&upstream, &registry.repo);
