@@ -629,3 +629,40 @@ fn a_signed_index_file_unavailable_is_503_and_one_not_matching_is_403() {
         .unwrap()
         .contains("does not match its signed target"));
 }
+
+/// A version whose release lookup is refused for a reason other than "not signed" (its
+/// hash bin is forged) refuses the crate's whole answer: cargo must not resolve around a
+/// role it cannot trust. (Its signed index file is in another bin, which is fine.)
+#[test]
+fn a_refused_role_on_a_versions_path_refuses_the_crate_not_just_the_version() {
+    let mut registry = registry();
+    let name = (0..64)
+        .map(|i| format!("binned{i}"))
+        .find(|name| {
+            let index = tuf_core::layout::crate_index_path(name).unwrap();
+            let release = tuf_core::layout::crate_target_path(name, "1.0.0").unwrap();
+            registry.repo.role_for_target(&index) != registry.repo.role_for_target(&release)
+        })
+        .expect("a crate whose index file and release are in different bins");
+    registry.publish(&name, "1.0.0", &[], "pub fn three() -> u32 { 3 }\n");
+    let bin = registry.repo.role_for(&name, "1.0.0");
+    let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    registry.repo.forge(&bin, |_| {}, &stranger);
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    let answer = support::http_client(None)
+        .get(format!(
+            "{}{}",
+            proxy.index_url(),
+            support::index_path(&name)
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let body = answer.text().unwrap();
+    assert!(
+        body.contains(&format!("refused the index of {name}")),
+        "{body}"
+    );
+    assert!(body.contains(&bin), "{body}");
+}

@@ -272,6 +272,11 @@ impl TestRepo {
         );
     }
 
+    /// The role that lists (or would list) the target at `target`.
+    pub fn role_for_target(&mut self, target: &str) -> String {
+        self.editor().role_for_path(target).expect("role for path")
+    }
+
     /// The role that lists (or would list) `name` `version`.
     pub fn role_for(&mut self, name: &str, version: &str) -> String {
         let path = crate_target_path(name, version).expect("valid crate name and version");
