@@ -666,3 +666,42 @@ fn a_refused_role_on_a_versions_path_refuses_the_crate_not_just_the_version() {
     );
     assert!(body.contains(&bin), "{body}");
 }
+
+/// The signed index files kept in memory stay within `index_cache_size`: `/status` counts
+/// their bytes, and the least recently used file goes first.
+#[test]
+fn signed_index_files_in_memory_stay_within_their_budget() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let size_of = |name: &str| {
+        let dir = registry
+            .repo
+            .targets_dir()
+            .join(format!("crates/{name}/{name}"));
+        // The newest file holds every version: the largest of the crate's index files.
+        std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "index"))
+            .map(|p| std::fs::metadata(p).unwrap().len())
+            .max()
+            .unwrap()
+    };
+    let (plainutil, sidecar) = (size_of("plainutil"), size_of("sidecar"));
+    let budget = plainutil.max(sidecar) + 1;
+    assert!(budget < plainutil + sidecar);
+    let proxy = Proxy::start_with(
+        &upstream,
+        &registry.repo,
+        &[&format!("index_cache_size = {budget}")],
+    );
+    explain_cli(&["plainutil", "--proxy", proxy.url()]);
+    let usage = &proxy.status()["signed_index_files"];
+    assert_eq!(usage["files"], 1, "{usage}");
+    assert_eq!(usage["bytes"], plainutil, "{usage}");
+    assert_eq!(usage["budget_bytes"], budget, "{usage}");
+    explain_cli(&["sidecar", "--proxy", proxy.url()]);
+    let usage = &proxy.status()["signed_index_files"];
+    assert_eq!(usage["files"], 1, "{usage}");
+    assert_eq!(usage["bytes"], sidecar, "{usage}");
+}
