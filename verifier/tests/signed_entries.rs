@@ -665,6 +665,33 @@ fn a_refused_role_on_a_versions_path_refuses_the_crate_not_just_the_version() {
         "{body}"
     );
     assert!(body.contains(&bin), "{body}");
+
+    // The same for a version judged by its cksum alone (signed entries not required, and
+    // the signed index file leaves it out).
+    let online = support::clone_key(&registry.repo.keys.online);
+    registry.repo.forge_index_file(
+        &name,
+        |index| {
+            index.remove("1.0.0");
+        },
+        &online,
+    );
+    let proxy = Proxy::start_with(
+        &upstream,
+        &registry.repo,
+        &["require_signed_index_entries = \"off\""],
+    );
+    let answer = support::http_client(None)
+        .get(format!(
+            "{}{}",
+            proxy.index_url(),
+            support::index_path(&name)
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(answer.status(), 403);
+    let body = answer.text().unwrap();
+    assert!(body.contains(&bin), "{body}");
 }
 
 /// The signed index files kept in memory stay within `index_cache_size`: `/status` counts
