@@ -731,4 +731,13 @@ fn signed_index_files_in_memory_stay_within_their_budget() {
     let usage = &proxy.status()["signed_index_files"];
     assert_eq!(usage["files"], 1, "{usage}");
     assert_eq!(usage["bytes"], sidecar, "{usage}");
+    // A budget of exactly one file's size holds it.
+    let proxy = Proxy::start_with(
+        &upstream,
+        &registry.repo,
+        &[&format!("index_cache_size = {plainutil}")],
+    );
+    explain_cli(&["plainutil", "--proxy", proxy.url()]);
+    let usage = &proxy.status()["signed_index_files"];
+    assert_eq!(usage["files"], 1, "{usage}");
 }
