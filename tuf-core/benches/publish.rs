@@ -235,11 +235,14 @@ fn main() {
         "publish it: {one_publish:.2?}, {} metadata files written, {written} bytes",
         report.files_written
     );
-    if let (Some(min), Some(max)) = (repeated.first(), repeated.last()) {
+    if let (Some(min), Some(median), Some(max)) = (
+        repeated.first(),
+        repeated.get(repeated.len() / 2),
+        repeated.last(),
+    ) {
         println!(
-            "publish one, {} more times: median {:.2?}, min {min:.2?}, max {max:.2?}",
-            repeated.len(),
-            repeated[repeated.len() / 2]
+            "publish one, {} more times: median {median:.2?}, min {min:.2?}, max {max:.2?}",
+            repeated.len()
         );
     }
     println!(
