@@ -49,6 +49,24 @@ fn dir_bytes_recursive(dir: &Path) -> u64 {
     total
 }
 
+/// Stages `name` `version` with a small tarball and its computed index entry.
+fn add_release(
+    repo: &mut tuf_core::repository::Repository,
+    name: &str,
+    version: &str,
+    now: chrono::DateTime<Utc>,
+) {
+    let body = format!("tarball of {name} {version}");
+    repo.add_release(
+        name,
+        version,
+        body.as_bytes(),
+        tuf_core::index_entry::IndexEntry::without_dependencies(name, version, body.as_bytes()),
+        now,
+    )
+    .unwrap();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -103,19 +121,7 @@ fn main() {
     };
     for i in 0..releases {
         let (name, version) = release(i);
-        let body = format!("tarball of {name} {version}");
-        repo.add_release(
-            &name,
-            &version,
-            body.as_bytes(),
-            tuf_core::index_entry::IndexEntry::without_dependencies(
-                &name,
-                &version,
-                body.as_bytes(),
-            ),
-            now,
-        )
-        .unwrap();
+        add_release(&mut repo, &name, &version, now);
     }
     repo.save().unwrap();
     let staged = started.elapsed();
@@ -185,19 +191,7 @@ fn main() {
         } else {
             (format!("repeated{k}"), "1.0.0".to_owned())
         };
-        let body = format!("tarball of {name} {version}");
-        repo.add_release(
-            &name,
-            &version,
-            body.as_bytes(),
-            tuf_core::index_entry::IndexEntry::without_dependencies(
-                &name,
-                &version,
-                body.as_bytes(),
-            ),
-            now,
-        )
-        .unwrap();
+        add_release(&mut repo, &name, &version, now);
         repo.save().unwrap();
         let started = Instant::now();
         repo.publish(&[&online], now, &()).unwrap();

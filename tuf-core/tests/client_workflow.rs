@@ -509,6 +509,25 @@ fn role_names_cannot_escape_the_metadata_directory() {
     );
 }
 
+/// `parent-b` delegates `team-b/*` to the existing role `release`, authorising `key`.
+fn parent_b_delegates_release_to(repo: &mut Repo, key: &tuf_core::Key) {
+    let (parent_b, _) = repo.roles.get_mut("parent-b").unwrap();
+    parent_b.signed_mut().delegations = Some(Delegations {
+        keys: [(key.keyid(), key.clone())].into(),
+        roles: Some(vec![DelegatedRole {
+            name: "release".into(),
+            keyids: vec![key.keyid()],
+            threshold: 1,
+            terminating: false,
+            paths: Some(vec!["team-b/*".into()]),
+            path_hash_prefixes: None,
+            unrecognized_fields: BTreeMap::new(),
+        }]),
+        succinct_roles: None,
+        unrecognized_fields: BTreeMap::new(),
+    });
+}
+
 #[test]
 fn a_role_reached_through_two_delegators_must_satisfy_each() {
     // targets -> parent-a (team-a/*) -> release   (release signed with parent-a's key)
@@ -518,23 +537,7 @@ fn a_role_reached_through_two_delegators_must_satisfy_each() {
     repo.delegate("targets", "parent-b", &["team-b/*"], false);
     repo.delegate("parent-a", "release", &["team-a/*", "team-b/*"], false);
     let other = PrivateKey::generate(KeyAlgorithm::Ed25519);
-    {
-        let (parent_b, _) = repo.roles.get_mut("parent-b").unwrap();
-        parent_b.signed_mut().delegations = Some(Delegations {
-            keys: [(other.keyid().clone(), other.public_key().clone())].into(),
-            roles: Some(vec![DelegatedRole {
-                name: "release".into(),
-                keyids: vec![other.keyid().clone()],
-                threshold: 1,
-                terminating: false,
-                paths: Some(vec!["team-b/*".into()]),
-                path_hash_prefixes: None,
-                unrecognized_fields: BTreeMap::new(),
-            }]),
-            succinct_roles: None,
-            unrecognized_fields: BTreeMap::new(),
-        });
-    }
+    parent_b_delegates_release_to(&mut repo, other.public_key());
     repo.add_target("release", "team-a/artifact", b"trusted A");
     repo.add_target("release", "team-b/artifact", b"malicious B");
     repo.publish();
@@ -561,23 +564,7 @@ fn a_role_already_trusted_is_checked_against_a_second_delegator_without_reading_
     repo.delegate("targets", "parent-b", &["team-b/*"], false);
     repo.delegate("parent-a", "release", &["team-a/*", "team-b/*"], false);
     let release_key = repo.key_for("release").public_key().clone();
-    {
-        let (parent_b, _) = repo.roles.get_mut("parent-b").unwrap();
-        parent_b.signed_mut().delegations = Some(Delegations {
-            keys: [(release_key.keyid(), release_key.clone())].into(),
-            roles: Some(vec![DelegatedRole {
-                name: "release".into(),
-                keyids: vec![release_key.keyid()],
-                threshold: 1,
-                terminating: false,
-                paths: Some(vec!["team-b/*".into()]),
-                path_hash_prefixes: None,
-                unrecognized_fields: BTreeMap::new(),
-            }]),
-            succinct_roles: None,
-            unrecognized_fields: BTreeMap::new(),
-        });
-    }
+    parent_b_delegates_release_to(&mut repo, &release_key);
     repo.add_target("release", "team-a/artifact", b"A");
     repo.add_target("release", "team-b/artifact", b"B");
     repo.publish();

@@ -61,16 +61,19 @@ fn init(dir: &std::path::Path, keys: &Keys, bits: u32) -> Repository {
 }
 
 fn audit(repo_dir: &std::path::Path, at: DateTime<Utc>) -> tuf_core::repository::AuditReport {
-    let published = repo_dir.join("published");
-    let root = std::fs::read(published.join("metadata/1.root.json")).unwrap();
     let mut options = AuditOptions::new(at);
-    options.targets_dir = Some(published.join("targets"));
-    audit_repository(
-        &DirectorySource::new(published.join("metadata")),
-        &root,
-        &options,
-        &(),
-    )
+    options.targets_dir = Some(repo_dir.join("published/targets"));
+    audit_with(repo_dir, &options)
+}
+
+/// Audits the published repository from its first root with `options`.
+fn audit_with(
+    repo_dir: &std::path::Path,
+    options: &AuditOptions,
+) -> tuf_core::repository::AuditReport {
+    let metadata = repo_dir.join("published/metadata");
+    let root = std::fs::read(metadata.join("1.root.json")).unwrap();
+    audit_repository(&DirectorySource::new(metadata), &root, options, &())
 }
 
 fn first_publish(dir: &std::path::Path, keys: &Keys) -> Repository {
@@ -287,27 +290,15 @@ fn root_rotation_needs_both_thresholds_and_clients_follow_it() {
     assert_eq!(verified.root_version, Some(2));
     // An audit follows the chain as far as a client's limit lets it: one rotation is
     // already too many for a client allowed one.
-    let published = dir.path().join("published");
-    let root = std::fs::read(published.join("metadata/1.root.json")).unwrap();
     let mut options = AuditOptions::new(now());
     options.limits.max_root_rotations = 1;
-    let limited = audit_repository(
-        &DirectorySource::new(published.join("metadata")),
-        &root,
-        &options,
-        &(),
-    );
+    let limited = audit_with(dir.path(), &options);
     assert_eq!(
         limited.errors(),
         ["error: root: more than 1 root versions to follow"]
     );
     options.limits.max_root_rotations = 2;
-    let report = audit_repository(
-        &DirectorySource::new(published.join("metadata")),
-        &root,
-        &options,
-        &(),
-    );
+    let report = audit_with(dir.path(), &options);
     assert!(report.is_ok(), "{:?}", report.problems);
     // The old keys can no longer change root on their own.
     repo.set_threshold("root", 1, now()).unwrap();
@@ -678,12 +669,11 @@ fn a_partial_audit_reads_changed_bins_and_every_bin_of_a_changed_delegator() {
     bytes.extend_from_slice(b" ");
     std::fs::write(&damaged_path, bytes).unwrap();
 
-    let root = std::fs::read(metadata.join("1.root.json")).unwrap();
     let audit_changed = |changed: Option<&[&str]>| {
         let mut options = AuditOptions::new(now());
         options.changed_roles =
             changed.map(|roles| roles.iter().map(|r| (*r).to_owned()).collect());
-        audit_repository(&DirectorySource::new(&metadata), &root, &options, &())
+        audit_with(dir.path(), &options)
     };
     let names_damaged = |report: &tuf_core::repository::AuditReport| {
         !report.is_ok()

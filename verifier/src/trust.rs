@@ -802,14 +802,7 @@ impl TrustStore {
     /// locks are taken, so async code may call it; `None` means call [`Self::lookup`] on
     /// a blocking thread.
     pub fn lookup_cached(&self, name: &str, version: &str, now: DateTime<Utc>) -> Option<Lookup> {
-        let target = match crate_target_path(name, version) {
-            Ok(target) => target,
-            Err(e) => return Some(Err(e.into())),
-        };
-        match self.current(now) {
-            Ok((current, _)) => current.cached(&target, now),
-            Err(refusal) => Some(Err(refusal)),
-        }
+        self.lookup_target_cached(crate_target_path(name, version), now)
     }
 
     /// The signed target of crate `name` version `version`, judged at `now`. Blocking:
@@ -828,7 +821,17 @@ impl TrustStore {
     /// [`Self::lookup_cached`]: async code may call it; `None` means call
     /// [`Self::lookup_index_file`] on a blocking thread.
     pub fn lookup_index_file_cached(&self, name: &str, now: DateTime<Utc>) -> Option<Lookup> {
-        let target = match crate_index_path(name) {
+        self.lookup_target_cached(crate_index_path(name), now)
+    }
+
+    /// The cached half of [`Self::lookup_target`]: an invalid name, a refusal of
+    /// everything, or an answer already looked up under the current snapshot.
+    fn lookup_target_cached(
+        &self,
+        target: Result<String, LayoutError>,
+        now: DateTime<Utc>,
+    ) -> Option<Lookup> {
+        let target = match target {
             Ok(target) => target,
             Err(e) => return Some(Err(e.into())),
         };

@@ -81,6 +81,18 @@ fn explain_here(registry: &Registry, upstream: &Upstream, name: &str) -> serde_j
     .1
 }
 
+/// The proxy's answer for the index file of `name`, as cargo asks for it.
+fn get_index(proxy: &Proxy, name: &str) -> reqwest::blocking::Response {
+    support::http_client(None)
+        .get(format!(
+            "{}{}",
+            proxy.index_url(),
+            support::index_path(name)
+        ))
+        .send()
+        .unwrap()
+}
+
 fn version<'a>(explanation: &'a serde_json::Value, version: &str) -> &'a serde_json::Value {
     explanation["versions"]
         .as_array()
@@ -300,16 +312,7 @@ fn attestations_are_checked_and_invalid_ones_count_for_nothing() {
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
     assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
-    let index = support::http_client(None)
-        .get(format!(
-            "{}{}",
-            proxy.index_url(),
-            support::index_path("plainutil")
-        ))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let index = get_index(&proxy, "plainutil").text().unwrap();
     assert!(!index.contains("x-tuf-crates-attestations"), "{index}");
 
     let owner_keyid = owner.public_key().keyid().as_str().to_owned();
@@ -574,17 +577,7 @@ fn the_index_answer_drops_what_it_cannot_vouch_for_one_version_at_a_time() {
 fn a_signed_index_file_unavailable_is_503_and_one_not_matching_is_403() {
     let registry = registry();
     let upstream = Upstream::start(&registry);
-    let client = support::http_client(None);
-    let index = |proxy: &Proxy| {
-        client
-            .get(format!(
-                "{}{}",
-                proxy.index_url(),
-                support::index_path("plainutil")
-            ))
-            .send()
-            .unwrap()
-    };
+    let index = |proxy: &Proxy| get_index(proxy, "plainutil");
     let proxy = Proxy::start(&upstream, &registry.repo);
     assert_eq!(index(&proxy).status(), 200);
     let file_path = upstream
@@ -650,14 +643,7 @@ fn a_refused_role_on_a_versions_path_refuses_the_crate_not_just_the_version() {
     registry.repo.forge(&bin, |_| {}, &stranger);
     let upstream = Upstream::start(&registry);
     let proxy = Proxy::start(&upstream, &registry.repo);
-    let answer = support::http_client(None)
-        .get(format!(
-            "{}{}",
-            proxy.index_url(),
-            support::index_path(&name)
-        ))
-        .send()
-        .unwrap();
+    let answer = get_index(&proxy, &name);
     assert_eq!(answer.status(), 403);
     let body = answer.text().unwrap();
     assert!(
@@ -681,14 +667,7 @@ fn a_refused_role_on_a_versions_path_refuses_the_crate_not_just_the_version() {
         &registry.repo,
         &["require_signed_index_entries = \"off\""],
     );
-    let answer = support::http_client(None)
-        .get(format!(
-            "{}{}",
-            proxy.index_url(),
-            support::index_path(&name)
-        ))
-        .send()
-        .unwrap();
+    let answer = get_index(&proxy, &name);
     assert_eq!(answer.status(), 403);
     let body = answer.text().unwrap();
     assert!(body.contains(&bin), "{body}");
