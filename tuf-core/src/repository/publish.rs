@@ -11,7 +11,7 @@ use super::audit::{audit_repository, check_target_file, AuditOptions, Problem, S
 use super::content::hashed_target_path;
 use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
 use super::published_store::{
-    metadata_bytes, read_file, versioned_file_name, write_generation, PublishedStore, TARGETS_DIR,
+    metadata_bytes, read_file, versioned_file_name, write_generation, TARGETS_DIR,
 };
 use super::signing::RoleSignatures;
 use super::source::{DirectorySource, MetadataSource, OverlaySource};
@@ -62,14 +62,17 @@ impl PublishedRole {
     }
 }
 
-/// Signs `doc` with every signer `authorized` lists, keeping other signatures.
+/// Signs `doc` with every signer `authorized` lists, keeping other signatures. Returns
+/// how many distinct authorised keys signed.
 fn sign_with<T: Role>(
     doc: &mut Metadata<T>,
     online: &[&dyn Signer],
     authorized: &[String],
-) -> Result<(), RepositoryError> {
+) -> Result<usize, RepositoryError> {
+    let mut signed: BTreeSet<&str> = BTreeSet::new();
     for signer in online {
         if authorized.iter().any(|k| k == signer.keyid()) {
+            signed.insert(signer.keyid());
             doc.sign(*signer, true).map_err(|e| match e {
                 crate::metadata::SignError::Signer(e) => RepositoryError::Sign(e),
                 crate::metadata::SignError::Metadata(source) => RepositoryError::Metadata {
@@ -79,7 +82,7 @@ fn sign_with<T: Role>(
             })?;
         }
     }
-    Ok(())
+    Ok(signed.len())
 }
 
 impl Repository {
@@ -175,18 +178,29 @@ impl Repository {
         };
         // Publishing any targets role needs a snapshot naming its new version.
         let new_snapshot = new_snapshot || !roles.is_empty();
-        // Sign the online targets roles.
+        // Sign the online targets roles. One that as many authorised online keys as its
+        // threshold have just signed needs no signature check here: they are fresh
+        // signatures over its current bytes, and the audit below verifies them as a
+        // client does.
+        let mut signed_online: BTreeSet<&str> = BTreeSet::new();
         for role in &roles {
             if RoleKind::of(role).is_online() {
-                let keyids = self.authorization_in(role, view)?.keyids;
+                let authorization = self.authorization_in(role, view)?;
                 if let Some(doc) = self.staged.get_mut(role) {
-                    sign_with(doc, online, &keyids)?;
+                    let signers = sign_with(doc, online, &authorization.keyids)?;
+                    if signers as u64 >= authorization.threshold {
+                        signed_online.insert(role);
+                    }
                 }
             }
         }
-        // Every published role must meet its thresholds.
+        // Every other published role must meet its thresholds.
         let mut unsigned = Vec::new();
-        let mut check_roles: Vec<String> = roles.clone();
+        let mut check_roles: Vec<String> = roles
+            .iter()
+            .filter(|r| !signed_online.contains(r.as_str()))
+            .cloned()
+            .collect();
         if publish_root {
             check_roles.insert(0, "root".into());
         }
@@ -256,6 +270,7 @@ impl Repository {
         // Snapshot (§4.4): every targets role with version, length and sha256.
         let snapshot_bytes;
         let snapshot_version;
+        let mut new_snapshot_doc = None;
         if new_snapshot || self.published.snapshot.is_none() {
             snapshot.version = self
                 .published
@@ -274,6 +289,7 @@ impl Repository {
                 snapshot_bytes.clone(),
             ));
             published_roles.push(PublishedRole::new("snapshot", snapshot_version));
+            new_snapshot_doc = Some(doc);
         } else {
             let current = self
                 .published
@@ -357,13 +373,18 @@ impl Repository {
             self.staged_root = None;
             super::editor::remove_if_exists(&staged_dir.join("root.json"))?;
         }
+        let mut published_targets = Vec::with_capacity(roles.len());
         for role in &roles {
-            self.staged.remove(role);
+            if let Some(doc) = self.staged.remove(role) {
+                published_targets.push((role.clone(), doc));
+            }
             super::editor::remove_if_exists(&staged_dir.join(format!("{role}.json")))?;
         }
-        self.published = PublishedStore::load(&published_dir)?;
+        let root_version = root.signed().version;
+        self.published
+            .record_publish(root, timestamp, new_snapshot_doc, published_targets);
         Ok(PublishReport {
-            root_version: root.signed().version,
+            root_version,
             timestamp_version,
             snapshot_version,
             roles: published_roles,
@@ -459,4 +480,92 @@ fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {
         .authorization(role)
         .map(|a| a.keyids.to_vec())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::index_entry::IndexEntry;
+    use crate::repository::published_store::PublishedStore;
+    use crate::repository::{InitOptions, RoleKeySpec, Settings};
+    use crate::{KeyAlgorithm, PrivateKey};
+    use chrono::TimeZone;
+
+    fn spec(key: &PrivateKey) -> RoleKeySpec {
+        RoleKeySpec {
+            keys: vec![key.public_key().clone()],
+            threshold: 1,
+        }
+    }
+
+    /// Every role's published bytes as `store` holds them.
+    fn store_bytes(store: &mut PublishedStore) -> Vec<(String, Vec<u8>)> {
+        let path = Path::new("(test)");
+        let mut out = vec![
+            (
+                "root".to_owned(),
+                metadata_bytes(store.root.as_ref().unwrap(), path).unwrap(),
+            ),
+            (
+                "timestamp".to_owned(),
+                metadata_bytes(store.timestamp.as_ref().unwrap(), path).unwrap(),
+            ),
+            (
+                "snapshot".to_owned(),
+                metadata_bytes(store.snapshot.as_ref().unwrap(), path).unwrap(),
+            ),
+        ];
+        for role in store.targets_roles() {
+            let doc = store.targets(&role).unwrap().unwrap();
+            out.push((role, metadata_bytes(doc, path).unwrap()));
+        }
+        out
+    }
+
+    /// What a publish records in memory is what reading the new generation back gives,
+    /// publish after publish (the editor no longer re-reads what it just wrote).
+    #[test]
+    fn the_store_a_publish_records_is_what_reading_it_back_gives() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let targets = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let online = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let options = InitOptions {
+            root: spec(&root),
+            targets: spec(&targets),
+            snapshot: spec(&online),
+            timestamp: spec(&online),
+            fallback: spec(&online),
+            settings: Settings {
+                fallback_bin_bits: 2,
+                ..Settings::default()
+            },
+        };
+        let mut repo = Repository::init(dir.path(), &options, now).unwrap();
+        repo.sign("root", &root).unwrap();
+        repo.sign("targets", &targets).unwrap();
+        let online_signers: [&dyn Signer; 1] = [&online];
+        repo.publish(&online_signers, now, &()).unwrap();
+        for (name, version) in [("alpha", "1.0.0"), ("beta", "0.1.0"), ("alpha", "1.1.0")] {
+            let body = format!("{name} {version}");
+            let entry = IndexEntry::without_dependencies(name, version, body.as_bytes());
+            repo.add_release(name, version, body.as_bytes(), entry, now)
+                .unwrap();
+            repo.publish(&online_signers, now, &()).unwrap();
+            let mut reread = PublishedStore::load(&dir.path().join(PUBLISHED_DIR)).unwrap();
+            assert_eq!(
+                store_bytes(&mut repo.published),
+                store_bytes(&mut reread),
+                "after publishing {name} {version}"
+            );
+        }
+        // A refresh that renews only the timestamp keeps the snapshot it names.
+        let later = now + chrono::Duration::days(200);
+        repo.refresh(&online_signers, later, Some(u64::MAX / 4), &())
+            .unwrap();
+        let mut reread = PublishedStore::load(&dir.path().join(PUBLISHED_DIR)).unwrap();
+        assert_eq!(store_bytes(&mut repo.published), store_bytes(&mut reread));
+    }
 }

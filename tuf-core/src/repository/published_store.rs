@@ -144,6 +144,24 @@ impl PublishedStore {
         Ok(published)
     }
 
+    /// Records what a publish just wrote to the new generation (and audited from its
+    /// bytes): what [`Self::load`] would read back, without reading and parsing it again.
+    /// Targets roles read before and not changed by the publish stay cached.
+    pub fn record_publish(
+        &mut self,
+        root: Metadata<Root>,
+        timestamp: Metadata<Timestamp>,
+        snapshot: Option<Metadata<Snapshot>>,
+        targets: impl IntoIterator<Item = (String, Metadata<Targets>)>,
+    ) {
+        self.root = Some(root);
+        self.timestamp = Some(timestamp);
+        if let Some(snapshot) = snapshot {
+            self.snapshot = Some(snapshot);
+        }
+        self.targets.extend(targets);
+    }
+
     /// The published version of a targets role, from snapshot.
     pub fn targets_version(&self, role: &str) -> Option<u64> {
         self.snapshot
