@@ -10,6 +10,7 @@ mod explain;
 mod index_answer;
 mod index_line;
 mod offline;
+mod policy;
 mod proxy;
 mod serve;
 mod signed_index;

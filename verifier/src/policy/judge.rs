@@ -1,0 +1,825 @@
+//! The trust rule, judged with no I/O (spec/trust-policy.md, "The rule"): a release is
+//! trusted when
+//!
+//! 1. developers the policy trusts for the crate vouched for it: at least
+//!    `rule.attestations` of them made a valid attestation of exactly this release
+//!    (`release`, or `review` too when `rule.reviews-count`), or an exception admits it;
+//! 2. only trusted developers released it: no valid `release` attestation is by a key the
+//!    policy does not trust for the crate;
+//! 3. with `rule.dependencies = "trusted"`, each of its normal and build dependencies
+//!    (optional ones unless exempt; never dev-dependencies), read from its *signed* index
+//!    entry, has a trusted version matching the requirement.
+//!
+//! An attestation that does not verify for the release counts for nothing, for or
+//! against. The releases come from a [`ReleaseSource`]: what the proxy would serve
+//! without a policy (signed, and passing every other check).
+
+use std::collections::HashMap;
+
+use tuf_core::attestation::AttestationKind;
+use tuf_core::index_entry::{DependencyKind, IndexDependency};
+
+use super::file::{
+    developer_lines, fold_name, keyid_prefix, DependencyRule, OptionalDependencies, Policy,
+};
+
+/// The deepest chain of dependencies judged; deeper is refused.
+pub const MAX_DEPENDENCY_DEPTH: usize = 128;
+
+/// One attestation of a release, checked against the signed release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedAttestation {
+    /// The label it carries (for messages).
+    pub label: String,
+    /// The signing key's keyid.
+    pub keyid: String,
+    /// Released or reviewed.
+    pub kind: AttestationKind,
+    /// `None` when it verifies for this release; otherwise why not.
+    pub invalid: Option<String>,
+}
+
+/// A release as the proxy would serve it without a policy.
+#[derive(Debug, Clone)]
+pub struct Release {
+    /// The version.
+    pub version: semver::Version,
+    /// Its attestations, each checked.
+    pub attestations: Vec<CheckedAttestation>,
+    /// Its dependencies from its signed index entry; `None` when its entry is not signed
+    /// (a release judged by `cksum` alone), so its dependencies are upstream's word.
+    pub dependencies: Option<Vec<IndexDependency>>,
+}
+
+/// Where the judge reads a crate's releases.
+pub trait ReleaseSource {
+    /// Every release of crate `name` that would be served without a policy. `Err` when
+    /// they cannot be known now (the reason).
+    fn releases(&self, name: &str) -> Result<Vec<Release>, String>;
+}
+
+/// A developer as a release names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+pub struct Developer {
+    /// Its label.
+    pub label: String,
+    /// Its keyid.
+    pub keyid: String,
+}
+
+impl std::fmt::Display for Developer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "@{} ({}…)", self.label, keyid_prefix(&self.keyid))
+    }
+}
+
+/// Why a release is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum Trusted {
+    /// Trusted developers attested it.
+    Attested {
+        /// Who.
+        developers: Vec<Developer>,
+    },
+    /// An exception of the policy admits it.
+    Exception {
+        /// The exception's reason.
+        reason: String,
+        /// Its line in the policy.
+        line: usize,
+    },
+}
+
+/// Why a release is not trusted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "reason", rename_all = "kebab-case")]
+pub enum Untrusted {
+    /// Too few trusted developers vouched for it (point 1).
+    NotVouched {
+        /// Trusted developers who did.
+        trusted: Vec<Developer>,
+        /// How many the rule asks for.
+        needed: usize,
+        /// Developers with a valid attestation whom the policy does not trust for it.
+        untrusted: Vec<Developer>,
+    },
+    /// A developer the policy does not trust released it (point 2).
+    AuthorNotTrusted {
+        /// Who.
+        developers: Vec<Developer>,
+    },
+    /// Its index entry is not signed, so its dependencies cannot be judged (point 3).
+    EntryNotSigned,
+    /// A dependency has no trusted version (point 3).
+    Dependency {
+        /// The dependency's crate.
+        dependency: String,
+        /// Its requirement.
+        req: String,
+        /// Why no version of it will do.
+        failure: Box<DependencyFailure>,
+    },
+}
+
+/// Why no version of a dependency is trusted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "failure", rename_all = "kebab-case")]
+pub enum DependencyFailure {
+    /// No served version matches the requirement.
+    NoMatchingVersion,
+    /// Versions match, none is trusted: the newest one's reason.
+    NoTrustedVersion {
+        /// The newest matching version.
+        newest: String,
+        /// Why it is not trusted.
+        why: Untrusted,
+    },
+    /// The requirement cannot be read.
+    BadRequirement {
+        /// The parser's message.
+        message: String,
+    },
+    /// The dependency depends back on a crate being judged.
+    Cycle,
+    /// The chain of dependencies is deeper than [`MAX_DEPENDENCY_DEPTH`].
+    TooDeep,
+    /// Its releases cannot be known now.
+    Unavailable {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The judgement of one release.
+pub type Verdict = Result<Trusted, Untrusted>;
+
+/// Judges releases under one policy, remembering each verdict (a dependency graph is
+/// judged once per release, however many paths reach it).
+pub struct Judge<'a> {
+    policy: &'a Policy,
+    source: &'a dyn ReleaseSource,
+    verdicts: HashMap<(String, semver::Version), Verdict>,
+    releases: HashMap<String, Result<Vec<Release>, String>>,
+    in_progress: Vec<(String, semver::Version)>,
+}
+
+impl<'a> Judge<'a> {
+    /// A judge of `policy` reading releases from `source`.
+    pub fn new(policy: &'a Policy, source: &'a dyn ReleaseSource) -> Self {
+        Self {
+            policy,
+            source,
+            verdicts: HashMap::new(),
+            releases: HashMap::new(),
+            in_progress: Vec::new(),
+        }
+    }
+
+    /// Judges release `release` of crate `name`.
+    pub fn judge(&mut self, name: &str, release: &Release) -> Verdict {
+        let key = (fold_name(name), release.version.clone());
+        if let Some(verdict) = self.verdicts.get(&key) {
+            return verdict.clone();
+        }
+        self.in_progress.push(key.clone());
+        let verdict = self.judge_uncached(name, release);
+        self.in_progress.pop();
+        self.verdicts.insert(key, verdict.clone());
+        verdict
+    }
+
+    fn judge_uncached(&mut self, name: &str, release: &Release) -> Verdict {
+        let trusted = self.vouched(name, release)?;
+        if self.policy.rule.dependencies == DependencyRule::Trusted {
+            let Some(dependencies) = &release.dependencies else {
+                return Err(Untrusted::EntryNotSigned);
+            };
+            for dependency in dependencies {
+                if !self.is_judged(dependency) {
+                    continue;
+                }
+                self.dependency(dependency)?;
+            }
+        }
+        Ok(trusted)
+    }
+
+    /// Points 1 and 2.
+    fn vouched(&self, name: &str, release: &Release) -> Verdict {
+        let valid = || release.attestations.iter().filter(|a| a.invalid.is_none());
+        let developer = |a: &CheckedAttestation| Developer {
+            label: a.label.clone(),
+            keyid: a.keyid.clone(),
+        };
+        let is_trusted =
+            |a: &CheckedAttestation| self.policy.trusted_for(name, &a.keyid).next().is_some();
+        // Point 2 first: an untrusted author is the reason even when others vouched.
+        let mut untrusted_authors: Vec<Developer> = valid()
+            .filter(|a| a.kind == AttestationKind::Release && !is_trusted(a))
+            .map(developer)
+            .collect();
+        untrusted_authors.sort();
+        untrusted_authors.dedup_by(|a, b| a.keyid == b.keyid);
+        if let Some(exception) = self.policy.exception_for(name, &release.version) {
+            return Ok(Trusted::Exception {
+                reason: exception.reason.clone(),
+                line: exception.line,
+            });
+        }
+        if !untrusted_authors.is_empty() {
+            return Err(Untrusted::AuthorNotTrusted {
+                developers: untrusted_authors,
+            });
+        }
+        let counts = |a: &&CheckedAttestation| {
+            a.kind == AttestationKind::Release || self.policy.rule.reviews_count
+        };
+        let mut trusted: Vec<Developer> = valid()
+            .filter(counts)
+            .filter(|a| is_trusted(a))
+            .map(developer)
+            .collect();
+        trusted.sort();
+        trusted.dedup_by(|a, b| a.keyid == b.keyid);
+        if trusted.len() >= self.policy.rule.attestations {
+            return Ok(Trusted::Attested {
+                developers: trusted,
+            });
+        }
+        let mut untrusted: Vec<Developer> = valid()
+            .filter(counts)
+            .filter(|a| !is_trusted(a))
+            .map(developer)
+            .collect();
+        untrusted.sort();
+        untrusted.dedup_by(|a, b| a.keyid == b.keyid);
+        Err(Untrusted::NotVouched {
+            trusted,
+            needed: self.policy.rule.attestations,
+            untrusted,
+        })
+    }
+
+    fn is_judged(&self, dependency: &IndexDependency) -> bool {
+        match dependency.kind {
+            DependencyKind::Dev => false,
+            DependencyKind::Normal | DependencyKind::Build => {
+                !dependency.optional
+                    || self.policy.rule.optional_dependencies == OptionalDependencies::Trusted
+            }
+        }
+    }
+
+    /// Point 3 for one dependency: some trusted release matches its requirement.
+    fn dependency(&mut self, dependency: &IndexDependency) -> Result<(), Untrusted> {
+        let crate_name = dependency.package.as_deref().unwrap_or(&dependency.name);
+        let fail = |failure: DependencyFailure| Untrusted::Dependency {
+            dependency: crate_name.to_owned(),
+            req: dependency.req.clone(),
+            failure: Box::new(failure),
+        };
+        let req = semver::VersionReq::parse(&dependency.req).map_err(|e| {
+            fail(DependencyFailure::BadRequirement {
+                message: e.to_string(),
+            })
+        })?;
+        if self.in_progress.len() > MAX_DEPENDENCY_DEPTH {
+            return Err(fail(DependencyFailure::TooDeep));
+        }
+        let folded = fold_name(crate_name);
+        if !self.releases.contains_key(&folded) {
+            let releases = self.source.releases(crate_name);
+            self.releases.insert(folded.clone(), releases);
+        }
+        let mut matching: Vec<Release> = match self.releases.get(&folded) {
+            Some(Ok(releases)) => releases
+                .iter()
+                .filter(|r| req.matches(&r.version))
+                .cloned()
+                .collect(),
+            Some(Err(reason)) => {
+                return Err(fail(DependencyFailure::Unavailable {
+                    reason: reason.clone(),
+                }))
+            }
+            None => Vec::new(),
+        };
+        // Newest first: the reason shown is the newest version's.
+        matching.sort_by(|a, b| b.version.cmp(&a.version));
+        let Some(newest) = matching.first().map(|r| r.version.to_string()) else {
+            return Err(fail(DependencyFailure::NoMatchingVersion));
+        };
+        let mut newest_why = None;
+        let mut cycle = false;
+        for release in &matching {
+            let key = (folded.clone(), release.version.clone());
+            if self.in_progress.contains(&key) {
+                cycle = true;
+                continue;
+            }
+            match self.judge(crate_name, release) {
+                Ok(_) => return Ok(()),
+                Err(why) => {
+                    newest_why.get_or_insert(why);
+                }
+            }
+        }
+        Err(fail(match newest_why {
+            Some(why) => DependencyFailure::NoTrustedVersion { newest, why },
+            None if cycle => DependencyFailure::Cycle,
+            None => DependencyFailure::NoMatchingVersion,
+        }))
+    }
+}
+
+/// What to do about an untrusted release: the developers to trust, if trusting someone
+/// would help (the first link of the chain that names developers).
+pub fn developers_to_trust(why: &Untrusted) -> Vec<Developer> {
+    match why {
+        Untrusted::NotVouched { untrusted, .. } => untrusted.clone(),
+        Untrusted::AuthorNotTrusted { developers } => developers.clone(),
+        Untrusted::EntryNotSigned => Vec::new(),
+        Untrusted::Dependency { failure, .. } => match failure.as_ref() {
+            DependencyFailure::NoTrustedVersion { why, .. } => developers_to_trust(why),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// The refusal of `name` `version` in words cargo shows the user, with the policy lines
+/// that would admit it when trusting developers would.
+pub fn explain(name: &str, version: &str, why: &Untrusted) -> String {
+    let mut text = format!("Package {name} {version} cannot be a dependency, because ");
+    describe(&mut text, name, why);
+    text.push('.');
+    let to_trust = developers_to_trust(why);
+    if !to_trust.is_empty() {
+        let labels: Vec<String> = to_trust.iter().map(|d| format!("@{}", d.label)).collect();
+        text.push_str(&format!(
+            " To use this package you need to add {} to your list of trusted developers, for \
+             example with `tuf-verifier policy trust {}`, or by adding to the policy:\n",
+            labels.join(" and "),
+            to_trust.first().map_or("", |d| d.label.as_str())
+        ));
+        for developer in &to_trust {
+            text.push_str(&developer_lines(&developer.label, &developer.keyid));
+        }
+    }
+    text
+}
+
+fn list(developers: &[Developer]) -> String {
+    developers
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn describe(text: &mut String, name: &str, why: &Untrusted) {
+    match why {
+        Untrusted::NotVouched {
+            trusted,
+            needed,
+            untrusted,
+        } => {
+            if untrusted.is_empty() && trusted.is_empty() {
+                text.push_str("no developer attested it (a trusted developer must vouch for this release explicitly)");
+            } else if untrusted.is_empty() {
+                text.push_str(&format!(
+                    "only {} trusted developer(s) attested it ({}), and your policy asks for {needed}",
+                    trusted.len(),
+                    list(trusted)
+                ));
+            } else {
+                let who = if untrusted.len() == 1 {
+                    "developer"
+                } else {
+                    "developers"
+                };
+                text.push_str(&format!(
+                    "you do not trust {who} {}, who vouched for it",
+                    list(untrusted)
+                ));
+                if !trusted.is_empty() {
+                    text.push_str(&format!(
+                        " (trusted: {}; your policy asks for {needed})",
+                        list(trusted)
+                    ));
+                }
+            }
+        }
+        Untrusted::AuthorNotTrusted { developers } => {
+            let who = if developers.len() == 1 {
+                "developer"
+            } else {
+                "developers"
+            };
+            text.push_str(&format!(
+                "you do not trust {who} {}, who released it",
+                list(developers)
+            ));
+        }
+        Untrusted::EntryNotSigned => text.push_str(
+            "its index entry is not signed, so its dependencies cannot be judged (release it \
+             again with signed index entries)",
+        ),
+        Untrusted::Dependency {
+            dependency,
+            req,
+            failure,
+        } => {
+            text.push_str(&format!("{dependency} {req} is required by {name}, and "));
+            match failure.as_ref() {
+                DependencyFailure::NoMatchingVersion => {
+                    text.push_str("no signed version of it matches")
+                }
+                DependencyFailure::NoTrustedVersion { newest, why } => {
+                    text.push_str(&format!(
+                        "no matching version is trusted: {dependency} {newest}: "
+                    ));
+                    describe(text, dependency, why);
+                }
+                DependencyFailure::BadRequirement { message } => {
+                    text.push_str(&format!("the requirement cannot be read ({message})"))
+                }
+                DependencyFailure::Cycle => {
+                    text.push_str("it depends back on a crate being judged (a dependency cycle)")
+                }
+                DependencyFailure::TooDeep => text.push_str(&format!(
+                    "the chain of dependencies is deeper than {MAX_DEPENDENCY_DEPTH}"
+                )),
+                DependencyFailure::Unavailable { reason } => {
+                    text.push_str(&format!("its releases cannot be read now ({reason})"))
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+    use super::*;
+    use std::path::Path;
+
+    const ALICE: &str = "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1";
+    const BOB: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+    const MAURO: &str = "3333333333333333333333333333333333333333333333333333333333333333";
+
+    fn policy(extra: &str) -> Policy {
+        Policy::from_text(
+            Path::new("policy.toml"),
+            &format!(
+                "{extra}\n[[developer]]\nlabel = \"alice\"\nkey = \"{ALICE}\"\n\
+                 [[developer]]\nlabel = \"bob\"\nkey = \"{BOB}\"\ncrates = [\"bobs\"]\n"
+            ),
+        )
+        .unwrap()
+    }
+
+    fn attestation(label: &str, keyid: &str, kind: AttestationKind) -> CheckedAttestation {
+        CheckedAttestation {
+            label: label.into(),
+            keyid: keyid.into(),
+            kind,
+            invalid: None,
+        }
+    }
+
+    fn dep(name: &str, req: &str, kind: DependencyKind, optional: bool) -> IndexDependency {
+        let line = format!(
+            r#"{{"name":"x","vers":"1.0.0","deps":[{{"name":"{name}","req":"{req}","features":[],"optional":{optional},"default_features":true,"target":null,"kind":"{}"}}],"cksum":"{}","features":{{}},"yanked":false}}"#,
+            kind.as_str(),
+            "0".repeat(64)
+        );
+        tuf_core::index_entry::IndexEntry::parse_line(line.as_bytes())
+            .unwrap()
+            .deps
+            .remove(0)
+    }
+
+    fn release(
+        version: &str,
+        attestations: Vec<CheckedAttestation>,
+        deps: Vec<IndexDependency>,
+    ) -> Release {
+        Release {
+            version: semver::Version::parse(version).unwrap(),
+            attestations,
+            dependencies: Some(deps),
+        }
+    }
+
+    #[derive(Default)]
+    struct Registry(HashMap<String, Vec<Release>>);
+
+    impl ReleaseSource for Registry {
+        fn releases(&self, name: &str) -> Result<Vec<Release>, String> {
+            if name == "offline" {
+                return Err("upstream unreachable".into());
+            }
+            Ok(self.0.get(name).cloned().unwrap_or_default())
+        }
+    }
+
+    fn alice() -> CheckedAttestation {
+        attestation("alice", ALICE, AttestationKind::Release)
+    }
+    fn mauro() -> CheckedAttestation {
+        attestation("mauro3", MAURO, AttestationKind::Release)
+    }
+
+    #[test]
+    fn a_release_attested_by_a_trusted_developer_is_trusted() {
+        let p = policy("");
+        let registry = Registry::default();
+        let mut judge = Judge::new(&p, &registry);
+        let verdict = judge.judge("good", &release("1.0.0", vec![alice()], vec![]));
+        let Ok(Trusted::Attested { developers }) = verdict else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(developers[0].label, "alice");
+    }
+
+    #[test]
+    fn an_untrusted_author_is_named_with_the_line_to_add() {
+        let p = policy("");
+        let registry = Registry::default();
+        let mut judge = Judge::new(&p, &registry);
+        let why = judge
+            .judge("parameters", &release("0.3.1", vec![mauro()], vec![]))
+            .unwrap_err();
+        assert!(
+            matches!(&why, Untrusted::AuthorNotTrusted { developers } if developers[0].keyid == MAURO)
+        );
+        // Exactly as spec/trust-policy.md shows it.
+        assert_eq!(
+            explain("parameters", "0.3.1", &why),
+            format!(
+                "Package parameters 0.3.1 cannot be a dependency, because you do not trust \
+                 developer @mauro3 (33333333…), who released it. To use this package you need \
+                 to add @mauro3 to your list of trusted developers, for example with \
+                 `tuf-verifier policy trust mauro3`, or by adding to the policy:\n\
+                 [[developer]]\nlabel = \"mauro3\"\nkey = \"{MAURO}\"\n"
+            )
+        );
+        // An untrusted author fails the release even when a trusted developer reviewed it.
+        let review = attestation("alice", ALICE, AttestationKind::Review);
+        assert!(judge
+            .judge(
+                "parameters",
+                &release("0.3.2", vec![mauro(), review], vec![])
+            )
+            .is_err());
+    }
+
+    #[test]
+    fn no_attestation_or_only_invalid_ones_is_not_vouched() {
+        let p = policy("");
+        let registry = Registry::default();
+        let mut judge = Judge::new(&p, &registry);
+        let why = judge
+            .judge("quiet", &release("1.0.0", vec![], vec![]))
+            .unwrap_err();
+        assert_eq!(
+            why,
+            Untrusted::NotVouched {
+                trusted: vec![],
+                needed: 1,
+                untrusted: vec![]
+            }
+        );
+        assert!(explain("quiet", "1.0.0", &why).contains("no developer attested it"));
+        let mut forged = alice();
+        forged.invalid = Some("bad signature".into());
+        assert!(judge
+            .judge("quiet", &release("1.0.1", vec![forged], vec![]))
+            .is_err());
+        // An invalid attestation by an untrusted author does not count against either.
+        let mut bad_mauro = mauro();
+        bad_mauro.invalid = Some("over another release".into());
+        assert!(judge
+            .judge("quiet", &release("1.0.2", vec![alice(), bad_mauro], vec![]))
+            .is_ok());
+    }
+
+    #[test]
+    fn scope_thresholds_and_reviews_follow_the_rule() {
+        let p = policy("[rule]\nattestations = 2\nreviews-count = false\n");
+        let registry = Registry::default();
+        let mut judge = Judge::new(&p, &registry);
+        let bob = attestation("bob", BOB, AttestationKind::Release);
+        // Bob is trusted for `bobs` only: elsewhere his release attestation is untrusted.
+        assert!(judge
+            .judge(
+                "bobs",
+                &release("1.0.0", vec![alice(), bob.clone()], vec![])
+            )
+            .is_ok());
+        assert!(matches!(
+            judge.judge("other", &release("1.0.0", vec![alice(), bob], vec![])),
+            Err(Untrusted::AuthorNotTrusted { .. })
+        ));
+        // Reviews do not count here: alice's release and bob's review are one of two.
+        let bob_review = attestation("bob", BOB, AttestationKind::Review);
+        let why = judge
+            .judge("bobs", &release("1.0.1", vec![alice(), bob_review], vec![]))
+            .unwrap_err();
+        assert!(
+            matches!(why, Untrusted::NotVouched { ref trusted, needed: 2, .. } if trusted.len() == 1),
+            "{why:?}"
+        );
+        // The same key twice is one developer.
+        assert!(judge
+            .judge("bobs", &release("1.0.2", vec![alice(), alice()], vec![]))
+            .is_err());
+    }
+
+    #[test]
+    fn an_exception_admits_the_release_with_its_reason_but_not_its_dependencies() {
+        let p = policy("[[exception]]\ncrate = \"parameters\"\nversion = \"=0.3.1\"\nreason = \"audited by hand\"\n");
+        let mut registry = Registry::default();
+        registry
+            .0
+            .insert("evil".into(), vec![release("1.0.0", vec![mauro()], vec![])]);
+        let mut judge = Judge::new(&p, &registry);
+        assert_eq!(
+            judge.judge("parameters", &release("0.3.1", vec![mauro()], vec![])),
+            Ok(Trusted::Exception {
+                reason: "audited by hand".into(),
+                line: 1
+            })
+        );
+        assert!(judge
+            .judge("parameters", &release("0.3.2", vec![mauro()], vec![]))
+            .is_err());
+        let with_dep = release(
+            "0.3.1",
+            vec![],
+            vec![dep("evil", "^1", DependencyKind::Normal, false)],
+        );
+        let mut judge = Judge::new(&p, &registry);
+        assert!(matches!(
+            judge.judge("parameters", &with_dep),
+            Err(Untrusted::Dependency { .. })
+        ));
+    }
+
+    #[test]
+    fn dependencies_must_have_a_trusted_matching_version() {
+        let p = policy("");
+        let mut registry = Registry::default();
+        registry.0.insert(
+            "parameters".into(),
+            vec![
+                release("0.3.1", vec![mauro()], vec![]),
+                release("0.4.0", vec![alice()], vec![]),
+            ],
+        );
+        let good = |req: &str| {
+            release(
+                "1.0.0",
+                vec![alice()],
+                vec![dep("parameters", req, DependencyKind::Normal, false)],
+            )
+        };
+        // (A judge remembers each release's verdict: one judge per variant of `good`.)
+        assert!(Judge::new(&p, &registry)
+            .judge("good", &good("^0.4"))
+            .is_ok());
+        let why = Judge::new(&p, &registry)
+            .judge("good", &good("^0.3"))
+            .unwrap_err();
+        let text = explain("good", "1.0.0", &why);
+        // As spec/trust-policy.md shows it.
+        assert!(
+            text.starts_with(
+                "Package good 1.0.0 cannot be a dependency, because parameters ^0.3 is \
+                 required by good, and no matching version is trusted: parameters 0.3.1: you \
+                 do not trust developer @mauro3 (33333333…), who released it. To use this \
+                 package you need to add @mauro3 to your list of trusted developers, "
+            ),
+            "{text}"
+        );
+        assert_eq!(developers_to_trust(&why)[0].keyid, MAURO);
+        let mut judge = Judge::new(&p, &registry);
+        assert!(matches!(
+            judge.judge("good", &good("^9")),
+            Err(Untrusted::Dependency { ref failure, .. }) if **failure == DependencyFailure::NoMatchingVersion
+        ));
+        // Dev-dependencies are exempt; optional ones are judged unless exempt.
+        let dev = release(
+            "1.0.0",
+            vec![alice()],
+            vec![dep("parameters", "^0.3", DependencyKind::Dev, false)],
+        );
+        let optional = release(
+            "1.0.0",
+            vec![alice()],
+            vec![dep("parameters", "^0.3", DependencyKind::Normal, true)],
+        );
+        let build = release(
+            "1.0.0",
+            vec![alice()],
+            vec![dep("parameters", "^0.3", DependencyKind::Build, false)],
+        );
+        assert!(Judge::new(&p, &registry).judge("good", &dev).is_ok());
+        assert!(Judge::new(&p, &registry).judge("good", &optional).is_err());
+        assert!(Judge::new(&p, &registry).judge("good", &build).is_err());
+        let exempt = policy("[rule]\noptional-dependencies = \"exempt\"\n");
+        assert!(Judge::new(&exempt, &registry)
+            .judge("good", &optional)
+            .is_ok());
+        let any = policy("[rule]\ndependencies = \"any\"\n");
+        assert!(Judge::new(&any, &registry)
+            .judge("good", &good("^0.3"))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_rename_is_judged_by_its_real_crate_and_unknowable_releases_fail_closed() {
+        let p = policy("");
+        let mut registry = Registry::default();
+        registry.0.insert(
+            "parameters".into(),
+            vec![release("0.3.1", vec![mauro()], vec![])],
+        );
+        let mut renamed = dep("params", "^0.3", DependencyKind::Normal, false);
+        renamed.package = Some("parameters".into());
+        let mut judge = Judge::new(&p, &registry);
+        assert!(matches!(
+            judge.judge("good", &release("1.0.0", vec![alice()], vec![renamed])),
+            Err(Untrusted::Dependency { ref dependency, .. }) if dependency == "parameters"
+        ));
+        let offline = release(
+            "1.0.0",
+            vec![alice()],
+            vec![dep("offline", "^1", DependencyKind::Normal, false)],
+        );
+        assert!(matches!(
+            Judge::new(&p, &registry).judge("good", &offline),
+            Err(Untrusted::Dependency { ref failure, .. }) if matches!(**failure, DependencyFailure::Unavailable { .. })
+        ));
+        let unsigned_entry = Release {
+            dependencies: None,
+            ..release("1.0.0", vec![alice()], vec![])
+        };
+        assert_eq!(
+            Judge::new(&p, &registry).judge("good", &unsigned_entry),
+            Err(Untrusted::EntryNotSigned)
+        );
+    }
+
+    #[test]
+    fn a_dependency_cycle_is_not_trusted_and_ends() {
+        let p = policy("");
+        let mut registry = Registry::default();
+        registry.0.insert(
+            "a".into(),
+            vec![release(
+                "1.0.0",
+                vec![alice()],
+                vec![dep("b", "^1", DependencyKind::Normal, false)],
+            )],
+        );
+        registry.0.insert(
+            "b".into(),
+            vec![release(
+                "1.0.0",
+                vec![alice()],
+                vec![dep("a", "^1", DependencyKind::Normal, false)],
+            )],
+        );
+        let a = registry.0["a"][0].clone();
+        let why = Judge::new(&p, &registry).judge("a", &a).unwrap_err();
+        assert!(explain("a", "1.0.0", &why).contains("cycle"), "{why:?}");
+    }
+
+    #[test]
+    fn a_wide_graph_is_judged_once_per_release() {
+        struct Counting(Registry, std::cell::Cell<usize>);
+        impl ReleaseSource for Counting {
+            fn releases(&self, name: &str) -> Result<Vec<Release>, String> {
+                self.1.set(self.1.get() + 1);
+                self.0.releases(name)
+            }
+        }
+        let p = policy("");
+        let mut registry = Registry::default();
+        // 200 crates, each depending on every earlier one's version 1.
+        for i in 0..200 {
+            let deps = (0..i)
+                .map(|j| dep(&format!("c{j}"), "^1", DependencyKind::Normal, false))
+                .collect();
+            registry
+                .0
+                .insert(format!("c{i}"), vec![release("1.0.0", vec![alice()], deps)]);
+        }
+        let top = registry.0["c199"][0].clone();
+        let source = Counting(registry, std::cell::Cell::new(0));
+        assert!(Judge::new(&p, &source).judge("c199", &top).is_ok());
+        assert_eq!(source.1.get(), 199, "each crate's releases are read once");
+    }
+}
