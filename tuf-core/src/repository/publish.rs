@@ -484,7 +484,7 @@ fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
     use super::*;
     use crate::index_entry::IndexEntry;
     use crate::repository::published_store::PublishedStore;
@@ -523,6 +523,42 @@ mod tests {
         out
     }
 
+    /// Snapshot and timestamp keys that were not given are named as such before anything
+    /// is written, even when the bins' online key was given.
+    #[test]
+    fn a_snapshot_key_not_given_is_refused_by_name() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 2, 9, 0, 0).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let bins = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let snapshot = PrivateKey::generate(KeyAlgorithm::Ed25519);
+        let options = InitOptions {
+            root: spec(&root),
+            targets: spec(&root),
+            snapshot: spec(&snapshot),
+            timestamp: spec(&snapshot),
+            fallback: spec(&bins),
+            settings: Settings {
+                fallback_bin_bits: 1,
+                ..Settings::default()
+            },
+        };
+        let mut repo = Repository::init(dir.path(), &options, now).unwrap();
+        repo.sign("root", &root).unwrap();
+        repo.sign("targets", &root).unwrap();
+        let bins_only: [&dyn Signer; 1] = [&bins];
+        let error = repo.publish(&bins_only, now, &()).unwrap_err();
+        let RepositoryError::NotSigned(missing) = &error else {
+            panic!("{error}")
+        };
+        assert_eq!(missing.len(), 1, "{error}");
+        assert_eq!(missing[0].role, "snapshot", "{error}");
+        assert_eq!(missing[0].keys, RequiredKeys::Online, "{error}");
+        assert!(!dir.path().join(PUBLISHED_DIR).join("metadata").exists());
+        let both: [&dyn Signer; 2] = [&bins, &snapshot];
+        repo.publish(&both, now, &()).unwrap();
+    }
+
     /// What a publish records in memory is what reading the new generation back gives,
     /// publish after publish (the editor no longer re-reads what it just wrote).
     #[test]
@@ -553,7 +589,13 @@ mod tests {
             let entry = IndexEntry::without_dependencies(name, version, body.as_bytes());
             repo.add_release(name, version, body.as_bytes(), entry, now)
                 .unwrap();
-            repo.publish(&online_signers, now, &()).unwrap();
+            let report = repo.publish(&online_signers, now, &()).unwrap();
+            // The release, and its crate's index file (a new version of it).
+            assert_eq!(
+                (report.releases_published, report.index_files_published),
+                (1, 1),
+                "{report:?}"
+            );
             let mut reread = PublishedStore::load(&dir.path().join(PUBLISHED_DIR)).unwrap();
             assert_eq!(
                 store_bytes(&mut repo.published),
