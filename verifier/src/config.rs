@@ -109,6 +109,11 @@ pub struct ServeArgs {
     /// least recently used tarballs are removed beyond it [default: 8 GiB].
     #[arg(long, value_name = "BYTES")]
     pub tarball_cache_size: Option<u64>,
+    /// Trust policy file (spec/trust-policy.md): serve only releases that developers it
+    /// trusts vouched for. Reloaded on SIGHUP and when it changes [default: none, what
+    /// the registry signed is served].
+    #[arg(long, value_name = "FILE")]
+    pub policy: Option<PathBuf>,
 }
 
 /// The configuration file: the same options as [`ServeArgs`].
@@ -133,6 +138,7 @@ struct ConfigFile {
     max_cached_lookups: Option<usize>,
     index_cache_size: Option<u64>,
     tarball_cache_size: Option<u64>,
+    policy: Option<PathBuf>,
 }
 
 /// Whether index lines must come from signed index files.
@@ -207,6 +213,8 @@ pub struct ServeConfig {
     pub index_cache_size: u64,
     /// Disk budget of the tarball cache.
     pub tarball_cache_size: u64,
+    /// The trust policy file, if any.
+    pub policy: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -267,6 +275,7 @@ impl ServeArgs {
             .unwrap_or(DEFAULT_TARBALL_CACHE_SIZE);
         Ok(ServeConfig {
             listen,
+            policy: repository.policy,
             public_url,
             upstream_index,
             upstream_dl,
@@ -358,6 +367,7 @@ impl ServeArgs {
             .state_dir
             .clone()
             .or(file.state_dir.clone().map(&relative));
+        let policy = self.policy.clone().or(file.policy.clone().map(&relative));
         let upstream_timeout = duration(
             "upstream_timeout",
             &self.upstream_timeout,
@@ -392,6 +402,7 @@ impl ServeArgs {
             state_dir,
             upstream_timeout,
             connect_timeout,
+            policy,
         })
     }
 }
@@ -419,6 +430,8 @@ pub struct RepositoryConfig {
     pub upstream_timeout: Duration,
     /// Upstream connect timeout.
     pub connect_timeout: Duration,
+    /// The trust policy file, if any.
+    pub policy: Option<PathBuf>,
 }
 
 /// Longest duration setting accepted.

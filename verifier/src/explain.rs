@@ -60,6 +60,10 @@ pub struct ExplainArgs {
     /// The trusted root metadata file.
     #[arg(long, value_name = "FILE")]
     pub root: Option<std::path::PathBuf>,
+    /// A trust policy file to judge the versions by (spec/trust-policy.md) [default:
+    /// `policy` from --config; with --proxy, the proxy's own policy].
+    #[arg(long, value_name = "FILE", conflicts_with = "proxy")]
+    pub policy: Option<std::path::PathBuf>,
     /// Print the explanation as one JSON object on stdout.
     #[arg(long)]
     pub json: bool,
@@ -128,6 +132,54 @@ pub struct VersionExplanation {
     /// The developers' attestations stored with the signed entry.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub attestations: Vec<AttestationExplanation>,
+    /// The trust policy's verdict, when a policy is in force and the version passed
+    /// every other check.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub policy: Option<PolicyExplanation>,
+}
+
+/// The trust policy's verdict on one version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PolicyExplanation {
+    /// Whether the policy trusts it.
+    pub trusted: bool,
+    /// Why, in words: who attested it, the exception's reason, or why it is not trusted.
+    pub reason: String,
+    /// The trusted developers who attested it, as `@label (keyid…)`.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub attested_by: Vec<String>,
+    /// The exception that admits it: its reason.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub exception: Option<String>,
+}
+
+impl PolicyExplanation {
+    fn of(name: &str, verdict: &crate::policy::judge::Verdict) -> Self {
+        use crate::policy::judge::Trusted;
+        match verdict {
+            Ok(Trusted::Attested { developers }) => {
+                let by: Vec<String> = developers.iter().map(ToString::to_string).collect();
+                Self {
+                    trusted: true,
+                    reason: format!("attested by {}", by.join(", ")),
+                    attested_by: by,
+                    exception: None,
+                }
+            }
+            Ok(Trusted::Exception { reason, line }) => Self {
+                trusted: true,
+                reason: format!("admitted by the exception on line {line} of the policy: {reason}"),
+                attested_by: Vec::new(),
+                exception: Some(reason.clone()),
+            },
+            Err(why) => Self {
+                trusted: false,
+                reason: crate::policy::judge::reason(name, why),
+                attested_by: Vec::new(),
+                exception: None,
+            },
+        }
+    }
 }
 
 /// One attestation, checked.
@@ -241,13 +293,26 @@ fn explain_version(trust: &TrustStore, name: &str, version: &VersionAnswer) -> V
         yanked: version.served() && !yanked_by.is_empty(),
         yanked_by,
         attestations,
+        policy: version
+            .policy
+            .as_ref()
+            .map(|verdict| PolicyExplanation::of(name, verdict)),
     }
+}
+
+/// The policy in force where an explanation is made, and the snapshot it judges under.
+pub struct PolicyInForce<'a> {
+    /// The policy's state (its kept verdicts).
+    pub state: &'a crate::policy::enforce::PolicyState,
+    /// The snapshot version the verdicts hold for.
+    pub snapshot: u64,
 }
 
 /// Explains crate `name` (one `version`, or all) as `judge` answers it, with what
 /// upstream answered. Blocking.
 pub fn explain(
     judge: &Judge<'_>,
+    policy: Option<&PolicyInForce<'_>>,
     name: &str,
     version: Option<&str>,
     upstream: &UpstreamIndex,
@@ -271,13 +336,28 @@ pub fn explain(
     let answer = judge
         .index_file(name, now)
         .and_then(|index_file| judge.judge(name, index_file, upstream, now));
-    let answer = match answer {
+    let mut answer = match answer {
         Ok(answer) => answer,
         Err(refusal) => {
             explanation.refusal = Some(refusal.to_string());
             return explanation;
         }
     };
+    if let Some(policy) = policy {
+        let active = policy.state.current();
+        crate::policy::enforce::apply(
+            policy.state,
+            &active,
+            judge,
+            policy.snapshot,
+            name,
+            &mut answer,
+            now,
+        );
+        if answer.versions.iter().all(|v| !v.served()) {
+            explanation.refusal = crate::policy::enforce::refusal_text(name, &answer);
+        }
+    }
     explanation.index_file = answer.index_file.as_deref().map(signed_file);
     if answer.index_file.is_none() && judge.signed_entries_required {
         explanation.refusal = Some(format!(
@@ -366,6 +446,14 @@ pub fn render(explanation: &Explanation) -> String {
             format!("yes, by {}", by.join(" and "))
         };
         out.push_str(&format!("    yanked:      {yanked}\n"));
+        if let Some(policy) = &version.policy {
+            let verdict = if policy.trusted {
+                "trusted"
+            } else {
+                "NOT TRUSTED"
+            };
+            out.push_str(&format!("    policy:      {verdict}: {}\n", policy.reason));
+        }
         if version.attestations.is_empty() && version.entry == EntryAuth::Signed {
             out.push_str("    attestations: none\n");
         }
@@ -446,9 +534,17 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         tuf_targets: args.tuf_targets.clone(),
         root: args.root.clone(),
         upstream_index: args.upstream_index.clone(),
+        policy: args.policy.clone(),
         ..ServeArgs::default()
     }
     .resolve_repository()?;
+    let policy = match &config.policy {
+        Some(path) => Some(
+            crate::policy::enforce::PolicyState::load(path)
+                .context("the trust policy cannot be used")?,
+        ),
+        None => None,
+    };
     let upstream = match &config.upstream_index {
         Some(index) => {
             let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)?;
@@ -475,8 +571,13 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
             allowed_registries: &config.allowed_registries,
             signed_entries_required: required,
         };
+        let in_force = policy.as_ref().map(|state| PolicyInForce {
+            state,
+            snapshot: trust.snapshot_version().unwrap_or(0),
+        });
         Ok(explain(
             &judge,
+            in_force.as_ref(),
             &name,
             version.as_deref(),
             &upstream,

@@ -83,6 +83,13 @@ pub enum Dropped {
     },
     /// The crate has no signed entry for it, and signed entries are required.
     EntryNotSigned,
+    /// The trust policy does not trust it.
+    Policy {
+        /// The crate.
+        crate_name: String,
+        /// Why.
+        why: Box<crate::policy::judge::Untrusted>,
+    },
 }
 
 impl std::fmt::Display for Dropped {
@@ -97,6 +104,11 @@ impl std::fmt::Display for Dropped {
             Self::EntryNotSigned => f.write_str(
                 "its index entry is not signed (the crate's role signs no entry for it) and \
                  require_signed_index_entries is on",
+            ),
+            Self::Policy { crate_name, why } => write!(
+                f,
+                "the trust policy does not trust it: {}",
+                crate::policy::judge::reason(crate_name, why)
             ),
         }
     }
@@ -124,6 +136,12 @@ pub struct VersionAnswer {
     /// The digest of the signed entry, which attestations sign
     /// ([`IndexEntry::signed_digest`]).
     pub entry_digest: Option<String>,
+    /// The dependencies of the signed entry (`None` for a line that has none: upstream's
+    /// dependencies are never the owners' word).
+    pub signed_dependencies: Option<Vec<tuf_core::index_entry::IndexDependency>>,
+    /// The trust policy's verdict, when a policy is in force and the version passed
+    /// every other check ([`crate::policy::enforce`]).
+    pub policy: Option<crate::policy::judge::Verdict>,
 }
 
 impl VersionAnswer {
@@ -391,6 +409,8 @@ impl Judge<'_> {
             yanked_by_owners: entry.yanked,
             yanked_upstream,
             entry_digest: Some(entry.signed_digest()),
+            signed_dependencies: Some(entry.deps.clone()),
+            policy: None,
             outcome,
             attestations: line.attestations,
         }
@@ -415,6 +435,8 @@ impl Judge<'_> {
             outcome: Err(Dropped::EntryNotSigned),
             attestations: Vec::new(),
             entry_digest: None,
+            signed_dependencies: None,
+            policy: None,
         };
         // Before the signature: a line that sends cargo elsewhere is dropped whoever
         // signed the release (spec/proxy.md, "Dependencies from other registries").

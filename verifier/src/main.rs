@@ -64,6 +64,10 @@ enum Command {
     /// it, and each developer attestation, valid or not. Exit 0 when something is
     /// served (the version asked for, or any version), 1 when nothing is.
     Explain(explain::ExplainArgs),
+    /// The trust policy (spec/trust-policy.md): `check` a Cargo.lock against it offline,
+    /// `trust` or `untrust` a developer in the policy file. `check` exits 1 when a
+    /// package is not trusted.
+    Policy(policy::cli::PolicyArgs),
 }
 
 /// Logs on stderr. `serve` logs at `info` by default (what it serves and refuses); the
@@ -122,12 +126,14 @@ fn main() -> ExitCode {
         Command::VerifyLockfile(args) => args.json(),
         Command::VerifyVendor(args) => args.json(),
         Command::Explain(args) => args.json,
+        Command::Policy(args) => args.json(),
     };
     let result = match cli.command {
         Command::Serve(args) => runtime.block_on(serve(*args)).map(|()| true),
         Command::VerifyLockfile(args) => runtime.block_on(offline::verify_lockfile(args)),
         Command::VerifyVendor(args) => runtime.block_on(offline::verify_vendor(args)),
         Command::Explain(args) => runtime.block_on(explain::run(args)),
+        Command::Policy(args) => runtime.block_on(policy::cli::run(args)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -41,20 +41,20 @@ const MAX_VENDORED_FILE: u64 = 256 * 1024 * 1024;
 pub struct RepositoryArgs {
     /// The proxy's TOML configuration file (metadata, root, state_dir, upstream_index).
     #[arg(long, short = 'c', value_name = "FILE")]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// The TUF repository's metadata: a base URL or a local directory.
     #[arg(long, value_name = "URL|DIR")]
-    metadata: Option<String>,
+    pub(crate) metadata: Option<String>,
     /// The trusted root metadata file.
     #[arg(long, value_name = "FILE")]
-    root: Option<PathBuf>,
+    pub(crate) root: Option<PathBuf>,
     /// Where trusted metadata is kept between runs (rollback protection); by default a
     /// temporary directory.
     #[arg(long, value_name = "DIR")]
-    state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Print the result as one JSON object on stdout.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 impl LockfileArgs {
@@ -213,7 +213,7 @@ impl Report {
 }
 
 /// A progress bar on stderr, shown only when stderr is a terminal.
-fn progress_bar(length: usize, message: &'static str) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(length: usize, message: &'static str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return indicatif::ProgressBar::hidden();
@@ -255,7 +255,7 @@ pub(crate) fn open_trust(
     Ok((trust, temporary))
 }
 
-fn repository_config(
+pub(crate) fn repository_config(
     args: &RepositoryArgs,
     upstream_index: Option<String>,
 ) -> anyhow::Result<RepositoryConfig> {
@@ -315,25 +315,25 @@ fn skipped(name: &str, version: &str, detail: &str) -> PackageReport {
 
 /// The parts of a `Cargo.lock` that `verify-lockfile` reads.
 #[derive(Debug, serde::Deserialize)]
-struct CargoLock {
+pub(crate) struct CargoLock {
     /// Every locked package (none in a lockfile without `[[package]]`).
     #[serde(default)]
-    package: Vec<LockedPackage>,
+    pub(crate) package: Vec<LockedPackage>,
 }
 
 /// One `[[package]]` of a `Cargo.lock`.
 #[derive(Debug, PartialEq, Eq, serde::Deserialize)]
-struct LockedPackage {
-    name: String,
-    version: String,
+pub(crate) struct LockedPackage {
+    pub(crate) name: String,
+    pub(crate) version: String,
     /// Where it comes from; none for the workspace's own (path) packages.
-    source: Option<String>,
+    pub(crate) source: Option<String>,
     /// The sha256 of its tarball, for registry packages (lockfile format 2 and later).
     checksum: Option<String>,
 }
 
 /// Reads and parses the lockfile at `path`, bounded by [`MAX_MANIFEST`].
-fn read_lockfile(path: &Path) -> anyhow::Result<CargoLock> {
+pub(crate) fn read_lockfile(path: &Path) -> anyhow::Result<CargoLock> {
     parse_lockfile(&read_text(path)?)
         .with_context(|| format!("{}: not a Cargo.lock", path.display()))
 }
@@ -418,7 +418,7 @@ pub async fn verify_lockfile(args: LockfileArgs) -> anyhow::Result<bool> {
 /// True when the lockfile's `source` is `pattern`: the same string but for a trailing `/`,
 /// or, for a pattern without `?` and `#`, the same up to the source's `?` or `#` (a git
 /// source's branch, tag or commit).
-fn source_matches(pattern: &str, source: &str) -> bool {
+pub(crate) fn source_matches(pattern: &str, source: &str) -> bool {
     let trim = |s: &str| s.trim_end_matches('/').to_owned();
     if trim(pattern) == trim(source) {
         return true;

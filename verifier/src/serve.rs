@@ -17,6 +17,15 @@ use crate::upstream;
 /// Runs the proxy until Ctrl-C or SIGTERM. `on_listening` is called with the proxy's URL
 /// once it accepts connections (after the first refresh, successful or not).
 pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
+    // A broken policy is fatal at start (the message names its file and line).
+    let policy = match &config.policy {
+        Some(path) => Some(Arc::new(
+            crate::policy::enforce::PolicyState::load(path).with_context(|| {
+                "the trust policy cannot be used: fix it, or serve without --policy"
+            })?,
+        )),
+        None => None,
+    };
     let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)
         .context("cannot build the HTTP client")?;
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
@@ -94,7 +103,11 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         client,
         cache,
         index_files,
+        policy.clone(),
     );
+    if let Some(policy) = policy {
+        crate::policy::enforce::watch(policy);
+    }
     let refresher = Arc::clone(&trust);
     let interval = config.refresh_interval;
     tokio::spawn(async move {

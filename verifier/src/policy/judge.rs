@@ -154,14 +154,25 @@ pub enum DependencyFailure {
 /// The judgement of one release.
 pub type Verdict = Result<Trusted, Untrusted>;
 
+/// Verdicts kept between judges (the proxy's, for one policy and one snapshot): a
+/// dependency graph is judged once, not once per index request.
+pub trait VerdictStore: Send + Sync {
+    /// The verdict of `name` (folded) `version`, if known.
+    fn get(&self, name: &str, version: &semver::Version) -> Option<Verdict>;
+    /// Keeps a verdict.
+    fn put(&self, name: &str, version: &semver::Version, verdict: &Verdict);
+}
+
 /// Judges releases under one policy, remembering each verdict (a dependency graph is
 /// judged once per release, however many paths reach it).
 pub struct Judge<'a> {
     policy: &'a Policy,
     source: &'a dyn ReleaseSource,
+    store: Option<&'a dyn VerdictStore>,
     verdicts: HashMap<(String, semver::Version), Verdict>,
     releases: HashMap<String, Result<Vec<Release>, String>>,
     in_progress: Vec<(String, semver::Version)>,
+    cycle_seen: bool,
 }
 
 impl<'a> Judge<'a> {
@@ -170,10 +181,19 @@ impl<'a> Judge<'a> {
         Self {
             policy,
             source,
+            store: None,
             verdicts: HashMap::new(),
             releases: HashMap::new(),
             in_progress: Vec::new(),
+            cycle_seen: false,
         }
+    }
+
+    /// Also reads and keeps verdicts in `store`, which must belong to the same policy
+    /// and the same releases.
+    pub fn with_store(mut self, store: &'a dyn VerdictStore) -> Self {
+        self.store = Some(store);
+        self
     }
 
     /// Judges release `release` of crate `name`.
@@ -182,9 +202,23 @@ impl<'a> Judge<'a> {
         if let Some(verdict) = self.verdicts.get(&key) {
             return verdict.clone();
         }
+        if let Some(verdict) = self.store.and_then(|s| s.get(&key.0, &key.1)) {
+            self.verdicts.insert(key, verdict.clone());
+            return verdict;
+        }
         self.in_progress.push(key.clone());
         let verdict = self.judge_uncached(name, release);
         self.in_progress.pop();
+        // A verdict reached through a cycle depends on where the walk entered it: keep it
+        // for this judge only.
+        if !self.cycle_seen {
+            if let Some(store) = self.store {
+                store.put(&key.0, &key.1, &verdict);
+            }
+        }
+        if self.in_progress.is_empty() {
+            self.cycle_seen = false;
+        }
         self.verdicts.insert(key, verdict.clone());
         verdict
     }
@@ -316,6 +350,7 @@ impl<'a> Judge<'a> {
             let key = (folded.clone(), release.version.clone());
             if self.in_progress.contains(&key) {
                 cycle = true;
+                self.cycle_seen = true;
                 continue;
             }
             match self.judge(crate_name, release) {
@@ -356,16 +391,28 @@ pub fn explain(name: &str, version: &str, why: &Untrusted) -> String {
     let to_trust = developers_to_trust(why);
     if !to_trust.is_empty() {
         let labels: Vec<String> = to_trust.iter().map(|d| format!("@{}", d.label)).collect();
+        let commands: Vec<String> = to_trust
+            .iter()
+            .map(|d| format!("`tuf-verifier policy trust {} --key {}`", d.label, d.keyid))
+            .collect();
         text.push_str(&format!(
-            " To use this package you need to add {} to your list of trusted developers, for \
-             example with `tuf-verifier policy trust {}`, or by adding to the policy:\n",
+            " To use this package you need to add {} to your list of trusted developers: run \
+             {}, or add to the policy:\n",
             labels.join(" and "),
-            to_trust.first().map_or("", |d| d.label.as_str())
+            commands.join(" and ")
         ));
         for developer in &to_trust {
             text.push_str(&developer_lines(&developer.label, &developer.keyid));
         }
     }
+    text
+}
+
+/// Why `name` is not trusted, as a clause ("you do not trust developer @mauro3 (…), who
+/// released it"): [`explain`] without the sentence around it.
+pub fn reason(name: &str, why: &Untrusted) -> String {
+    let mut text = String::new();
+    describe(&mut text, name, why);
     text
 }
 
@@ -560,8 +607,8 @@ mod tests {
             format!(
                 "Package parameters 0.3.1 cannot be a dependency, because you do not trust \
                  developer @mauro3 (33333333…), who released it. To use this package you need \
-                 to add @mauro3 to your list of trusted developers, for example with \
-                 `tuf-verifier policy trust mauro3`, or by adding to the policy:\n\
+                 to add @mauro3 to your list of trusted developers: run `tuf-verifier policy \
+                 trust mauro3 --key {MAURO}`, or add to the policy:\n\
                  [[developer]]\nlabel = \"mauro3\"\nkey = \"{MAURO}\"\n"
             )
         );
@@ -699,7 +746,7 @@ mod tests {
                 "Package good 1.0.0 cannot be a dependency, because parameters ^0.3 is \
                  required by good, and no matching version is trusted: parameters 0.3.1: you \
                  do not trust developer @mauro3 (33333333…), who released it. To use this \
-                 package you need to add @mauro3 to your list of trusted developers, "
+                 package you need to add @mauro3 to your list of trusted developers: "
             ),
             "{text}"
         );

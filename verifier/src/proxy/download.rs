@@ -27,6 +27,32 @@ pub(super) async fn download(
             );
         }
     };
+    if let Some(state) = &proxy.policy {
+        let (judge_proxy, state) = (Arc::clone(&proxy), Arc::clone(state));
+        let (judged_name, judged_version) = (name.clone(), version.clone());
+        let verdict = tokio::task::spawn_blocking(move || {
+            let snapshot = judge_proxy.trust.snapshot_version().unwrap_or(0);
+            crate::policy::enforce::download_verdict(
+                &state,
+                &judge_proxy.judge(),
+                snapshot,
+                &judged_name,
+                &judged_version,
+                chrono::Utc::now(),
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+        if let Err(reason) = verdict {
+            bump(&proxy.counters.downloads_refused);
+            bump(&proxy.counters.downloads_refused_policy);
+            tracing::warn!(crate_name = %name, %version, "download refused by the trust policy");
+            return text(
+                StatusCode::FORBIDDEN,
+                format!("tuf-verifier refused {name} {version}: {reason}\n"),
+            );
+        }
+    }
     let cache = proxy.cache.clone();
     let cached_release = Arc::clone(&release);
     let cached = tokio::task::spawn_blocking(move || cache.get(&cached_release))

@@ -11,7 +11,7 @@ use axum::Json;
 use chrono::Utc;
 
 use super::{text, Proxy};
-use crate::explain::{ask_upstream, explain, Explanation};
+use crate::explain::{ask_upstream, explain, Explanation, PolicyInForce};
 
 pub(super) async fn explain_crate(
     State(proxy): State<Arc<Proxy>>,
@@ -43,8 +43,13 @@ async fn answer(proxy: Arc<Proxy>, name: String, version: Option<String>) -> Res
     .await;
     let judged = Arc::clone(&proxy);
     let explanation = tokio::task::spawn_blocking(move || -> Explanation {
+        let in_force = judged.policy.as_deref().map(|state| PolicyInForce {
+            state,
+            snapshot: judged.trust.snapshot_version().unwrap_or(0),
+        });
         explain(
             &judged.judge(),
+            in_force.as_ref(),
             &name,
             version.as_deref(),
             &upstream,

@@ -36,6 +36,8 @@ struct CachedIndex {
     upstream_etag: String,
     upstream_body: Bytes,
     snapshot_version: u64,
+    /// The generation of the trust policy it was filtered under (0: none).
+    policy_generation: u64,
     filtered: Bytes,
     etag: String,
     valid_until: DateTime<Utc>,
@@ -142,7 +144,13 @@ enum Upstream {
     Failed(String),
 }
 
-async fn ask_upstream(proxy: &Proxy, path: &str, name: &str, snapshot_version: u64) -> Upstream {
+async fn ask_upstream(
+    proxy: &Proxy,
+    path: &str,
+    name: &str,
+    snapshot_version: u64,
+    policy_generation: u64,
+) -> Upstream {
     let cached = {
         let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.get(path).cloned()
@@ -158,7 +166,11 @@ async fn ask_upstream(proxy: &Proxy, path: &str, name: &str, snapshot_version: u
     match fetched {
         Ok(IndexFetch::NotFound) => Upstream::NotFound,
         Ok(IndexFetch::NotModified) => match cached {
-            Some(c) if c.snapshot_version == snapshot_version && c.valid_until > Utc::now() => {
+            Some(c)
+                if c.snapshot_version == snapshot_version
+                    && c.policy_generation == policy_generation
+                    && c.valid_until > Utc::now() =>
+            {
                 Upstream::Reuse(c)
             }
             Some(c) => Upstream::Refilter {
@@ -207,6 +219,9 @@ pub(super) async fn index_file(
         return refuse(refusal);
     }
     let snapshot_version = proxy.trust.snapshot_version().unwrap_or(0);
+    // One policy for the whole request, however many reloads happen meanwhile.
+    let active_policy = proxy.policy.as_ref().map(|state| state.current());
+    let policy_generation = active_policy.as_ref().map_or(0, |a| a.generation);
     // A lookup already made under this snapshot is answered here, without a thread hop;
     // one that may fetch delegated roles runs on a blocking thread.
     let index_file = match proxy.judge().index_file_cached(&name, Utc::now()) {
@@ -231,8 +246,8 @@ pub(super) async fn index_file(
         Err(refusal) => return refuse(refusal),
     };
     let signed = index_file.is_some();
-    let (upstream, upstream_etag) = match ask_upstream(&proxy, &path, &name, snapshot_version).await
-    {
+    let asked = ask_upstream(&proxy, &path, &name, snapshot_version, policy_generation).await;
+    let (upstream, upstream_etag) = match asked {
         Upstream::Reuse(c) => return answer_index(&proxy, &headers, c.filtered, &c.etag),
         Upstream::Body { body, etag } => (UpstreamIndex::Listed(body), etag),
         Upstream::Refilter { body, etag } => (UpstreamIndex::Listed(body), Some(etag)),
@@ -255,9 +270,21 @@ pub(super) async fn index_file(
     let crate_name = name.clone();
     let judged_upstream = upstream.clone();
     let answer = tokio::task::spawn_blocking(move || {
-        judge_proxy
-            .judge()
-            .judge(&crate_name, index_file, &judged_upstream, Utc::now())
+        let judge = judge_proxy.judge();
+        let now = Utc::now();
+        let mut answer = judge.judge(&crate_name, index_file, &judged_upstream, now)?;
+        if let (Some(state), Some(active)) = (&judge_proxy.policy, &active_policy) {
+            crate::policy::enforce::apply(
+                state,
+                active,
+                &judge,
+                snapshot_version,
+                &crate_name,
+                &mut answer,
+                now,
+            );
+        }
+        Ok(answer)
     })
     .await
     .unwrap_or_else(|e| Err(Refusal::Internal(Arc::new(e))));
@@ -270,6 +297,14 @@ pub(super) async fn index_file(
         return refuse(refusal);
     }
     if served == 0 {
+        if let Some(reason) = crate::policy::enforce::refusal_text(&name, &answer) {
+            bump(&proxy.counters.index_refused_policy);
+            tracing::warn!(crate_name = %name, "index refused: the trust policy trusts no version");
+            return text(
+                StatusCode::FORBIDDEN,
+                format!("tuf-verifier refused the index of {name}: {reason}\n"),
+            );
+        }
         tracing::info!(crate_name = %name, versions = answer.versions.len(), "no signed version");
         return not_found(&format!("no signed version of {name}"));
     }
@@ -283,6 +318,7 @@ pub(super) async fn index_file(
                 upstream_etag,
                 upstream_body,
                 snapshot_version,
+                policy_generation,
                 filtered: body.clone(),
                 etag: etag.clone(),
                 valid_until: answer.valid_until,
@@ -321,6 +357,9 @@ fn count_lines(counters: &super::Counters, answer: &CrateAnswer) -> u64 {
                 if matches!(dropped, Dropped::Escape(Escape::ForeignRegistry { .. })) {
                     counts.foreign_registry += 1;
                 }
+                if matches!(dropped, Dropped::Policy { .. }) {
+                    counts.policy += 1;
+                }
             }
         }
     }
@@ -339,6 +378,7 @@ fn count_lines(counters: &super::Counters, answer: &CrateAnswer) -> u64 {
         ),
         (&counters.lines_yanked_upstream, counts.yanked_upstream),
         (&counters.lines_checksum_only, counts.checksum_only),
+        (&counters.lines_dropped_policy, counts.policy),
     ] {
         counter.fetch_add(count, Ordering::Relaxed);
     }
@@ -363,6 +403,8 @@ struct LineCounts {
     yanked_upstream: u64,
     /// Lines authenticated by `cksum` alone.
     checksum_only: u64,
+    /// Lines the trust policy hid.
+    policy: u64,
 }
 
 /// A strong ETag for `bytes`: their sha256.
@@ -433,15 +475,22 @@ mod tests {
         assert!(!etag_matches(&HeaderMap::new(), etag));
     }
 
-    fn entry(bytes: usize) -> CachedIndex {
+    /// An entry of `upstream` raw bytes, `filtered` filtered bytes and an upstream ETag
+    /// of `etag` bytes.
+    fn entry_of(upstream: usize, filtered: usize, etag: usize) -> CachedIndex {
         CachedIndex {
-            upstream_etag: String::new(),
-            upstream_body: Bytes::from(vec![b'u'; bytes]),
+            upstream_etag: "e".repeat(etag),
+            upstream_body: Bytes::from(vec![b'u'; upstream]),
             snapshot_version: 1,
-            filtered: Bytes::new(),
+            policy_generation: 0,
+            filtered: Bytes::from(vec![b'f'; filtered]),
             etag: String::new(),
             valid_until: DateTime::<Utc>::MAX_UTC,
         }
+    }
+
+    fn entry(bytes: usize) -> CachedIndex {
+        entry_of(bytes, 0, 0)
     }
 
     #[test]
@@ -460,5 +509,23 @@ mod tests {
         cache.put("huge".into(), entry(101));
         assert!(cache.get("huge").is_none());
         assert_eq!(cache.usage().bytes, 80);
+    }
+
+    #[test]
+    fn an_entry_counts_raw_filtered_and_etag_bytes_and_the_budget_is_inclusive() {
+        assert_eq!(entry_of(30, 20, 7).size(), 57);
+        let mut cache = IndexCache::new(100);
+        // Exactly the budget: kept, and nothing else is evicted for it.
+        cache.put("whole".into(), entry_of(50, 43, 7));
+        assert!(cache.get("whole").is_some());
+        assert_eq!(cache.usage().bytes, 100);
+        let mut cache = IndexCache::new(100);
+        cache.put("a".into(), entry_of(30, 20, 0));
+        cache.put("b".into(), entry_of(30, 10, 10));
+        assert_eq!((cache.usage().files, cache.usage().bytes), (2, 100));
+        // One byte over: the least recently used goes.
+        cache.put("c".into(), entry_of(1, 0, 0));
+        assert!(cache.get("a").is_none() && cache.get("b").is_some());
+        assert_eq!(cache.usage().bytes, 51);
     }
 }

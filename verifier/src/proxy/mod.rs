@@ -34,6 +34,7 @@ use crate::cache::TarballCache;
 use crate::config::RequireSignedEntries;
 use crate::index_answer::Judge;
 use crate::index_line::RegistryAllowlist;
+use crate::policy::enforce::PolicyState;
 use crate::signed_index::SignedIndexFiles;
 use crate::trust::{Lookup, Refusal, TrustStore};
 use crate::upstream::{self, DownloadError};
@@ -70,6 +71,12 @@ pub struct Counters {
     pub lines_checksum_only: AtomicU64,
     /// Index requests answered from the signed index file alone, upstream failing.
     pub index_upstream_unavailable: AtomicU64,
+    /// Index lines hidden because the trust policy does not trust them.
+    pub lines_dropped_policy: AtomicU64,
+    /// Index requests refused because the trust policy trusts no version.
+    pub index_refused_policy: AtomicU64,
+    /// Downloads refused because the trust policy does not trust the release.
+    pub downloads_refused_policy: AtomicU64,
     /// Tarballs sent to cargo.
     pub downloads_served: AtomicU64,
     /// ... of which from the verified cache.
@@ -121,6 +128,7 @@ pub struct Proxy {
     in_flight: Mutex<HashMap<String, Flight>>,
     index_cache: Mutex<index::IndexCache>,
     index_files: SignedIndexFiles,
+    policy: Option<Arc<PolicyState>>,
 }
 
 impl Proxy {
@@ -131,10 +139,12 @@ impl Proxy {
         client: reqwest::Client,
         cache: TarballCache,
         index_files: SignedIndexFiles,
+        policy: Option<Arc<PolicyState>>,
     ) -> Arc<Self> {
         let index_cache = index::IndexCache::new(settings.index_cache_size);
         Arc::new(Self {
             index_files,
+            policy,
             settings,
             trust,
             client,

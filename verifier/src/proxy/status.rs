@@ -42,17 +42,21 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
             "lines_yanked_upstream": load(&c.lines_yanked_upstream),
             "lines_checksum_only": load(&c.lines_checksum_only),
             "upstream_unavailable": load(&c.index_upstream_unavailable),
+            "lines_dropped_policy": load(&c.lines_dropped_policy),
+            "refused_policy": load(&c.index_refused_policy),
         },
         "downloads": {
             "served": load(&c.downloads_served),
             "served_from_cache": load(&c.downloads_from_cache),
             "refused": load(&c.downloads_refused),
+            "refused_policy": load(&c.downloads_refused_policy),
             "failed_upstream": load(&c.downloads_failed),
             "upstream_requests": load(&c.upstream_downloads),
         },
         "cache": proxy.cache.usage(),
         "index_cache": index_cache,
         "signed_index_files": proxy.index_files.usage(),
+        "policy": proxy.policy.as_ref().map(|p| p.status()),
     })
 }
 
@@ -82,6 +86,7 @@ pub(super) async fn status_page(State(proxy): State<Arc<Proxy>>) -> Response {
         "cache",
         "index_cache",
         "signed_index_files",
+        "policy",
     ] {
         if let Some(fields) = value.get(section).and_then(|v| v.as_object()) {
             for (key, field) in fields {

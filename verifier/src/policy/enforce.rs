@@ -1,0 +1,423 @@
+//! The policy in force in a running proxy: loaded at start (a broken policy is fatal),
+//! reloaded on SIGHUP and when its files change (a broken one keeps the previous policy
+//! and says why on `/status` and in the log), and applied to index answers and downloads.
+//!
+//! A request takes the policy in force once ([`PolicyState::current`]) and judges
+//! everything with that one: a reload never lets a request see half of two policies.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Utc};
+use lru::LruCache;
+
+use super::file::{Policy, PolicyError};
+use super::judge::{
+    explain, CheckedAttestation, Judge, Release, ReleaseSource, Verdict, VerdictStore,
+};
+use crate::index_answer::{CrateAnswer, Dropped, UpstreamIndex, VersionAnswer};
+
+/// Verdicts kept for the policy in force, per snapshot.
+const MAX_KEPT_VERDICTS: usize = 200_000;
+
+/// One loaded policy and its generation (1 for the first, one more per reload that
+/// changed it).
+#[derive(Debug)]
+pub struct ActivePolicy {
+    /// The policy.
+    pub policy: Policy,
+    /// Its generation.
+    pub generation: u64,
+    /// When it was loaded.
+    pub loaded_at: DateTime<Utc>,
+}
+
+/// What a reload did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// The files say what the policy in force says.
+    Unchanged,
+    /// A new policy is in force.
+    Reloaded {
+        /// Its generation.
+        generation: u64,
+    },
+    /// The files are broken: the previous policy stays (the reason).
+    Failed(String),
+}
+
+/// What `/status` shows of the policy.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PolicyStatus {
+    /// The policy file.
+    pub path: PathBuf,
+    /// The generation in force.
+    pub generation: u64,
+    /// When it was loaded.
+    pub loaded_at: String,
+    /// Trusted developers (imports included).
+    pub developers: usize,
+    /// Exceptions.
+    pub exceptions: usize,
+    /// What the last reload found wrong, when the files are broken now.
+    pub reload_error: Option<String>,
+    /// Warnings of the policy in force (an import's imports, not followed).
+    pub warnings: Vec<String>,
+}
+
+/// Verdicts of one policy generation under one snapshot.
+struct KeptVerdicts {
+    generation: u64,
+    snapshot: u64,
+    verdicts: LruCache<(String, semver::Version), Verdict>,
+}
+
+/// The policy of a running proxy.
+pub struct PolicyState {
+    path: PathBuf,
+    current: RwLock<Arc<ActivePolicy>>,
+    last_error: Mutex<Option<String>>,
+    kept: Mutex<KeptVerdicts>,
+}
+
+impl PolicyState {
+    /// Loads the policy at `path`; an error is fatal to the caller (it names the file and
+    /// line).
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let policy = Policy::load(path)?;
+        for warning in &policy.warnings {
+            tracing::warn!(%warning, "trust policy");
+        }
+        tracing::info!(path = %path.display(), developers = policy.developers.len(), exceptions = policy.exceptions.len(), "trust policy loaded");
+        Ok(Self {
+            path: path.to_owned(),
+            current: RwLock::new(Arc::new(ActivePolicy {
+                policy,
+                generation: 1,
+                loaded_at: Utc::now(),
+            })),
+            last_error: Mutex::new(None),
+            kept: Mutex::new(KeptVerdicts {
+                generation: 0,
+                snapshot: 0,
+                verdicts: LruCache::new(NonZeroUsize::MIN.saturating_add(MAX_KEPT_VERDICTS - 1)),
+            }),
+        })
+    }
+
+    /// The policy in force: take it once per request.
+    #[must_use]
+    pub fn current(&self) -> Arc<ActivePolicy> {
+        Arc::clone(&self.current.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Reads the files again; a changed, valid policy replaces the one in force in one
+    /// step. Blocking (file reads).
+    pub fn reload(&self) -> Reload {
+        let loaded = Policy::load(&self.path);
+        let mut last_error = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
+        match loaded {
+            Err(error) => {
+                let message = error.to_string();
+                if last_error.as_deref() != Some(message.as_str()) {
+                    tracing::error!(error = %message, "the trust policy cannot be reloaded: keeping the policy in force");
+                }
+                *last_error = Some(message.clone());
+                Reload::Failed(message)
+            }
+            Ok(policy) => {
+                *last_error = None;
+                let mut current = self.current.write().unwrap_or_else(|e| e.into_inner());
+                if current.policy == policy {
+                    return Reload::Unchanged;
+                }
+                for warning in &policy.warnings {
+                    tracing::warn!(%warning, "trust policy");
+                }
+                let generation = current.generation + 1;
+                tracing::info!(
+                    generation,
+                    developers = policy.developers.len(),
+                    exceptions = policy.exceptions.len(),
+                    "trust policy reloaded"
+                );
+                *current = Arc::new(ActivePolicy {
+                    policy,
+                    generation,
+                    loaded_at: Utc::now(),
+                });
+                Reload::Reloaded { generation }
+            }
+        }
+    }
+
+    /// For `/status`.
+    pub fn status(&self) -> PolicyStatus {
+        let active = self.current();
+        PolicyStatus {
+            path: self.path.clone(),
+            generation: active.generation,
+            loaded_at: tuf_core::metadata::format_expires(&active.loaded_at),
+            developers: active.policy.developers.len(),
+            exceptions: active.policy.exceptions.len(),
+            reload_error: self
+                .last_error
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            warnings: active.policy.warnings.clone(),
+        }
+    }
+
+    /// The verdicts kept for `active` under `snapshot`.
+    fn store(&self, active: &ActivePolicy, snapshot: u64) -> KeptStore<'_> {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.generation != active.generation || kept.snapshot != snapshot {
+            kept.generation = active.generation;
+            kept.snapshot = snapshot;
+            kept.verdicts.clear();
+        }
+        KeptStore {
+            state: self,
+            generation: active.generation,
+            snapshot,
+        }
+    }
+}
+
+/// A view of the kept verdicts for one generation and snapshot: a verdict of another is
+/// neither read nor kept.
+struct KeptStore<'a> {
+    state: &'a PolicyState,
+    generation: u64,
+    snapshot: u64,
+}
+
+impl VerdictStore for KeptStore<'_> {
+    fn get(&self, name: &str, version: &semver::Version) -> Option<Verdict> {
+        let mut kept = self.state.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.generation != self.generation || kept.snapshot != self.snapshot {
+            return None;
+        }
+        kept.verdicts
+            .get(&(name.to_owned(), version.clone()))
+            .cloned()
+    }
+
+    fn put(&self, name: &str, version: &semver::Version, verdict: &Verdict) {
+        let mut kept = self.state.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.generation == self.generation && kept.snapshot == self.snapshot {
+            kept.verdicts
+                .put((name.to_owned(), version.clone()), verdict.clone());
+        }
+    }
+}
+
+/// The checked attestations of a served version.
+pub fn checked_attestations(name: &str, version: &VersionAnswer) -> Vec<CheckedAttestation> {
+    version
+        .attestations
+        .iter()
+        .map(|attestation| {
+            let invalid = match (&version.release, &version.entry_digest) {
+                (Some(release), Some(digest)) => attestation
+                    .verify_for(
+                        name,
+                        &version.version,
+                        release.length,
+                        &release.hashes,
+                        digest,
+                    )
+                    .err()
+                    .map(|e| e.to_string()),
+                _ => Some("the release or its signed entry is missing".to_owned()),
+            };
+            CheckedAttestation {
+                label: attestation.statement.label.clone(),
+                keyid: attestation.key.keyid(),
+                kind: attestation.statement.kind,
+                invalid,
+            }
+        })
+        .collect()
+}
+
+/// A served version as the judge reads it; `None` for one not served, or whose version
+/// is not semantic (never served: the layout refuses such releases).
+fn release_of(name: &str, version: &VersionAnswer) -> Option<Release> {
+    if !version.served() {
+        return None;
+    }
+    Some(Release {
+        version: semver::Version::parse(&version.version).ok()?,
+        attestations: checked_attestations(name, version),
+        dependencies: version.signed_dependencies.clone(),
+    })
+}
+
+/// Releases of dependencies, from the crates' signed index files (a version without a
+/// signed entry has no attestations, so it can never be trusted: upstream is not asked).
+struct SignedReleases<'a> {
+    judge: &'a crate::index_answer::Judge<'a>,
+    now: DateTime<Utc>,
+}
+
+impl ReleaseSource for SignedReleases<'_> {
+    fn releases(&self, name: &str) -> Result<Vec<Release>, String> {
+        let index_file = self
+            .judge
+            .index_file(name, self.now)
+            .map_err(|r| r.to_string())?;
+        if index_file.is_none() {
+            return Ok(Vec::new());
+        }
+        let answer = self
+            .judge
+            .judge(name, index_file, &UpstreamIndex::NotAsked, self.now)
+            .map_err(|r| r.to_string())?;
+        if let Some(refusal) = answer.blocking {
+            return Err(refusal.to_string());
+        }
+        Ok(answer
+            .versions
+            .iter()
+            .filter_map(|v| release_of(name, v))
+            .collect())
+    }
+}
+
+/// Judges every served version of `answer` (crate `name`) under the policy in force:
+/// each one the policy does not trust is dropped with the reason, and every served
+/// version carries its verdict. Blocking (it may read other crates' signed index files).
+pub fn apply(
+    state: &PolicyState,
+    active: &ActivePolicy,
+    judge: &crate::index_answer::Judge<'_>,
+    snapshot: u64,
+    name: &str,
+    answer: &mut CrateAnswer,
+    now: DateTime<Utc>,
+) {
+    let source = SignedReleases { judge, now };
+    let store = state.store(active, snapshot);
+    let mut policy_judge = Judge::new(&active.policy, &source).with_store(&store);
+    for version in &mut answer.versions {
+        let Some(release) = release_of(name, version) else {
+            continue;
+        };
+        let verdict = policy_judge.judge(name, &release);
+        if let Err(why) = &verdict {
+            tracing::info!(crate_name = name, version = %version.version, reason = %super::judge::reason(name, why), "hiding a version the trust policy does not trust");
+            version.outcome = Err(Dropped::Policy {
+                crate_name: name.to_owned(),
+                why: Box::new(why.clone()),
+            });
+        }
+        version.policy = Some(verdict);
+    }
+}
+
+/// The refusal of a crate none of whose versions the policy trusts: the newest refused
+/// version's reason in the seed's words. `None` when the policy refused none.
+pub fn refusal_text(name: &str, answer: &CrateAnswer) -> Option<String> {
+    let mut refused: Vec<(&VersionAnswer, &super::judge::Untrusted)> = answer
+        .versions
+        .iter()
+        .filter_map(|v| match &v.outcome {
+            Err(Dropped::Policy { why, .. }) => Some((v, why.as_ref())),
+            _ => None,
+        })
+        .collect();
+    refused.sort_by(|a, b| {
+        let version = |v: &VersionAnswer| semver::Version::parse(&v.version).ok();
+        version(b.0).cmp(&version(a.0))
+    });
+    let (newest, why) = refused.first()?;
+    Some(explain(name, &newest.version, why))
+}
+
+/// The verdict on `name` `version` under `policy`: a version the crate's signed index
+/// file does not list has no attestation, so it is not vouched for. `Err` when it cannot
+/// be judged now (the reason). Blocking.
+pub fn release_verdict(
+    policy: &Policy,
+    store: Option<&dyn VerdictStore>,
+    judge: &crate::index_answer::Judge<'_>,
+    name: &str,
+    version: &str,
+    now: DateTime<Utc>,
+) -> Result<Verdict, String> {
+    let not_vouched = || {
+        Err(super::judge::Untrusted::NotVouched {
+            trusted: Vec::new(),
+            needed: policy.rule.attestations,
+            untrusted: Vec::new(),
+        })
+    };
+    let source = SignedReleases { judge, now };
+    let releases = source.releases(name)?;
+    let Some(release) = releases
+        .iter()
+        .find(|r| r.version.to_string().eq_ignore_ascii_case(version))
+    else {
+        return Ok(not_vouched());
+    };
+    let mut policy_judge = Judge::new(policy, &source);
+    if let Some(store) = store {
+        policy_judge = policy_judge.with_store(store);
+    }
+    Ok(policy_judge.judge(name, release))
+}
+
+/// Whether `name` `version` may be downloaded under the policy in force: `Err` with the
+/// refusal in the seed's words when not. Blocking.
+pub fn download_verdict(
+    state: &PolicyState,
+    judge: &crate::index_answer::Judge<'_>,
+    snapshot: u64,
+    name: &str,
+    version: &str,
+    now: DateTime<Utc>,
+) -> Result<(), String> {
+    let active = state.current();
+    let store = state.store(&active, snapshot);
+    match release_verdict(&active.policy, Some(&store), judge, name, version, now)? {
+        Ok(_) => Ok(()),
+        Err(why) => Err(explain(name, version, &why)),
+    }
+}
+
+/// How often the policy files are read again to notice a change.
+pub const POLICY_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reloads `state` on SIGHUP and whenever its files change (read again every
+/// [`POLICY_POLL_INTERVAL`]; reading is cheap beside a request, and unlike modification
+/// times it cannot miss an edit within the same second). Runs until the process ends.
+pub fn watch(state: Arc<PolicyState>) {
+    let polled = Arc::clone(&state);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(POLICY_POLL_INTERVAL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let state = Arc::clone(&polled);
+            let _ = tokio::task::spawn_blocking(move || state.reload()).await;
+        }
+    });
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        let Ok(mut hangups) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the policy is reloaded when it changes only");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the trust policy");
+            let state = Arc::clone(&state);
+            let _ = tokio::task::spawn_blocking(move || state.reload()).await;
+        }
+    });
+}
