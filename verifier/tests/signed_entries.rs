@@ -720,3 +720,78 @@ fn signed_index_files_in_memory_stay_within_their_budget() {
     let usage = &proxy.status()["signed_index_files"];
     assert_eq!(usage["files"], 1, "{usage}");
 }
+
+/// A crate whose role signs no index file (a repository from before signed entries):
+/// judged by `cksum` when signed entries are not required, not served when they are; and
+/// upstream's answer decides the rest, since there is no signed entry to fall back on (no
+/// such crate upstream is a 404 naming upstream, upstream failing a 502).
+#[test]
+fn a_crate_without_a_signed_index_file_depends_on_the_setting_and_on_upstream() {
+    let mut registry = registry();
+    let index_target = tuf_core::layout::crate_index_path("sidecar").unwrap();
+    let role = registry.repo.role_for_target(&index_target);
+    let online = support::clone_key(&registry.repo.keys.online);
+    registry.repo.forge(
+        &role,
+        |targets| {
+            targets.targets.remove(&index_target);
+        },
+        &online,
+    );
+    let upstream = Upstream::start(&registry);
+    let required = Proxy::start(&upstream, &registry.repo);
+    let answer = get_index(&required, "sidecar");
+    assert_eq!(answer.status(), 404);
+    assert!(answer.text().unwrap().contains("no signed index file"));
+    let proxy = Proxy::start_with(
+        &upstream,
+        &registry.repo,
+        &["require_signed_index_entries = \"off\""],
+    );
+    let answer = get_index(&proxy, "sidecar");
+    assert_eq!(answer.status(), 200);
+    let body = answer.text().unwrap();
+    assert!(body.contains("\"vers\":\"1.0.0\""), "{body}");
+    let path = format!("/index/{}", support::index_path("sidecar"));
+    upstream.set_fault(&path, support::Fault::Status(500));
+    let answer = get_index(&proxy, "sidecar");
+    assert_eq!(answer.status(), 502, "{:?}", answer.text());
+    upstream.set_fault(&path, support::Fault::Status(404));
+    let answer = get_index(&proxy, "sidecar");
+    assert_eq!(answer.status(), 404);
+    let body = answer.text().unwrap();
+    assert!(body.contains("no crate sidecar upstream"), "{body}");
+}
+
+/// An index answer kept for conditional requests holds only until the earliest expiry on
+/// its delegation path: past it, upstream's 304 does not bring the kept answer back, and
+/// the crate is judged again (and refused, its role having expired).
+#[test]
+fn a_kept_index_answer_is_not_reused_past_its_expiry() {
+    let mut registry = registry();
+    let bin = registry.repo.role_for("sidecar", "1.0.0");
+    let online = support::clone_key(&registry.repo.keys.online);
+    let expires = chrono::Utc::now() + chrono::Duration::seconds(3);
+    registry
+        .repo
+        .forge(&bin, |targets| targets.expires = expires, &online);
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start(&upstream, &registry.repo);
+    assert_eq!(get_index(&proxy, "sidecar").status(), 200);
+    let wait = (expires - chrono::Utc::now()).num_milliseconds().max(0) as u64 + 1500;
+    std::thread::sleep(std::time::Duration::from_millis(wait));
+    let answer = get_index(&proxy, "sidecar");
+    let status = answer.status();
+    let body = answer.text().unwrap();
+    assert_ne!(status, 200, "an expired answer was served again: {body}");
+    assert!(body.contains("expired"), "{status}: {body}");
+    // Upstream was asked with the kept ETag and said 304: the refusal is the proxy's own
+    // judgement, not upstream's.
+    assert!(
+        upstream.request_log().iter().any(|r| r.path
+            == format!("/index/{}", support::index_path("sidecar"))
+            && r.status == 304),
+        "{:?}",
+        upstream.request_log()
+    );
+}

@@ -556,3 +556,35 @@ fn policy_check_judges_a_real_lockfile_and_suggests_whom_to_trust() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("every registry package is trusted"), "{text}");
 }
+
+#[test]
+fn an_index_answer_kept_under_the_old_policy_is_not_served_after_a_reload() {
+    let developers = Developers::new();
+    let registry = registry(&developers);
+    let upstream = Upstream::start(&registry);
+    let (_dir, policy) = policy_dir();
+    write_policy(&policy, &developer("alice", &developers.alice));
+    let proxy = proxy_with_policy(&upstream, &registry, &policy);
+    let url = format!("{}{}", proxy.index_url(), support::index_path("solo"));
+    let get = || {
+        let response = support::http_client(None).get(&url).send().unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(get().0, 200);
+    // Nobody trusted now; upstream will answer the proxy's conditional request with 304.
+    write_policy(&policy, "# nobody\n");
+    wait_for_generation(&proxy, 1);
+    let (status, body) = get();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("you do not trust developer @alice"), "{body}");
+    assert!(
+        upstream.request_log().iter().any(|r| r.path
+            == format!("/index/{}", support::index_path("solo"))
+            && r.status == 304),
+        "upstream was not asked conditionally: the kept answer was not tested"
+    );
+    // Trusted again: served again.
+    write_policy(&policy, &developer("alice", &developers.alice));
+    wait_for_generation(&proxy, 2);
+    assert_eq!(get().0, 200);
+}
