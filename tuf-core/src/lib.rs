@@ -47,6 +47,7 @@ pub mod layout;
 pub mod metadata;
 pub mod repository;
 pub mod signer;
+pub mod typosquat;
 pub mod verify;
 
 pub use clock::{Clock, FixedClock, SystemClock};

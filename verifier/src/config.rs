@@ -114,6 +114,11 @@ pub struct ServeArgs {
     /// the registry signed is served].
     #[arg(long, value_name = "FILE")]
     pub policy: Option<PathBuf>,
+    /// Names a crate nobody you trust signed must not look like (one per line, `#`
+    /// comments), beside the crates the policy names [default: the shipped list of the
+    /// most used crates, tuf-core/data/well-known-crates.txt].
+    #[arg(long, value_name = "FILE")]
+    pub well_known_crates: Option<PathBuf>,
 }
 
 /// The configuration file: the same options as [`ServeArgs`].
@@ -139,6 +144,7 @@ struct ConfigFile {
     index_cache_size: Option<u64>,
     tarball_cache_size: Option<u64>,
     policy: Option<PathBuf>,
+    well_known_crates: Option<PathBuf>,
 }
 
 /// Whether index lines must come from signed index files.
@@ -215,6 +221,8 @@ pub struct ServeConfig {
     pub tarball_cache_size: u64,
     /// The trust policy file, if any.
     pub policy: Option<PathBuf>,
+    /// The well-known crate names file, if not the shipped list.
+    pub well_known_crates: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -273,8 +281,16 @@ impl ServeArgs {
             .tarball_cache_size
             .or(file.tarball_cache_size)
             .unwrap_or(DEFAULT_TARBALL_CACHE_SIZE);
+        let well_known_crates = self
+            .well_known_crates
+            .clone()
+            .or(file.well_known_crates.map(|path| match &base {
+                Some(base) if path.is_relative() => base.join(path),
+                _ => path,
+            }));
         Ok(ServeConfig {
             listen,
+            well_known_crates,
             policy: repository.policy,
             public_url,
             upstream_index,

@@ -588,3 +588,60 @@ fn an_index_answer_kept_under_the_old_policy_is_not_served_after_a_reload() {
     wait_for_generation(&proxy, 2);
     assert_eq!(get().0, 200);
 }
+
+#[test]
+fn a_likely_typosquat_is_refused_with_what_it_looks_like() {
+    let developers = Developers::new();
+    let mut registry = registry(&developers);
+    // A squat of `parameters`, which the policy names, signed (in a bin) and attested by
+    // someone nobody trusts.
+    registry.publish("parametres", "0.3.1", &[], "pub fn p() -> u32 { 666 }\n");
+    let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    registry.repo.attest(
+        "parametres",
+        "0.3.1",
+        AttestationKind::Release,
+        &stranger,
+        "parameters-team",
+    );
+    let upstream = Upstream::start(&registry);
+    let (_dir, policy) = policy_dir();
+    write_policy(
+        &policy,
+        &format!(
+            "{}{}crates = [\"parameters\"]\n",
+            developer("alice", &developers.alice),
+            developer("mauro3", &developers.mauro)
+        ),
+    );
+    let proxy = proxy_with_policy(&upstream, &registry, &policy);
+    // A name nobody signed, close to a well-known crate.
+    CargoProject::new(&proxy.index_url(), &[("serde_jsno", "1")])
+        .build()
+        .assert_failure_containing(
+            "`serde_jsno` is not signed by anyone you trust and looks like `serde_json` \
+             (swapped characters)",
+        );
+    // A signed squat the policy does not trust: both reasons.
+    let output = CargoProject::new(&proxy.index_url(), &[("parametres", "0.3")]).build();
+    for needle in [
+        "`parametres` is not signed by anyone you trust and looks like `parameters` (swapped characters)",
+        "you do not trust developer @parameters-team",
+    ] {
+        assert!(output.stderr.contains(needle), "{needle:?}: {}", output.describe());
+    }
+    // The real one still resolves; an unrelated unknown name is a plain 404.
+    CargoProject::new(&proxy.index_url(), &[("parameters", "0.3")])
+        .build()
+        .assert_success();
+    let unknown = support::http_client(None)
+        .get(format!(
+            "{}{}",
+            proxy.index_url(),
+            support::index_path("qzxvwk")
+        ))
+        .send()
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+    assert_eq!(proxy.status()["index"]["typosquats"], 2);
+}

@@ -142,6 +142,10 @@ pub enum NamespaceCommand {
         /// Signatures needed.
         #[arg(long, default_value_t = 1)]
         threshold: u64,
+        /// Delegate it even though it looks like a typosquat of a namespace already
+        /// delegated or of a well-known crate.
+        #[arg(long)]
+        force: bool,
     },
     /// Remove a namespace's delegation; its releases move to the fallback bins.
     Undelegate {
@@ -159,7 +163,23 @@ pub fn namespace(global: &GlobalArgs, command: NamespaceCommand) -> Result<ExitC
             namespace,
             keys,
             threshold,
+            force,
         } => {
+            // A namespace that squats one already delegated (or a well-known crate) is
+            // how a look-alike gets the owners' authority: refused unless meant.
+            let guard = tuf_core::typosquat::SquatGuard::with_well_known(repo.namespaces()?);
+            if let Some(looks_like) = tuf_core::typosquat::describe(&guard.looks_like(&namespace)) {
+                if !force {
+                    anyhow::bail!(
+                        "the namespace {namespace} {looks_like}: a namespace that squats another \
+                         is refused; check the name, or pass --force if it is meant"
+                    );
+                }
+                eprintln!(
+                    "tuf-signer: warning: the namespace {namespace} {looks_like}; delegated \
+                     anyway (--force)"
+                );
+            }
             let keys = load_public_keys(&keys)?;
             let edit = repo
                 .delegate_namespace(&namespace, &RoleKeySpec { keys, threshold }, now)

@@ -41,6 +41,23 @@ pub struct ReleaseAdded {
 impl Repository {
     // ----- namespaces ----------------------------------------------------------------
 
+    /// The namespaces delegated, as they will be after the next publish (staged edits
+    /// included), in delegation order.
+    pub fn namespaces(&mut self) -> Result<Vec<String>, RepositoryError> {
+        let Some(targets) = self.current_targets("targets")? else {
+            return Ok(Vec::new());
+        };
+        Ok(targets
+            .signed()
+            .delegations
+            .iter()
+            .flat_map(|d| d.roles.iter().flatten())
+            .filter(|r| layout::is_namespace_role(&r.name))
+            .filter_map(|r| r.name.strip_prefix(layout::NAMESPACE_ROLE_PREFIX))
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Delegates `namespace` (the crate of that name and every `namespace::*` crate) to
     /// `spec`'s keys with a terminating delegation placed before the fallback role.
     /// Releases of the namespace already signed in the fallback bins move into the new

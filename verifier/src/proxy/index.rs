@@ -210,7 +210,21 @@ pub(super) async fn index_file(
             format!("tuf-verifier refused the index of {name}: {refusal}\n"),
         )
     };
+    // A name nobody you trust signed that looks like a trusted or well-known one is
+    // refused with that said, not just not found: cargo prints a refusal's body.
+    let looks_like = tuf_core::typosquat::describe(&proxy.squat_guard.looks_like(&name));
     let not_found = |why: &str| {
+        if let Some(looks_like) = &looks_like {
+            bump(&proxy.counters.index_typosquats);
+            tracing::warn!(crate_name = %name, %looks_like, "index refused: a likely typosquat");
+            return text(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "tuf-verifier refused the index of {name}: `{name}` is not signed by anyone \
+                     you trust and {looks_like}. Check the name in your Cargo.toml ({why}).\n"
+                ),
+            );
+        }
         bump(&proxy.counters.index_not_found);
         text(StatusCode::NOT_FOUND, format!("tuf-verifier: {why}\n"))
     };
@@ -300,9 +314,16 @@ pub(super) async fn index_file(
         if let Some(reason) = crate::policy::enforce::refusal_text(&name, &answer) {
             bump(&proxy.counters.index_refused_policy);
             tracing::warn!(crate_name = %name, "index refused: the trust policy trusts no version");
+            let squat = match &looks_like {
+                Some(looks_like) => {
+                    bump(&proxy.counters.index_typosquats);
+                    format!("`{name}` is not signed by anyone you trust and {looks_like}. ")
+                }
+                None => String::new(),
+            };
             return text(
                 StatusCode::FORBIDDEN,
-                format!("tuf-verifier refused the index of {name}: {reason}\n"),
+                format!("tuf-verifier refused the index of {name}: {squat}{reason}\n"),
             );
         }
         tracing::info!(crate_name = %name, versions = answer.versions.len(), "no signed version");

@@ -75,6 +75,8 @@ pub struct Counters {
     pub lines_dropped_policy: AtomicU64,
     /// Index requests refused because the trust policy trusts no version.
     pub index_refused_policy: AtomicU64,
+    /// Index requests refused as likely typosquats of trusted or well-known names.
+    pub index_typosquats: AtomicU64,
     /// Downloads refused because the trust policy does not trust the release.
     pub downloads_refused_policy: AtomicU64,
     /// Tarballs sent to cargo.
@@ -129,6 +131,7 @@ pub struct Proxy {
     index_cache: Mutex<index::IndexCache>,
     index_files: SignedIndexFiles,
     policy: Option<Arc<PolicyState>>,
+    squat_guard: Arc<tuf_core::typosquat::SquatGuard>,
 }
 
 impl Proxy {
@@ -140,11 +143,13 @@ impl Proxy {
         cache: TarballCache,
         index_files: SignedIndexFiles,
         policy: Option<Arc<PolicyState>>,
+        squat_guard: Arc<tuf_core::typosquat::SquatGuard>,
     ) -> Arc<Self> {
         let index_cache = index::IndexCache::new(settings.index_cache_size);
         Arc::new(Self {
             index_files,
             policy,
+            squat_guard,
             settings,
             trust,
             client,

@@ -44,6 +44,7 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
             "upstream_unavailable": load(&c.index_upstream_unavailable),
             "lines_dropped_policy": load(&c.lines_dropped_policy),
             "refused_policy": load(&c.index_refused_policy),
+            "typosquats": load(&c.index_typosquats),
         },
         "downloads": {
             "served": load(&c.downloads_served),
