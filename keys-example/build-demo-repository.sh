@@ -95,14 +95,18 @@ tuf_signer -C "$repo" namespace delegate tufdemo --key keys/maintainer-tufdemo.p
 step "6. The targets key holder signs the new delegation (targets v2)."
 tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE sign --key keys/targets.pem --role targets --yes
 
-step "7. Stage the four demo releases: tufdemo goes to ns-tufdemo, the others to the fallback bins. The tufdemo maintainer (alice) attests her releases as their author."
+step "7. Stage the four demo releases: tufdemo goes to ns-tufdemo, the others to the fallback bins. The tufdemo maintainer (alice) attests her releases and unclaimed-app-helper as their author; carol attests unclaimed-util."
 tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE release add \
     crates/tufdemo-0.1.0.crate \
     crates/tufdemo-0.2.0.crate \
     --attest-key keys/maintainer-tufdemo.pem
-tuf_signer -C "$repo" release add \
+tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE release add \
+    crates/unclaimed-app-helper-0.3.0.crate \
+    --attest-key keys/maintainer-tufdemo.pem
+# carol, whom the demo policy (policy.toml) does not trust, released unclaimed-util.
+tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE release add \
     crates/unclaimed-util-1.0.0.crate \
-    crates/unclaimed-app-helper-0.3.0.crate
+    --attest-key keys/developer-carol.pem
 
 step "8. A reviewer (bob) reviews tufdemo 0.2.0 with his own key; the owners yank tufdemo 0.1.0."
 tuf_signer -C "$repo" --passphrase-env TUF_DEMO_PASSPHRASE release attest tufdemo 0.2.0 --key keys/reviewer-bob.pem

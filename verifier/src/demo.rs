@@ -28,6 +28,13 @@ use tuf_core::{PrivateKey, Signer};
 use crate::config::{MetadataLocation, ServeArgs, ServeConfig};
 use crate::upstream::index_path;
 
+/// The demo's trust policy (a copy is written to the demo's directory and served under).
+const POLICY: &str = include_str!("../../keys-example/policy.toml");
+
+/// The keyid of carol's key (keys-example/keys/developer-carol), whom the demo policy
+/// does not trust.
+pub const CAROL_KEYID: &str = "7c24bc1c6210b0a11b274ca07ef4eaf84b6c5945565a3cda75e1515c69cb3ede";
+
 /// The demo keys' public passphrase (keys-example/README.md).
 const PASSPHRASE: &[u8] = b"tuf-crates-demo-NOT-SECRET";
 
@@ -124,6 +131,7 @@ fn build_repository(dir: &Path) -> anyhow::Result<()> {
     repo.delegate_namespace("tufdemo", &spec(&[&maintainer], 1), now)?;
     repo.sign("targets", &targets)?;
     let reviewer = demo_key(key!("reviewer-bob"), "reviewer-bob")?;
+    let carol = demo_key(key!("developer-carol"), "developer-carol")?;
     for (name, version, tarball) in RELEASES {
         let entry = tuf_core::crate_archive::release_index_entry(
             &format!("{name}-{version}.crate"),
@@ -131,18 +139,23 @@ fn build_repository(dir: &Path) -> anyhow::Result<()> {
             &tuf_core::crate_archive::ArchiveLimits::default(),
         )?;
         repo.add_release(name, version, tarball, entry, now)?;
-        // The tufdemo maintainer, alice, attests her releases as their author.
-        if name == "tufdemo" {
-            attest(
-                &mut repo,
-                name,
-                version,
-                AttestationKind::Release,
-                &maintainer,
-                "alice",
-                now,
-            )?;
-        }
+        // alice (the tufdemo maintainer) attests her releases and unclaimed-app-helper
+        // as their author; carol, whom the demo policy does not trust, released
+        // unclaimed-util.
+        let (author, label) = if name == "unclaimed-util" {
+            (&carol, "carol")
+        } else {
+            (&maintainer, "alice")
+        };
+        attest(
+            &mut repo,
+            name,
+            version,
+            AttestationKind::Release,
+            author,
+            label,
+            now,
+        )?;
     }
     // A reviewer, bob, reviews tufdemo 0.2.0; the owners yank 0.1.0.
     attest(
@@ -268,6 +281,7 @@ impl Demo {
             .await?
             .context("cannot build the demo TUF repository")?;
         build_upstream(&upstream_dir, &upstream_url)?;
+        write(&dir.path().join("policy.toml"), POLICY.as_bytes())?;
         let metadata = repo_dir.join("published/metadata");
         let router = Router::new()
             .nest(
@@ -314,9 +328,15 @@ impl Demo {
         );
         args.state_dir
             .get_or_insert_with(|| self.dir.path().join("proxy-state"));
+        args.policy.get_or_insert_with(|| self.policy_path());
         let mut config = args.resolve()?;
         config.metadata = MetadataLocation::Url(format!("{}/tuf/", self.upstream_url));
         Ok(config)
+    }
+
+    /// The demo's copy of its trust policy.
+    pub fn policy_path(&self) -> PathBuf {
+        self.dir.path().join("policy.toml")
     }
 
     /// What to tell the user once the proxy listens at `url`.
@@ -345,11 +365,24 @@ impl Demo {
              [source.tuf-verified]\n\
              registry = \"sparse+{url}/index/\"\n\
              \n\
-             then depend on the demo crates, e.g. `unclaimed-app-helper = \"0.3\"` and\n\
-             `tufdemo = \">=0.2\"`, and run `cargo build`. Status: {url}/status\n\
+             then depend on the demo crates and run `cargo build`. Status: {url}/status\n\
+             \n\
+             The proxy serves under a trust policy ({policy}): alice and bob are\n\
+             trusted, carol is not. So:\n\
+             \n\
+             tufdemo = \">=0.2\"              builds: alice released it, bob reviewed it\n\
+             unclaimed-app-helper = \"0.3\"   is refused: it needs unclaimed-util, which carol\n\
+             {pad}released; the refusal says how to trust her, e.g.\n\
+             {pad}cargo run -q -p verifier -- policy trust carol --key {carol} --policy {policy}\n\
+             {pad}(the proxy reloads the policy within 2 s)\n\
+             tufdmeo = \"0.2\"                is refused as a likely typosquat of tufdemo\n\
+             \n\
              Stop with Ctrl-C.\n",
             upstream = self.upstream_url,
             dir = self.dir.path().display(),
+            policy = self.policy_path().display(),
+            carol = CAROL_KEYID,
+            pad = " ".repeat(31),
         )
     }
 }

@@ -193,7 +193,8 @@ pub struct AttestationExplanation {
     pub kind: String,
     /// When the attester says it was made.
     pub date: String,
-    /// Valid: it verifies, is about this release as signed, and its key is an owner's.
+    /// Valid: it verifies, is about this release as signed, and its key is an owner's or
+    /// one the trust policy in force trusts for the crate.
     pub valid: bool,
     /// Why it is not valid.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -208,8 +209,14 @@ fn check_attestation(
     name: &str,
     version: &VersionAnswer,
     owners: Option<&[Key]>,
+    policy: Option<&crate::policy::file::Policy>,
     seen: &mut Vec<(String, String)>,
 ) -> AttestationExplanation {
+    let trusted_by_policy = policy.is_some_and(|p| {
+        p.trusted_for(name, &attestation.key.keyid())
+            .next()
+            .is_some()
+    });
     let statement = &attestation.statement;
     let keyid = attestation.key.keyid().as_str().to_owned();
     let kind = statement.kind.as_str().to_owned();
@@ -224,10 +231,15 @@ fn check_attestation(
             Err(error) => Some(error.to_string()),
             Ok(()) => match owners {
                 None => Some("the keys of the release's role are unknown (metadata changed: ask again)".to_owned()),
-                Some(owners) if !owners.iter().any(|k| k.keyid() == attestation.key.keyid()) => Some(format!(
+                Some(owners)
+                    if !trusted_by_policy
+                        && !owners.iter().any(|k| k.keyid() == attestation.key.keyid()) =>
+                {
+                    Some(format!(
                     "its key is not one that {} authorises: it counts for nothing unless a trust policy names it",
                     release.role
-                )),
+                ))
+                }
                 Some(_) if seen.contains(&(keyid.clone(), kind.clone())) => {
                     Some("a second attestation of this kind by the same key".to_owned())
                 }
@@ -256,7 +268,12 @@ fn signed_file(target: &SignedTarget) -> SignedFile {
     }
 }
 
-fn explain_version(trust: &TrustStore, name: &str, version: &VersionAnswer) -> VersionExplanation {
+fn explain_version(
+    trust: &TrustStore,
+    policy: Option<&crate::policy::file::Policy>,
+    name: &str,
+    version: &VersionAnswer,
+) -> VersionExplanation {
     let owners = version
         .release
         .as_deref()
@@ -265,7 +282,7 @@ fn explain_version(trust: &TrustStore, name: &str, version: &VersionAnswer) -> V
     let attestations = version
         .attestations
         .iter()
-        .map(|a| check_attestation(a, name, version, owners.as_deref(), &mut seen))
+        .map(|a| check_attestation(a, name, version, owners.as_deref(), policy, &mut seen))
         .collect();
     let (upstream_line, differing_fields) = match &version.upstream {
         UpstreamLine::Same => ("same", Vec::new()),
@@ -343,11 +360,11 @@ pub fn explain(
             return explanation;
         }
     };
-    if let Some(policy) = policy {
-        let active = policy.state.current();
+    let active = policy.map(|p| p.state.current());
+    if let (Some(policy), Some(active)) = (policy, &active) {
         crate::policy::enforce::apply(
             policy.state,
-            &active,
+            active,
             judge,
             policy.snapshot,
             name,
@@ -371,7 +388,7 @@ pub fn explain(
         .versions
         .iter()
         .filter(|v| version.is_none_or(|asked| v.version.eq_ignore_ascii_case(asked)))
-        .map(|v| explain_version(judge.trust, name, v))
+        .map(|v| explain_version(judge.trust, active.as_ref().map(|a| &a.policy), name, v))
         .collect();
     explanation.ok = explanation.refusal.is_none() && explanation.versions.iter().any(|v| v.served);
     explanation

@@ -543,7 +543,43 @@ fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
         &[("unclaimed-app-helper", "0.3"), ("tufdemo", ">=0.2")],
         "fn main() {}\n",
     );
+    // The demo policy does not trust carol, who released unclaimed-util, which
+    // unclaimed-app-helper needs; the command the demo prints trusts her.
+    let refused = project.build();
+    let trust_line = printed
+        .lines()
+        .find(|l| l.contains("policy trust carol"))
+        .unwrap_or_else(|| panic!("no policy trust command in\n{printed}"));
+    let trust_args: Vec<&str> = trust_line
+        .split_whitespace()
+        .skip_while(|word| *word != "policy")
+        .collect();
+    let trusted = Command::new(support::proxy::binary())
+        .args(&trust_args)
+        .output()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let generation = || -> u64 {
+        let body = support::http_client(None)
+            .get(format!("{url}/status.json"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["policy"]["generation"]
+            .as_u64()
+            .unwrap()
+    };
+    while generation() < 2 && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let output = project.build();
+    let squat = CargoProject::with_main(
+        &format!("{url}/index/"),
+        &[("tufdmeo", "0.2")],
+        "fn main() {}\n",
+    )
+    .build();
     // explain shows the owners' yank, the line upstream changed, and the attestations.
     let explained = Command::new(support::proxy::binary())
         .args(["explain", "tufdemo", "--proxy", &url])
@@ -551,7 +587,19 @@ fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
         .unwrap();
     let _ = child.kill();
     let _ = child.wait();
+    refused.assert_failure_containing(
+        "unclaimed-util ^1 is required by unclaimed-app-helper, and no matching version is \
+         trusted: unclaimed-util 1.0.0: you do not trust developer @carol (7c24bc1c…)",
+    );
+    assert!(
+        trusted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
     output.assert_success();
+    squat.assert_failure_containing(
+        "`tufdmeo` is not signed by anyone you trust and looks like `tufdemo` (swapped characters)",
+    );
     let explained = String::from_utf8_lossy(&explained.stdout);
     for needle in [
         "tufdemo: index entries signed by ns-tufdemo",

@@ -244,6 +244,11 @@ fn an_untrusted_newer_version_is_hidden_and_cargo_locks_the_trusted_one() {
     let project = CargoProject::new(&proxy.index_url(), &[("solo", "1")]);
     project.build().assert_success();
     assert_eq!(locked(&project, "solo"), ["1.0.0"]);
+    // Each answer for solo hid one line (1.1.0).
+    let status = proxy.status();
+    let hidden = status["index"]["lines_dropped_policy"].as_u64().unwrap();
+    let served = status["index"]["served"].as_u64().unwrap();
+    assert!(hidden >= 1 && hidden <= served, "{status}");
     let explanation = explain(&proxy, "solo");
     let versions = explanation["versions"].as_array().unwrap();
     let of = |v: &str| versions.iter().find(|x| x["version"] == v).unwrap();
