@@ -45,6 +45,7 @@ pub mod json;
 pub mod keys;
 pub mod layout;
 pub mod metadata;
+pub mod policy;
 pub mod repository;
 pub mod signer;
 pub mod typosquat;

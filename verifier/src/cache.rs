@@ -283,4 +283,27 @@ mod tests {
         assert_eq!(reopened.usage().bytes, 20);
         assert_eq!(reopened.usage().tarballs, 2);
     }
+
+    #[test]
+    fn a_tarball_another_replica_wrote_is_counted_when_served_and_kept_over_older_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = TarballCache::open(dir.path().join("c"), 20).unwrap();
+        let a = release(b"aaaaaaaaaa");
+        cache.put(&a, b"aaaaaaaaaa").unwrap();
+        // Exactly the budget is stored (and then the cache is full).
+        let whole = release(&[5u8; 20]);
+        cache.put(&whole, &[5u8; 20]).unwrap();
+        assert!(cache.get(&whole).is_some());
+        assert_eq!(cache.usage().bytes, 20);
+        // Another replica writes a 15-byte tarball into the shared directory; serving it
+        // counts it and evicts the older files, never the one being served.
+        let e = release(b"eeeeeeeeeeeeeee");
+        std::fs::write(dir.path().join("c").join(&e.sha256), b"eeeeeeeeeeeeeee").unwrap();
+        assert!(cache.get(&e).is_some());
+        let usage = cache.usage();
+        assert_eq!((usage.tarballs, usage.bytes), (1, 15), "{usage:?}");
+        assert!(dir.path().join("c").join(&e.sha256).exists());
+        assert!(cache.get(&e).is_some());
+        assert!(cache.get(&whole).is_none());
+    }
 }

@@ -1,10 +1,8 @@
-//! The trust policy: whom the user trusts (spec/trust-policy.md). The file
-//! ([`file::Policy`]) names trusted developers by key, exceptions and the rule's
-//! settings; the judge ([`judge::Judge`]) decides, with no I/O, whether a release is
-//! trusted under it and says why not in words cargo shows the user; the proxy applies the
-//! policy in force ([`enforce`]) to index answers and downloads.
+//! The trust policy in the verifier (spec/trust-policy.md): the policy in force in the
+//! proxy and how it is applied ([`enforce`]), and the `policy` verbs ([`cli`]). The file
+//! and the judge are tuf-core's ([`tuf_core::policy`]).
 
 pub mod cli;
 pub mod enforce;
-pub mod file;
-pub mod judge;
+
+pub use tuf_core::policy::{file, judge};

@@ -16,8 +16,8 @@
 
 use std::collections::HashMap;
 
-use tuf_core::attestation::AttestationKind;
-use tuf_core::index_entry::{DependencyKind, IndexDependency};
+use crate::attestation::AttestationKind;
+use crate::index_entry::{DependencyKind, IndexDependency};
 
 use super::file::{
     developer_lines, fold_name, keyid_prefix, DependencyRule, OptionalDependencies, Policy,
@@ -541,7 +541,7 @@ mod tests {
             kind.as_str(),
             "0".repeat(64)
         );
-        tuf_core::index_entry::IndexEntry::parse_line(line.as_bytes())
+        crate::index_entry::IndexEntry::parse_line(line.as_bytes())
             .unwrap()
             .deps
             .remove(0)

@@ -138,7 +138,7 @@ pub struct TrustedDeveloper {
     /// Crates it is trusted for, by cargo's folded name (`foo-bar` is `foo_bar`); with
     /// `namespaces` empty too, every crate.
     pub crates: BTreeSet<String>,
-    /// Namespaces it is trusted for ([`tuf_core::layout::namespace_of`]).
+    /// Namespaces it is trusted for ([`crate::layout::namespace_of`]).
     pub namespaces: BTreeSet<String>,
     /// Where it was declared: the file, and the import's name when imported.
     pub source: String,
@@ -155,7 +155,7 @@ impl TrustedDeveloper {
         if self.crates.contains(&fold_name(name)) {
             return true;
         }
-        tuf_core::layout::namespace_of(name).is_ok_and(|ns| self.namespaces.contains(&ns))
+        crate::layout::namespace_of(name).is_ok_and(|ns| self.namespaces.contains(&ns))
     }
 }
 
@@ -260,17 +260,13 @@ fn read(path: &Path) -> Result<String, PolicyError> {
         path: path.to_owned(),
         source,
     })?;
-    let bytes = tuf_core::fs::read_bounded(file, MAX_POLICY_BYTES).map_err(|e| match e {
-        tuf_core::fs::BoundedReadError::TooLong { .. } => PolicyError::TooLong {
+    let bytes = crate::fs::read_bounded(file, MAX_POLICY_BYTES).map_err(|e| match e {
+        crate::fs::BoundedReadError::TooLong { .. } => PolicyError::TooLong {
             path: path.to_owned(),
         },
-        tuf_core::fs::BoundedReadError::Io(source) => PolicyError::Read {
+        crate::fs::BoundedReadError::Io(source) => PolicyError::Read {
             path: path.to_owned(),
             source,
-        },
-        other => PolicyError::Read {
-            path: path.to_owned(),
-            source: std::io::Error::other(other.to_string()),
         },
     })?;
     String::from_utf8(bytes).map_err(|_| PolicyError::Syntax {
@@ -304,7 +300,7 @@ fn developers(
             line,
             message,
         };
-        tuf_core::keys::validate_label(&developer.label)
+        crate::keys::validate_label(&developer.label)
             .map_err(|e| invalid(format!("label {:?}: {e}", developer.label)))?;
         let keyid = developer.key.to_ascii_lowercase();
         if keyid.len() != 64 || !keyid.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -316,15 +312,15 @@ fn developers(
         }
         let mut crates = BTreeSet::new();
         for name in developer.crates {
-            tuf_core::layout::validate_crate_name(&name)
+            crate::layout::validate_crate_name(&name)
                 .map_err(|e| invalid(format!("crates: {name:?}: {e}")))?;
             crates.insert(fold_name(&name));
         }
         let mut namespaces = BTreeSet::new();
         for namespace in developer.namespaces {
-            tuf_core::layout::validate_namespace(&namespace)
+            crate::layout::validate_namespace(&namespace)
                 .map_err(|e| invalid(format!("namespaces: {namespace:?}: {e}")))?;
-            namespaces.insert(tuf_core::layout::canonical_namespace(&namespace));
+            namespaces.insert(crate::layout::canonical_namespace(&namespace));
         }
         out.push(TrustedDeveloper {
             label: developer.label,
@@ -370,7 +366,7 @@ impl Policy {
                 line,
                 message,
             };
-            tuf_core::layout::validate_crate_name(&exception.crate_name)
+            crate::layout::validate_crate_name(&exception.crate_name)
                 .map_err(|e| invalid(format!("crate {:?}: {e}", exception.crate_name)))?;
             let version = semver::VersionReq::parse(&exception.version).map_err(|e| {
                 invalid(format!(
