@@ -432,4 +432,105 @@ mod tests {
             "https://r.example/se/rd/Serde/Serde-1.0.0.crate?h=ab"
         );
     }
+
+    /// A server on 127.0.0.1 answering raw HTTP/1.1: `/exact/N` N bytes with a
+    /// Content-Length, `/chunked/N` N bytes in chunks of 7 without one, `/not-modified`
+    /// a 304. Stopped when the test's runtime ends.
+    async fn raw_server() -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut byte = [0u8; 1];
+                    while !head.ends_with(b"\r\n\r\n") {
+                        if socket.read(&mut byte).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        head.extend_from_slice(&byte);
+                    }
+                    let head = String::from_utf8_lossy(&head).into_owned();
+                    let path = head.split(' ').nth(1).unwrap_or("").to_owned();
+                    let count = |prefix: &str| -> usize {
+                        path.strip_prefix(prefix)
+                            .and_then(|n| n.parse().ok())
+                            .unwrap_or(0)
+                    };
+                    let mut answer: Vec<u8> = Vec::new();
+                    if path.starts_with("/exact/") {
+                        let n = count("/exact/");
+                        answer.extend_from_slice(
+                            format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n").as_bytes(),
+                        );
+                        answer.extend(std::iter::repeat_n(b'x', n));
+                    } else if path.starts_with("/chunked/") {
+                        let n = count("/chunked/");
+                        answer.extend_from_slice(
+                            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+                        );
+                        let mut left = n;
+                        while left > 0 {
+                            let size = left.min(7);
+                            answer.extend_from_slice(format!("{size:x}\r\n").as_bytes());
+                            answer.extend(std::iter::repeat_n(b'y', size));
+                            answer.extend_from_slice(b"\r\n");
+                            left -= size;
+                        }
+                        answer.extend_from_slice(b"0\r\n\r\n");
+                    } else {
+                        answer.extend_from_slice(
+                            b"HTTP/1.1 304 Not Modified\r\nETag: \"e\"\r\nConnection: close\r\n\r\n",
+                        );
+                    }
+                    let _ = socket.write_all(&answer).await;
+                    let _ = socket.shutdown().await;
+                });
+            }
+        });
+        format!("http://{address}")
+    }
+
+    #[tokio::test]
+    async fn a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_refused() {
+        let base = raw_server().await;
+        let client = build_client(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        for kind in ["exact", "chunked"] {
+            let body = get_bounded(&client, &format!("{base}/{kind}/100"), 100)
+                .await
+                .unwrap_or_else(|e| panic!("{kind}: {e}"));
+            assert_eq!(body.len(), 100, "{kind}");
+            let refused = get_bounded(&client, &format!("{base}/{kind}/101"), 100).await;
+            assert!(
+                matches!(refused, Err(FetchError::TooLong { max: 100, .. })),
+                "{kind}: {refused:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn an_index_answered_304_is_not_modified() {
+        let base = raw_server().await;
+        let client = build_client(
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(10),
+        )
+        .unwrap();
+        let answer = get_index(&client, &format!("{base}/not-modified"), 100, Some("\"e\""))
+            .await
+            .unwrap();
+        assert!(matches!(answer, IndexFetch::NotModified));
+        let listed = get_index(&client, &format!("{base}/exact/10"), 100, None)
+            .await
+            .unwrap();
+        assert!(matches!(listed, IndexFetch::Body { ref body, .. } if body.len() == 10));
+    }
 }
