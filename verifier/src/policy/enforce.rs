@@ -355,6 +355,13 @@ pub fn release_verdict(
             untrusted: Vec::new(),
         })
     };
+    // A verdict already known (the index answer that listed the version made it) needs
+    // no signed index file read and no attestation checked again.
+    if let (Some(store), Ok(parsed)) = (store, semver::Version::parse(version)) {
+        if let Some(verdict) = store.get(&super::file::fold_name(name), &parsed) {
+            return Ok(verdict);
+        }
+    }
     let source = SignedReleases { judge, now };
     let releases = source.releases(name)?;
     let Some(release) = releases
@@ -368,6 +375,24 @@ pub fn release_verdict(
         policy_judge = policy_judge.with_store(store);
     }
     Ok(policy_judge.judge(name, release))
+}
+
+/// [`download_verdict`] when its verdict is already kept (short locks, no I/O): `None`
+/// means call [`download_verdict`] on a blocking thread.
+pub fn download_verdict_cached(
+    state: &PolicyState,
+    snapshot: u64,
+    name: &str,
+    version: &str,
+) -> Option<Result<(), String>> {
+    let active = state.current();
+    let parsed = semver::Version::parse(version).ok()?;
+    let store = state.store(&active, snapshot);
+    let verdict = store.get(&super::file::fold_name(name), &parsed)?;
+    Some(match verdict {
+        Ok(_) => Ok(()),
+        Err(why) => Err(explain(name, version, &why)),
+    })
 }
 
 /// Whether `name` `version` may be downloaded under the policy in force: `Err` with the

@@ -28,21 +28,27 @@ pub(super) async fn download(
         }
     };
     if let Some(state) = &proxy.policy {
+        let snapshot = proxy.trust.snapshot_version().unwrap_or(0);
+        let known =
+            crate::policy::enforce::download_verdict_cached(state, snapshot, &name, &version);
         let (judge_proxy, state) = (Arc::clone(&proxy), Arc::clone(state));
         let (judged_name, judged_version) = (name.clone(), version.clone());
-        let verdict = tokio::task::spawn_blocking(move || {
-            let snapshot = judge_proxy.trust.snapshot_version().unwrap_or(0);
-            crate::policy::enforce::download_verdict(
-                &state,
-                &judge_proxy.judge(),
-                snapshot,
-                &judged_name,
-                &judged_version,
-                chrono::Utc::now(),
-            )
-        })
-        .await
-        .unwrap_or_else(|e| Err(format!("internal error: {e}")));
+        let verdict = match known {
+            Some(verdict) => verdict,
+            None => tokio::task::spawn_blocking(move || {
+                let snapshot = judge_proxy.trust.snapshot_version().unwrap_or(0);
+                crate::policy::enforce::download_verdict(
+                    &state,
+                    &judge_proxy.judge(),
+                    snapshot,
+                    &judged_name,
+                    &judged_version,
+                    chrono::Utc::now(),
+                )
+            })
+            .await
+            .unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+        };
         if let Err(reason) = verdict {
             bump(&proxy.counters.downloads_refused);
             bump(&proxy.counters.downloads_refused_policy);
