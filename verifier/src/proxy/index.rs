@@ -212,9 +212,10 @@ pub(super) async fn index_file(
     };
     // A name nobody you trust signed that looks like a trusted or well-known one is
     // refused with that said, not just not found: cargo prints a refusal's body.
-    let looks_like = tuf_core::typosquat::describe(&proxy.squat_guard.looks_like(&name));
+    // Checked only on the way to a refusal: a served crate never pays for it.
+    let looks_like = || tuf_core::typosquat::describe(&proxy.squat_guard.looks_like(&name));
     let not_found = |why: &str| {
-        if let Some(looks_like) = &looks_like {
+        if let Some(looks_like) = looks_like() {
             bump(&proxy.counters.index_typosquats);
             tracing::warn!(crate_name = %name, %looks_like, "index refused: a likely typosquat");
             return text(
@@ -314,7 +315,7 @@ pub(super) async fn index_file(
         if let Some(reason) = crate::policy::enforce::refusal_text(&name, &answer) {
             bump(&proxy.counters.index_refused_policy);
             tracing::warn!(crate_name = %name, "index refused: the trust policy trusts no version");
-            let squat = match &looks_like {
+            let squat = match looks_like() {
                 Some(looks_like) => {
                     bump(&proxy.counters.index_typosquats);
                     format!("`{name}` is not signed by anyone you trust and {looks_like}. ")
