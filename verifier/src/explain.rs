@@ -24,7 +24,6 @@ use tuf_core::keys::Key;
 
 use crate::config::ServeArgs;
 use crate::index_answer::{EntryAuth, Judge, UpstreamIndex, UpstreamLine, VersionAnswer};
-use crate::signed_index::SignedIndexFiles;
 use crate::signed_target::SignedTarget;
 use crate::trust::TrustStore;
 use crate::upstream::{self, IndexFetch};
@@ -572,25 +571,11 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
     let name = args.name.clone();
     let version = args.version.clone();
     tokio::task::spawn_blocking(move || -> anyhow::Result<Explanation> {
-        let (trust, _state) = crate::offline::open_trust(&config)?;
-        let fetcher = upstream::MetadataFetcher::for_location(
-            &config.tuf_targets,
-            config.connect_timeout,
-            config.upstream_timeout,
-        )?;
-        let index_files = SignedIndexFiles::new(&config.tuf_targets, fetcher, 64 * 1024 * 1024);
-        let required = config
-            .require_signed_index_entries
-            .required(trust.signs_index_entries());
-        let judge = Judge {
-            trust: &trust,
-            index_files: &index_files,
-            allowed_registries: &config.allowed_registries,
-            signed_entries_required: required,
-        };
+        let repository = crate::offline::OfflineRepository::open(&config)?;
+        let judge = repository.judge();
         let in_force = policy.as_ref().map(|state| PolicyInForce {
             state,
-            snapshot: trust.snapshot_version().unwrap_or(0),
+            snapshot: repository.trust.snapshot_version().unwrap_or(0),
         });
         Ok(explain(
             &judge,

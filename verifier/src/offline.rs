@@ -255,6 +255,56 @@ pub(crate) fn open_trust(
     Ok((trust, temporary))
 }
 
+/// Memory budget of the signed index files an offline verb keeps.
+const OFFLINE_INDEX_FILES_BUDGET: u64 = 64 * 1024 * 1024;
+
+/// The TUF repository as an offline verb reads it (`explain`, `policy check`): trusted
+/// metadata refreshed once, and the crates' signed index files. Blocking to open.
+pub(crate) struct OfflineRepository {
+    pub(crate) trust: TrustStore,
+    index_files: crate::signed_index::SignedIndexFiles,
+    allowed_registries: crate::index_line::RegistryAllowlist,
+    signed_entries_required: bool,
+    _state: Option<tempfile::TempDir>,
+}
+
+impl OfflineRepository {
+    /// Opens the repository `config` names. Blocking.
+    pub(crate) fn open(config: &RepositoryConfig) -> anyhow::Result<Self> {
+        let (trust, state) = open_trust(config)?;
+        let fetcher = upstream::MetadataFetcher::for_location(
+            &config.tuf_targets,
+            config.connect_timeout,
+            config.upstream_timeout,
+        )?;
+        let index_files = crate::signed_index::SignedIndexFiles::new(
+            &config.tuf_targets,
+            fetcher,
+            OFFLINE_INDEX_FILES_BUDGET,
+        );
+        let signed_entries_required = config
+            .require_signed_index_entries
+            .required(trust.signs_index_entries());
+        Ok(Self {
+            trust,
+            index_files,
+            allowed_registries: config.allowed_registries.clone(),
+            signed_entries_required,
+            _state: state,
+        })
+    }
+
+    /// The judge of index answers over this repository.
+    pub(crate) fn judge(&self) -> crate::index_answer::Judge<'_> {
+        crate::index_answer::Judge {
+            trust: &self.trust,
+            index_files: &self.index_files,
+            allowed_registries: &self.allowed_registries,
+            signed_entries_required: self.signed_entries_required,
+        }
+    }
+}
+
 pub(crate) fn repository_config(
     args: &RepositoryArgs,
     upstream_index: Option<String>,

@@ -16,9 +16,8 @@ use super::file::{developer_lines, keyid_prefix, Policy, TrustedDeveloper};
 use super::judge::{developers_to_trust, reason, Developer, Trusted, Untrusted};
 use crate::config::ServeArgs;
 use crate::index_answer::Judge;
+
 use crate::offline::{progress_bar, read_lockfile, source_matches, CRATES_IO_SOURCES};
-use crate::signed_index::SignedIndexFiles;
-use crate::upstream;
 
 /// `policy` verbs.
 #[derive(Debug, Clone, Args)]
@@ -198,21 +197,8 @@ async fn check(args: CheckArgs) -> anyhow::Result<bool> {
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<CheckReport> {
         let policy = Policy::load(&policy_path).context("the trust policy cannot be used")?;
         let lock = read_lockfile(&args.lockfile)?;
-        let (trust, _temporary) = crate::offline::open_trust(&config)?;
-        let fetcher = upstream::MetadataFetcher::for_location(
-            &config.tuf_targets,
-            config.connect_timeout,
-            config.upstream_timeout,
-        )?;
-        let index_files = SignedIndexFiles::new(&config.tuf_targets, fetcher, 64 * 1024 * 1024);
-        let judge = Judge {
-            trust: &trust,
-            index_files: &index_files,
-            allowed_registries: &config.allowed_registries,
-            signed_entries_required: config
-                .require_signed_index_entries
-                .required(trust.signs_index_entries()),
-        };
+        let repository = crate::offline::OfflineRepository::open(&config)?;
+        let judge = repository.judge();
         let sources: Vec<String> = if args.sources.is_empty() {
             CRATES_IO_SOURCES.iter().map(|s| (*s).to_owned()).collect()
         } else {
