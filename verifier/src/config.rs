@@ -281,13 +281,9 @@ impl ServeArgs {
             .tarball_cache_size
             .or(file.tarball_cache_size)
             .unwrap_or(DEFAULT_TARBALL_CACHE_SIZE);
-        let well_known_crates = self
+        let well_known_crates = self.well_known_crates.clone().or(file
             .well_known_crates
-            .clone()
-            .or(file.well_known_crates.map(|path| match &base {
-                Some(base) if path.is_relative() => base.join(path),
-                _ => path,
-            }));
+            .map(|p| relative_to(base.as_deref(), p)));
         Ok(ServeConfig {
             listen,
             well_known_crates,
@@ -334,10 +330,7 @@ impl ServeArgs {
         file: &ConfigFile,
         base: Option<&Path>,
     ) -> anyhow::Result<RepositoryConfig> {
-        let relative = |path: PathBuf| match base {
-            Some(base) if path.is_relative() => base.join(path),
-            _ => path,
-        };
+        let relative = |path: PathBuf| relative_to(base, path);
         let upstream_index = self
             .upstream_index
             .clone()
@@ -450,6 +443,14 @@ pub struct RepositoryConfig {
     pub policy: Option<PathBuf>,
 }
 
+/// A path from the configuration file: relative to the file's directory `base`.
+fn relative_to(base: Option<&Path>, path: PathBuf) -> PathBuf {
+    match base {
+        Some(base) if path.is_relative() => base.join(path),
+        _ => path,
+    }
+}
+
 /// Longest duration setting accepted.
 const MAX_DURATION: Duration = Duration::from_secs(1000 * 365 * 24 * 60 * 60);
 
@@ -552,7 +553,8 @@ mod tests {
             &path,
             "listen = \"127.0.0.1:9000\"\nupstream_index = \"http://up.example/index\"\n\
              metadata = \"tuf\"\nroot = \"root.json\"\nstate_dir = \"/var/lib/v\"\n\
-             refresh_interval = \"1m\"\n",
+             refresh_interval = \"1m\"\npolicy = \"policy.toml\"\n\
+             well_known_crates = \"/etc/names.txt\"\n",
         )
         .unwrap();
         let args = ServeArgs {
@@ -572,6 +574,31 @@ mod tests {
         assert_eq!(config.refresh_interval, Duration::from_secs(60));
         assert_eq!(config.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
         assert_eq!(config.allowed_registries, RegistryAllowlist::default());
+        assert_eq!(config.policy, Some(dir.path().join("policy.toml")));
+        assert_eq!(
+            config.well_known_crates,
+            Some(PathBuf::from("/etc/names.txt"))
+        );
+        // Relative in the file: relative to it; from a flag: as given.
+        std::fs::write(
+            dir.path().join("verifier.toml"),
+            "upstream_index = \"http://up.example/index\"\nmetadata = \"m\"\nroot = \"r\"\n\
+             state_dir = \"s\"\nwell_known_crates = \"names.txt\"\n",
+        )
+        .unwrap();
+        let mut args = ServeArgs {
+            config: Some(dir.path().join("verifier.toml")),
+            ..ServeArgs::default()
+        };
+        assert_eq!(
+            args.resolve().unwrap().well_known_crates,
+            Some(dir.path().join("names.txt"))
+        );
+        args.well_known_crates = Some(PathBuf::from("mine.txt"));
+        assert_eq!(
+            args.resolve().unwrap().well_known_crates,
+            Some(PathBuf::from("mine.txt"))
+        );
     }
 
     #[test]

@@ -223,6 +223,36 @@ fn a_trusted_owner_releasing_without_an_attestation_is_not_trusted() {
     let version = &explanation["versions"][0];
     assert_eq!(version["served"], false, "{explanation}");
     assert_eq!(version["policy"]["trusted"], false, "{explanation}");
+    assert!(
+        explanation["refusal"]
+            .as_str()
+            .unwrap()
+            .contains("Package ownedcrate 1.0.0 cannot be a dependency"),
+        "{explanation}"
+    );
+    // The same straight from the TUF repository, with --policy.
+    let (metadata, root) = (registry.repo.metadata_dir(), registry.repo.root_path());
+    let (code, stdout, stderr) = verifier(&[
+        "explain",
+        "ownedcrate",
+        "--metadata",
+        metadata.to_str().unwrap(),
+        "--root",
+        root.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    let offline: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        offline["versions"][0]["policy"]["trusted"], false,
+        "{offline}"
+    );
+    assert!(offline["versions"][0]["policy"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("no developer attested it"));
 }
 
 #[test]
