@@ -302,11 +302,24 @@ pub fn apply(
     let source = SignedReleases { judge, now };
     let store = state.store(active, snapshot);
     let mut policy_judge = Judge::new(&active.policy, &source).with_store(&store);
+    let folded = super::file::fold_name(name);
     for version in &mut answer.versions {
-        let Some(release) = release_of(name, version) else {
+        if !version.served() {
             continue;
+        }
+        // A verdict already kept needs no attestation checked again.
+        let known = semver::Version::parse(&version.version)
+            .ok()
+            .and_then(|parsed| store.get(&folded, &parsed));
+        let verdict = match known {
+            Some(verdict) => verdict,
+            None => {
+                let Some(release) = release_of(name, version) else {
+                    continue;
+                };
+                policy_judge.judge(name, &release)
+            }
         };
-        let verdict = policy_judge.judge(name, &release);
         if let Err(why) = &verdict {
             tracing::info!(crate_name = name, version = %version.version, reason = %super::judge::reason(name, why), "hiding a version the trust policy does not trust");
             version.outcome = Err(Dropped::Policy {
