@@ -392,15 +392,10 @@ fn render(report: &CheckReport) -> String {
 
 /// Reads the policy file as a TOML document (an empty one when it does not exist).
 fn read_document(path: &Path) -> anyhow::Result<toml_edit::DocumentMut> {
-    let text = match std::fs::read(path) {
-        Ok(bytes) => {
-            if bytes.len() as u64 > super::file::MAX_POLICY_BYTES {
-                bail!(
-                    "{}: longer than {} bytes",
-                    path.display(),
-                    super::file::MAX_POLICY_BYTES
-                );
-            }
+    let text = match std::fs::File::open(path) {
+        Ok(file) => {
+            let bytes = tuf_core::fs::read_bounded(file, super::file::MAX_POLICY_BYTES)
+                .with_context(|| format!("cannot read {}", path.display()))?;
             String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
