@@ -443,11 +443,12 @@ pub struct RepositoryConfig {
     pub policy: Option<PathBuf>,
 }
 
-/// A path from the configuration file: relative to the file's directory `base`.
+/// A path from the configuration file: relative to the file's directory `base` (an
+/// absolute path stays as it is: `Path::join` keeps it).
 fn relative_to(base: Option<&Path>, path: PathBuf) -> PathBuf {
     match base {
-        Some(base) if path.is_relative() => base.join(path),
-        _ => path,
+        Some(base) => base.join(path),
+        None => path,
     }
 }
 
