@@ -95,7 +95,12 @@ fn main() {
             keyid(developer)
         ));
     }
-    let policy = Policy::from_text(Path::new("bench-policy.toml"), &text).unwrap();
+    let policy = Policy::from_text(
+        Path::new("bench-policy.toml"),
+        &text,
+        &tuf_core::policy::file::NoUrlImports,
+    )
+    .unwrap();
     let top = format!("c{}", crates - 1);
     let top_release = graph.0[&top][2].clone();
 

@@ -554,11 +554,19 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
         ..ServeArgs::default()
     }
     .resolve_repository()?;
-    let policy = match &config.policy {
-        Some(path) => Some(
-            crate::policy::enforce::PolicyState::load(path)
-                .context("the trust policy cannot be used")?,
-        ),
+    let policy = match config.policy.clone() {
+        Some(path) => {
+            let url_imports = crate::policy::imports::UrlImports::for_one_reading(
+                config.connect_timeout,
+                config.upstream_timeout,
+            );
+            // Blocking: file reads, and the fetches of URL imports.
+            let loaded = tokio::task::spawn_blocking(move || {
+                crate::policy::enforce::PolicyState::load(&path, url_imports)
+            })
+            .await?;
+            Some(loaded.context("the trust policy cannot be used")?)
+        }
         None => None,
     };
     let upstream = match &config.upstream_index {

@@ -18,12 +18,22 @@ use crate::upstream;
 /// once it accepts connections (after the first refresh, successful or not).
 pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
     // A broken policy is fatal at start (the message names its file and line).
-    let policy = match &config.policy {
-        Some(path) => Some(Arc::new(
-            crate::policy::enforce::PolicyState::load(path).with_context(|| {
+    let policy = match config.policy.clone() {
+        Some(path) => {
+            let url_imports = crate::policy::imports::UrlImports::new(
+                config.connect_timeout,
+                config.upstream_timeout,
+                config.refresh_interval,
+            );
+            // Blocking: file reads, and the fetches of URL imports.
+            let loaded = tokio::task::spawn_blocking(move || {
+                crate::policy::enforce::PolicyState::load(&path, url_imports)
+            })
+            .await?;
+            Some(Arc::new(loaded.with_context(|| {
                 "the trust policy cannot be used: fix it, or serve without --policy"
-            })?,
-        )),
+            })?))
+        }
         None => None,
     };
     let squat_guard = Arc::new(squat_guard(&config, policy.as_deref())?);

@@ -680,3 +680,127 @@ fn a_likely_typosquat_is_refused_with_what_it_looks_like() {
     assert_eq!(unknown.status(), 404);
     assert_eq!(proxy.status()["index"]["typosquats"], 2);
 }
+
+#[test]
+fn a_team_list_imported_by_url_is_fetched_again_on_sighup_and_its_last_good_copy_outlives_an_outage(
+) {
+    let developers = Developers::new();
+    let registry = registry(&developers);
+    let upstream = Upstream::start(&registry);
+    let lists = registry.files_dir();
+    std::fs::create_dir_all(&lists).unwrap();
+    let team_list = lists.join("team.toml");
+    let team = format!(
+        "# the platform team's list\n{}",
+        developer("mauro3", &developers.mauro)
+    );
+    std::fs::write(&team_list, &team).unwrap();
+    let url = format!("{}/files/team.toml", upstream.url());
+    let (_dir, policy) = policy_dir();
+    write_policy(
+        &policy,
+        &format!(
+            "{}[[import]]\nname = \"platform\"\nurl = \"{url}\"\n",
+            developer("alice", &developers.alice)
+        ),
+    );
+    // URL imports are fetched again once per refresh interval: an hour here.
+    let state = tempfile::tempdir().unwrap();
+    let mut config = support::ProxyConfig::new(&upstream, &registry.repo, state.path())
+        .with_line(&format!("policy = {:?}", policy.to_str().unwrap()));
+    config.refresh_interval = "1h".into();
+    let proxy = Proxy::spawn(config, &state.path().join("serve.toml")).unwrap();
+    let project = CargoProject::new(&proxy.index_url(), &[("parameters", "0.3")]);
+    project.build().assert_success();
+    let status = proxy.status();
+    let imported = &status["policy"]["imports"][0];
+    assert_eq!(imported["name"], "platform");
+    assert_eq!(imported["from"], url);
+    assert_eq!(imported["developers"], 1);
+    let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(team.as_bytes()));
+    assert_eq!(imported["sha256"], digest, "{status}");
+    let fetches = upstream.requests("/files/team.toml");
+    assert_eq!(fetches, 1);
+    // The file is read again every 2 s; the list is not fetched again within the
+    // refresh interval.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(upstream.requests("/files/team.toml"), fetches);
+
+    // The team drops mauro3: SIGHUP fetches the list at once, and the build fails.
+    std::fs::write(&team_list, "# the platform team's list\n").unwrap();
+    let hup = |proxy: &Proxy| {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &proxy.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    hup(&proxy);
+    let generation = wait_for_generation(&proxy, 1);
+    let output = CargoProject::new(&proxy.index_url(), &[("parameters", "0.3")]).build();
+    assert!(
+        !output.success() && output.stderr.contains("you do not trust developer @mauro3"),
+        "{}",
+        output.describe()
+    );
+
+    // The list's server fails: the last good copy stays in force and /status says why.
+    std::fs::write(&team_list, &team).unwrap();
+    upstream.set_fault("/files/", support::Fault::Status(503));
+    hup(&proxy);
+    let started = Instant::now();
+    loop {
+        let status = proxy.status();
+        let error = &status["policy"]["url_imports"][0]["last_error"];
+        if error.as_str().is_some_and(|e| e.contains("503")) {
+            assert_eq!(status["policy"]["generation"], generation, "{status}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(20), "{status}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Back up: the next SIGHUP brings mauro3 back.
+    upstream.clear_faults();
+    hup(&proxy);
+    wait_for_generation(&proxy, generation);
+    assert!(proxy.status()["policy"]["url_imports"][0]["last_error"].is_null());
+    CargoProject::new(&proxy.index_url(), &[("parameters", "0.3")])
+        .build()
+        .assert_success();
+}
+
+#[test]
+fn a_pinned_url_import_whose_list_changed_is_fatal_at_start_with_both_digests() {
+    let developers = Developers::new();
+    let registry = registry(&developers);
+    let upstream = Upstream::start(&registry);
+    std::fs::create_dir_all(registry.files_dir()).unwrap();
+    std::fs::write(
+        registry.files_dir().join("team.toml"),
+        developer("mauro3", &developers.mauro),
+    )
+    .unwrap();
+    let (dir, policy) = policy_dir();
+    let pin = "0".repeat(64);
+    write_policy(
+        &policy,
+        &format!(
+            "[[import]]\nname = \"platform\"\nurl = \"{}/files/team.toml\"\nsha256 = \"{pin}\"\n",
+            upstream.url()
+        ),
+    );
+    let state = tempfile::tempdir().unwrap();
+    let config = support::ProxyConfig::new(&upstream, &registry.repo, state.path())
+        .with_line(&format!("policy = {:?}", policy.to_str().unwrap()));
+    let error = Proxy::spawn(config, &dir.path().join("serve.toml"))
+        .err()
+        .expect("a list that is not what the pin says must stop the proxy");
+    assert!(
+        error
+            .stderr
+            .contains("policy.toml:1: import \"platform\": its content has SHA-256")
+            && error.stderr.contains(&format!("not the pinned {pin}")),
+        "{}",
+        error.stderr
+    );
+}

@@ -2,14 +2,22 @@
 //! (spec/trust-policy.md, "The file").
 //!
 //! A policy names trusted developers by key (with the label messages use), globally or
-//! for some crates or namespaces; imports other teams' lists of developers (not
-//! transitively: an imported file's own imports, exceptions and rule are not taken);
-//! holds exceptions (a crate, a version requirement and the reason); and sets the rule.
+//! for some crates or namespaces; imports other teams' lists of developers, by file or
+//! URL and optionally pinned by SHA-256 (not transitively: an imported file's own
+//! imports, exceptions and rule are not taken); holds exceptions (a crate, a version
+//! requirement and the reason); and sets the rule.
+//!
+//! Reading a policy does no network I/O of its own: a URL import is read through the
+//! caller's [`ImportFetcher`] (the verifier's fetches it bounded and keeps the last good
+//! copy), and what it returns is checked here: its size, its pin, its syntax.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
+use sha2::Digest;
+
+use crate::client::FetchError;
 
 /// The largest policy file read, imports included (each).
 pub const MAX_POLICY_BYTES: u64 = 4 * 1024 * 1024;
@@ -63,6 +71,83 @@ pub enum PolicyError {
         /// The file.
         path: PathBuf,
     },
+    /// An import by URL cannot be fetched.
+    #[error("{}:{line}: import {name:?}: {source}", path.display())]
+    ImportFetch {
+        /// The policy file naming the import.
+        path: PathBuf,
+        /// The line of its `[[import]]` table.
+        line: usize,
+        /// The import's name.
+        name: String,
+        /// Why the fetch failed.
+        source: FetchError,
+    },
+    /// An import's content is not what its `sha256` pins.
+    #[error(
+        "{}:{line}: import {name:?}: its content has SHA-256 {actual}, not the pinned \
+         {expected}: if the list changed on purpose, review it and pin the new digest",
+        path.display()
+    )]
+    ImportDigest {
+        /// The policy file naming the import.
+        path: PathBuf,
+        /// The line of its `[[import]]` table.
+        line: usize,
+        /// The import's name.
+        name: String,
+        /// The pinned digest.
+        expected: String,
+        /// The digest of what was read.
+        actual: String,
+    },
+}
+
+/// An import by URL, as an [`ImportFetcher`] is asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlImport<'a> {
+    /// The import's name (for messages).
+    pub name: &'a str,
+    /// Where it is (`https://`, or `http://` when pinned or on a loopback host).
+    pub url: &'a str,
+    /// The SHA-256 it is pinned to (lowercase hex), if any: a fetcher keeping copies may
+    /// answer with a kept copy only when it has this digest.
+    pub sha256: Option<&'a str>,
+}
+
+/// Reads the lists a policy imports by URL.
+pub trait ImportFetcher {
+    /// The bytes of `import`: at most [`MAX_POLICY_BYTES`] (more is
+    /// [`FetchError::TooLong`]). The policy checks the pin and the syntax of what comes
+    /// back.
+    fn fetch_import(&self, import: &UrlImport<'_>) -> Result<Vec<u8>, FetchError>;
+}
+
+/// An [`ImportFetcher`] for where there is no network: every URL import is refused
+/// (with what to do instead).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoUrlImports;
+
+impl ImportFetcher for NoUrlImports {
+    fn fetch_import(&self, import: &UrlImport<'_>) -> Result<Vec<u8>, FetchError> {
+        Err(FetchError::BadUrl {
+            url: import.url.to_owned(),
+            message: "URL imports are not read here: import a copy by `file`".into(),
+        })
+    }
+}
+
+/// One import the policy in force was read with.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Imported {
+    /// Its name.
+    pub name: String,
+    /// The file (as resolved) or the URL it was read from.
+    pub from: String,
+    /// The SHA-256 of the content read (lowercase hex): what to pin.
+    pub sha256: String,
+    /// How many developers it brought.
+    pub developers: usize,
 }
 
 /// Whether dependencies must be trusted.
@@ -194,6 +279,8 @@ pub struct Policy {
     pub rule: Rule,
     /// Every trusted developer, the file's own then each import's.
     pub developers: Vec<TrustedDeveloper>,
+    /// The imports read, in the file's order.
+    pub imports: Vec<Imported>,
     /// The exceptions.
     pub exceptions: Vec<Exception>,
     /// What reading it noticed and did not refuse (an import's own imports, which are
@@ -236,7 +323,12 @@ struct DeveloperToml {
 #[serde(deny_unknown_fields)]
 struct ImportToml {
     name: String,
-    file: PathBuf,
+    #[serde(default)]
+    file: Option<PathBuf>,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    sha256: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,11 +348,16 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn read(path: &Path) -> Result<String, PolicyError> {
+    text_of(path, read_bytes(path)?)
+}
+
+/// The bytes of the file at `path`, at most [`MAX_POLICY_BYTES`].
+fn read_bytes(path: &Path) -> Result<Vec<u8>, PolicyError> {
     let file = std::fs::File::open(path).map_err(|source| PolicyError::Read {
         path: path.to_owned(),
         source,
     })?;
-    let bytes = crate::fs::read_bounded(file, MAX_POLICY_BYTES).map_err(|e| match e {
+    crate::fs::read_bounded(file, MAX_POLICY_BYTES).map_err(|e| match e {
         crate::fs::BoundedReadError::TooLong { .. } => PolicyError::TooLong {
             path: path.to_owned(),
         },
@@ -268,12 +365,50 @@ fn read(path: &Path) -> Result<String, PolicyError> {
             path: path.to_owned(),
             source,
         },
-    })?;
+    })
+}
+
+fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String, PolicyError> {
     String::from_utf8(bytes).map_err(|_| PolicyError::Syntax {
         path: path.to_owned(),
         line: 0,
         message: "not UTF-8 text".into(),
     })
+}
+
+/// Whether `url` may be read without a pin: `https://`, or a loopback host (a list
+/// served on the machine itself). Anything else needs `sha256`, and only `http` and
+/// `https` are fetched at all.
+fn check_import_url(url: &str, pinned: bool) -> Result<(), String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("url {url:?}: {e}"))?;
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" => {
+            let loopback = match parsed.host() {
+                Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if pinned || loopback {
+                Ok(())
+            } else {
+                Err(format!(
+                    "url {url:?}: plain http could be changed on the way: use https, or pin \
+                     the content with sha256 = \"...\""
+                ))
+            }
+        }
+        other => Err(format!(
+            "url {url:?}: scheme {other:?} is not fetched: use https (or `file` for a local \
+             copy)"
+        )),
+    }
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 fn parse(path: &Path, text: &str) -> Result<PolicyToml, PolicyError> {
@@ -335,14 +470,36 @@ fn developers(
 }
 
 impl Policy {
-    /// Reads the policy at `path` and the lists it imports (paths relative to it).
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+    /// Reads the policy at `path` and the lists it imports: files relative to it, URLs
+    /// through `imports`.
+    pub fn load(path: &Path, imports: &dyn ImportFetcher) -> Result<Self, PolicyError> {
         let text = read(path)?;
-        Self::from_text(path, &text)
+        Self::from_text(path, &text, imports)
     }
 
-    /// Reads a policy from `text`, as if from `path` (imports are read relative to it).
-    pub fn from_text(path: &Path, text: &str) -> Result<Self, PolicyError> {
+    /// Reads a policy from `text`, as if from `path` (file imports are read relative to
+    /// it, URL imports through `imports`).
+    pub fn from_text(
+        path: &Path,
+        text: &str,
+        imports: &dyn ImportFetcher,
+    ) -> Result<Self, PolicyError> {
+        Self::read_text(path, text, Some(imports))
+    }
+
+    /// Reads a policy from `text` without reading its imports: its own developers,
+    /// exceptions and rule, each import's table checked but not followed
+    /// ([`Policy::imports`] and the imported developers are left out). For editing the
+    /// file's own lists (`policy trust`), with no network and no import files needed.
+    pub fn own_from_text(path: &Path, text: &str) -> Result<Self, PolicyError> {
+        Self::read_text(path, text, None)
+    }
+
+    fn read_text(
+        path: &Path,
+        text: &str,
+        imports: Option<&dyn ImportFetcher>,
+    ) -> Result<Self, PolicyError> {
         let file = parse(path, text)?;
         let rule = file.rule.map(toml::Spanned::into_inner).unwrap_or_default();
         if rule.attestations == 0 {
@@ -393,12 +550,94 @@ impl Policy {
             });
         }
         let mut warnings = Vec::new();
+        let mut imported_all = Vec::with_capacity(file.import.len());
         let base = path.parent().unwrap_or(Path::new("."));
         for spanned in file.import {
             let line = line_of(text, spanned.span().start);
             let import = spanned.into_inner();
-            let import_path = base.join(&import.file);
-            let imported_text = read(&import_path)?;
+            let invalid = |message: String| PolicyError::Invalid {
+                path: path.to_owned(),
+                line,
+                message: format!("import {:?}: {message}", import.name),
+            };
+            let pin = match &import.sha256 {
+                None => None,
+                Some(digest) => {
+                    let digest = digest.to_ascii_lowercase();
+                    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                        return Err(invalid(format!(
+                            "sha256 {digest:?}: a digest is 64 hex digits (`sha256sum` prints \
+                             it; /status and `policy check --json` show the one in force)"
+                        )));
+                    }
+                    Some(digest)
+                }
+            };
+            match (&import.file, &import.url) {
+                (Some(_), None) => {}
+                (None, Some(url)) => check_import_url(url, pin.is_some()).map_err(invalid)?,
+                _ => {
+                    return Err(invalid(
+                        "give exactly one of `file` (a path relative to this file) and `url`"
+                            .into(),
+                    ))
+                }
+            }
+            let Some(imports) = imports else {
+                continue;
+            };
+            let (import_path, from, bytes) = match (&import.file, &import.url) {
+                (Some(file), _) => {
+                    let import_path = base.join(file);
+                    let bytes = read_bytes(&import_path)?;
+                    (
+                        import_path.clone(),
+                        import_path.display().to_string(),
+                        bytes,
+                    )
+                }
+                (None, Some(url)) => {
+                    let request = UrlImport {
+                        name: &import.name,
+                        url,
+                        sha256: pin.as_deref(),
+                    };
+                    let bytes = imports.fetch_import(&request).map_err(|source| {
+                        PolicyError::ImportFetch {
+                            path: path.to_owned(),
+                            line,
+                            name: import.name.clone(),
+                            source,
+                        }
+                    })?;
+                    if bytes.len() as u64 > MAX_POLICY_BYTES {
+                        return Err(PolicyError::ImportFetch {
+                            path: path.to_owned(),
+                            line,
+                            name: import.name.clone(),
+                            source: FetchError::TooLong {
+                                url: url.clone(),
+                                max: MAX_POLICY_BYTES,
+                            },
+                        });
+                    }
+                    (PathBuf::from(url), url.clone(), bytes)
+                }
+                (None, None) => continue,
+            };
+            let digest = sha256_hex(&bytes);
+            if let Some(expected) = pin {
+                if expected != digest {
+                    return Err(PolicyError::ImportDigest {
+                        path: path.to_owned(),
+                        line,
+                        name: import.name,
+                        expected,
+                        actual: digest,
+                    });
+                }
+            }
+            let imported_text = text_of(&import_path, bytes)?;
             let imported = parse(&import_path, &imported_text)?;
             if !imported.import.is_empty() {
                 warnings.push(format!(
@@ -417,18 +656,21 @@ impl Policy {
                     import.name
                 ));
             }
-            let source = format!("import {:?} ({})", import.name, import_path.display());
-            developers_all.extend(developers(
-                &import_path,
-                &imported_text,
-                imported.developer,
-                &source,
-            )?);
+            let source = format!("import {:?} ({from})", import.name);
+            let brought = developers(&import_path, &imported_text, imported.developer, &source)?;
+            imported_all.push(Imported {
+                name: import.name,
+                from,
+                sha256: digest,
+                developers: brought.len(),
+            });
+            developers_all.extend(brought);
         }
         Ok(Self {
             path: path.to_owned(),
             rule,
             developers: developers_all,
+            imports: imported_all,
             exceptions,
             warnings,
         })
@@ -475,7 +717,7 @@ mod tests {
     const BOB: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
 
     fn policy(text: &str) -> Result<Policy, PolicyError> {
-        Policy::from_text(Path::new("/nonexistent/policy.toml"), text)
+        Policy::from_text(Path::new("/nonexistent/policy.toml"), text, &NoUrlImports)
     }
 
     #[test]
@@ -598,7 +840,7 @@ mod tests {
             ),
         )
         .unwrap();
-        let p = Policy::load(&main).unwrap();
+        let p = Policy::load(&main, &NoUrlImports).unwrap();
         let labels: Vec<&str> = p.developers.iter().map(|d| d.label.as_str()).collect();
         assert_eq!(labels, ["alice", "bob"]);
         assert!(p.developers[1].source.contains("platform"));
@@ -609,10 +851,199 @@ mod tests {
         );
         assert_eq!(p.warnings.len(), 2, "{:?}", p.warnings);
         assert!(p.warnings[0].contains("not transitive"));
+        // Its own lists only (what `policy trust` edits): no import is read, not even a
+        // missing file, but each import's table is still checked.
+        let text = std::fs::read_to_string(&main).unwrap();
+        let own = Policy::own_from_text(&main, &text.replace("team.toml", "missing.toml")).unwrap();
+        assert_eq!(own.developers.len(), 1);
+        assert!(own.imports.is_empty());
+        assert!(matches!(
+            Policy::own_from_text(&main, &format!("{text}[[import]]\nname = \"x\"\n")),
+            Err(PolicyError::Invalid { line: 7, .. })
+        ));
         // A broken import is an error naming the imported file and its line.
         std::fs::write(dir.path().join("team.toml"), "[[developer]]\nlabel = 3\n").unwrap();
-        let error = Policy::load(&main).unwrap_err().to_string();
+        let error = Policy::load(&main, &NoUrlImports).unwrap_err().to_string();
         assert!(error.contains("team.toml:2: "), "{error}");
+    }
+
+    /// Serves one URL's bytes and records what it was asked.
+    struct OneUrl {
+        url: &'static str,
+        body: Vec<u8>,
+        asked: std::cell::RefCell<Vec<(String, Option<String>)>>,
+    }
+
+    impl ImportFetcher for OneUrl {
+        fn fetch_import(&self, import: &UrlImport<'_>) -> Result<Vec<u8>, FetchError> {
+            self.asked
+                .borrow_mut()
+                .push((import.url.to_owned(), import.sha256.map(str::to_owned)));
+            if import.url == self.url {
+                Ok(self.body.clone())
+            } else {
+                Err(FetchError::NotFound {
+                    url: import.url.to_owned(),
+                })
+            }
+        }
+    }
+
+    fn one_url(url: &'static str, body: &str) -> OneUrl {
+        OneUrl {
+            url,
+            body: body.as_bytes().to_vec(),
+            asked: std::cell::RefCell::new(Vec::new()),
+        }
+    }
+
+    #[test]
+    fn a_url_import_brings_its_developers_checked_against_its_pin() {
+        let team = format!("[[developer]]\nlabel = \"bob\"\nkey = \"{BOB}\"\n");
+        let digest = sha256_hex(team.as_bytes());
+        let fetcher = one_url("https://lists.example/team.toml", &team);
+        let text = |pin: &str| {
+            format!(
+                "[[developer]]\nlabel = \"alice\"\nkey = \"{ALICE}\"\n\n\
+                 [[import]]\nname = \"platform\"\nurl = \"https://lists.example/team.toml\"\n{pin}"
+            )
+        };
+        let path = Path::new("/nonexistent/policy.toml");
+        let p = Policy::from_text(path, &text(""), &fetcher).unwrap();
+        assert_eq!(p.developers.len(), 2);
+        assert_eq!(p.developers[1].label, "bob");
+        assert_eq!(
+            p.developers[1].source,
+            "import \"platform\" (https://lists.example/team.toml)"
+        );
+        assert_eq!(
+            p.imports,
+            [Imported {
+                name: "platform".into(),
+                from: "https://lists.example/team.toml".into(),
+                sha256: digest.clone(),
+                developers: 1,
+            }]
+        );
+        // Pinned (any case): the fetcher is told the pin, and the content matches it.
+        let pinned = Policy::from_text(
+            path,
+            &text(&format!("sha256 = \"{}\"\n", digest.to_ascii_uppercase())),
+            &fetcher,
+        )
+        .unwrap();
+        assert_eq!(pinned.developers.len(), 2);
+        assert_eq!(
+            fetcher.asked.borrow().last().unwrap().1.as_deref(),
+            Some(digest.as_str())
+        );
+        // Pinned to other content: refused, saying both digests and the line.
+        let other = "0".repeat(64);
+        match Policy::from_text(path, &text(&format!("sha256 = \"{other}\"\n")), &fetcher) {
+            Err(PolicyError::ImportDigest {
+                line,
+                name,
+                expected,
+                actual,
+                ..
+            }) => {
+                assert_eq!((line, name.as_str()), (5, "platform"));
+                assert_eq!((expected, actual), (other, digest));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A fetch that fails is the policy's error, naming the import and its line.
+        let error = Policy::from_text(path, &text("").replace("team.toml", "gone.toml"), &fetcher)
+            .unwrap_err();
+        assert!(
+            matches!(&error, PolicyError::ImportFetch { line: 5, name, source: FetchError::NotFound { .. }, .. } if name == "platform"),
+            "{error:?}"
+        );
+        assert!(error
+            .to_string()
+            .starts_with("/nonexistent/policy.toml:5: import \"platform\": "));
+        // Where there is no network, a URL import is refused, not skipped.
+        assert!(matches!(
+            Policy::from_text(path, &text(""), &NoUrlImports),
+            Err(PolicyError::ImportFetch {
+                source: FetchError::BadUrl { .. },
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_url_import_is_refused_when_its_transport_or_shape_is_unsafe() {
+        let fetcher = one_url("http://lists.example/team.toml", "");
+        let import = |fields: &str| format!("[[import]]\nname = \"platform\"\n{fields}");
+        let pin = "a".repeat(64);
+        let cases = [
+            ("url = \"http://lists.example/team.toml\"\n", "plain http"),
+            (
+                "url = \"ftp://lists.example/team.toml\"\n",
+                "scheme \"ftp\"",
+            ),
+            ("url = \"not a url\"\n", "url \"not a url\""),
+            (
+                "file = \"a.toml\"\nurl = \"https://x.example/a\"\n",
+                "exactly one",
+            ),
+            ("", "exactly one"),
+            (
+                "url = \"https://x.example/a\"\nsha256 = \"abc\"\n",
+                "64 hex digits",
+            ),
+        ];
+        for (fields, needle) in cases {
+            let error = policy(&import(fields)).unwrap_err();
+            assert!(
+                matches!(&error, PolicyError::Invalid { line: 1, message, .. } if message.contains(needle) && message.starts_with("import \"platform\": ")),
+                "{fields:?}: {error}"
+            );
+        }
+        assert!(
+            fetcher.asked.borrow().is_empty(),
+            "nothing unsafe was fetched"
+        );
+        // Plain http is read when pinned, or from the machine itself.
+        for fields in [
+            format!("url = \"http://lists.example/team.toml\"\nsha256 = \"{pin}\"\n"),
+            "url = \"http://127.0.0.1:8080/team.toml\"\n".to_owned(),
+            "url = \"http://[::1]/team.toml\"\n".to_owned(),
+            "url = \"http://localhost/team.toml\"\n".to_owned(),
+        ] {
+            let error = Policy::from_text(Path::new("/p.toml"), &import(&fields), &fetcher);
+            assert!(
+                !matches!(error, Err(PolicyError::Invalid { .. })),
+                "{fields}: {error:?}"
+            );
+        }
+        assert_eq!(fetcher.asked.borrow().len(), 4);
+    }
+
+    #[test]
+    fn an_import_file_can_be_pinned_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let team = format!("[[developer]]\nlabel = \"bob\"\nkey = \"{BOB}\"\n");
+        std::fs::write(dir.path().join("team.toml"), &team).unwrap();
+        let main = dir.path().join("policy.toml");
+        let write = |pin: &str| {
+            std::fs::write(
+                &main,
+                format!("[[import]]\nname = \"t\"\nfile = \"team.toml\"\nsha256 = \"{pin}\"\n"),
+            )
+            .unwrap();
+        };
+        write(&sha256_hex(team.as_bytes()));
+        assert_eq!(
+            Policy::load(&main, &NoUrlImports).unwrap().developers.len(),
+            1
+        );
+        write(&"0".repeat(64));
+        assert!(matches!(
+            Policy::load(&main, &NoUrlImports),
+            Err(PolicyError::ImportDigest { .. })
+        ));
     }
 
     #[test]
@@ -622,7 +1053,7 @@ mod tests {
         let file = std::fs::File::create(&path).unwrap();
         file.set_len(MAX_POLICY_BYTES + 1).unwrap();
         assert!(matches!(
-            Policy::load(&path),
+            Policy::load(&path, &NoUrlImports),
             Err(PolicyError::TooLong { .. })
         ));
     }

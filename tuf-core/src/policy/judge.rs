@@ -522,6 +522,7 @@ mod tests {
                 "{extra}\n[[developer]]\nlabel = \"alice\"\nkey = \"{ALICE}\"\n\
                  [[developer]]\nlabel = \"bob\"\nkey = \"{BOB}\"\ncrates = [\"bobs\"]\n"
             ),
+            &crate::policy::file::NoUrlImports,
         )
         .unwrap()
     }

@@ -162,6 +162,8 @@ struct CheckReport {
     skipped: usize,
     packages: Vec<PackageVerdict>,
     suggestions: Vec<Suggestion>,
+    /// The imports the policy was read with, each with the digest of its content.
+    imports: Vec<super::file::Imported>,
 }
 
 fn describe_trusted(trusted: &Trusted) -> String {
@@ -195,7 +197,12 @@ async fn check(args: CheckArgs) -> anyhow::Result<bool> {
     };
     let json = args.json;
     let report = tokio::task::spawn_blocking(move || -> anyhow::Result<CheckReport> {
-        let policy = Policy::load(&policy_path).context("the trust policy cannot be used")?;
+        let url_imports = super::imports::UrlImports::for_one_reading(
+            config.connect_timeout,
+            config.upstream_timeout,
+        );
+        let policy = Policy::load(&policy_path, &url_imports.reading(true))
+            .context("the trust policy cannot be used")?;
         let lock = read_lockfile(&args.lockfile)?;
         let repository = crate::offline::OfflineRepository::open(&config)?;
         let judge = repository.judge();
@@ -260,6 +267,7 @@ async fn check(args: CheckArgs) -> anyhow::Result<bool> {
             skipped: count("skipped"),
             suggestions,
             packages,
+            imports: policy.imports.clone(),
         })
     })
     .await??;
@@ -403,8 +411,9 @@ fn read_document(path: &Path) -> anyhow::Result<toml_edit::DocumentMut> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
-    // The file must be a valid policy before and after the edit.
-    Policy::from_text(path, &text).context("the policy file is broken: fix it first")?;
+    // The file must be a valid policy before and after the edit. Its own lists are what
+    // is edited: imports are checked but not read (no network for a local edit).
+    Policy::own_from_text(path, &text).context("the policy file is broken: fix it first")?;
     text.parse()
         .with_context(|| format!("{}: not TOML", path.display()))
 }
@@ -412,7 +421,7 @@ fn read_document(path: &Path) -> anyhow::Result<toml_edit::DocumentMut> {
 /// Checks the edited document is a valid policy and writes it atomically.
 fn write_document(path: &Path, document: &toml_edit::DocumentMut) -> anyhow::Result<Policy> {
     let text = document.to_string();
-    let policy = Policy::from_text(path, &text).context("the edit would break the policy")?;
+    let policy = Policy::own_from_text(path, &text).context("the edit would break the policy")?;
     tuf_core::fs::write_atomic_readable(path, text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(policy)
@@ -445,11 +454,11 @@ fn trust(args: &TrustArgs) -> anyhow::Result<bool> {
     if !args.namespaces.is_empty() {
         entry.push_str(&format!("namespaces = [{}]\n", list(&args.namespaces)));
     }
-    let candidate = Policy::from_text(&args.policy, &entry)?;
+    let candidate = Policy::own_from_text(&args.policy, &entry)?;
     let Some(new) = candidate.developers.first() else {
         bail!("internal error: no developer parsed from the new entry");
     };
-    let current = Policy::from_text(&args.policy, &document.to_string())?;
+    let current = Policy::own_from_text(&args.policy, &document.to_string())?;
     if let Some(existing) = current
         .developers
         .iter()
@@ -626,7 +635,13 @@ mod tests {
             text.contains("[[developer]]\nlabel = \"mauro3\"\nkey = \""),
             "{text}"
         );
-        assert_eq!(Policy::load(&path).unwrap().developers[0].keyid, KEY);
+        assert_eq!(
+            Policy::load(&path, &super::super::file::NoUrlImports)
+                .unwrap()
+                .developers[0]
+                .keyid,
+            KEY
+        );
         // Again: nothing changes.
         trust(&args(&path, "mauro3")).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
@@ -634,7 +649,13 @@ mod tests {
         let mut scoped = args(&path, "mauro3");
         scoped.crates = vec!["parameters".into()];
         trust(&scoped).unwrap();
-        assert_eq!(Policy::load(&path).unwrap().developers.len(), 2);
+        assert_eq!(
+            Policy::load(&path, &super::super::file::NoUrlImports)
+                .unwrap()
+                .developers
+                .len(),
+            2
+        );
         // A key that is not a keyid is refused, and the file is untouched.
         let before = std::fs::read_to_string(&path).unwrap();
         let mut bad = args(&path, "mallory");
@@ -652,7 +673,10 @@ mod tests {
         .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(original), "{text}");
-        assert!(Policy::load(&path).unwrap().developers.is_empty());
+        assert!(Policy::load(&path, &super::super::file::NoUrlImports)
+            .unwrap()
+            .developers
+            .is_empty());
         let missing = untrust(&UntrustArgs {
             label: "nobody".into(),
             key: None,
@@ -667,7 +691,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.toml");
         trust(&args(&path, "alice")).unwrap();
-        let policy = Policy::load(&path).unwrap();
+        let policy = Policy::load(&path, &super::super::file::NoUrlImports).unwrap();
         assert_eq!(policy.developers[0].label, "alice");
         let broken = dir.path().join("broken.toml");
         std::fs::write(&broken, "[rule]\nattestations = \"x\"\n").unwrap();

@@ -12,7 +12,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use chrono::{DateTime, Utc};
 use lru::LruCache;
 
-use super::file::{Policy, PolicyError};
+use super::file::{Imported, Policy, PolicyError};
+use super::imports::{UrlImportStatus, UrlImports};
 use super::judge::{
     explain, CheckedAttestation, Judge, Release, ReleaseSource, Verdict, VerdictStore,
 };
@@ -64,6 +65,10 @@ pub struct PolicyStatus {
     pub reload_error: Option<String>,
     /// Warnings of the policy in force (an import's imports, not followed).
     pub warnings: Vec<String>,
+    /// The imports the policy in force was read with (what each brought, and its digest).
+    pub imports: Vec<Imported>,
+    /// The URL imports' kept copies: when each was fetched, and the last failure.
+    pub url_imports: Vec<UrlImportStatus>,
 }
 
 /// Verdicts of one policy generation under one snapshot.
@@ -76,22 +81,25 @@ struct KeptVerdicts {
 /// The policy of a running proxy.
 pub struct PolicyState {
     path: PathBuf,
+    url_imports: UrlImports,
     current: RwLock<Arc<ActivePolicy>>,
     last_error: Mutex<Option<String>>,
     kept: Mutex<KeptVerdicts>,
 }
 
 impl PolicyState {
-    /// Loads the policy at `path`; an error is fatal to the caller (it names the file and
-    /// line).
-    pub fn load(path: &Path) -> Result<Self, PolicyError> {
-        let policy = Policy::load(path)?;
+    /// Loads the policy at `path`, fetching its URL imports through `url_imports`; an
+    /// error is fatal to the caller (it names the file and line). Blocking (file reads,
+    /// fetches).
+    pub fn load(path: &Path, url_imports: UrlImports) -> Result<Self, PolicyError> {
+        let policy = Policy::load(path, &url_imports.reading(true))?;
         for warning in &policy.warnings {
             tracing::warn!(%warning, "trust policy");
         }
         tracing::info!(path = %path.display(), developers = policy.developers.len(), exceptions = policy.exceptions.len(), "trust policy loaded");
         Ok(Self {
             path: path.to_owned(),
+            url_imports,
             current: RwLock::new(Arc::new(ActivePolicy {
                 policy,
                 generation: 1,
@@ -113,9 +121,10 @@ impl PolicyState {
     }
 
     /// Reads the files again; a changed, valid policy replaces the one in force in one
-    /// step. Blocking (file reads).
-    pub fn reload(&self) -> Reload {
-        let loaded = Policy::load(&self.path);
+    /// step. URL imports are fetched again when their interval has passed, or with
+    /// `fetch_imports` (SIGHUP). Blocking (file reads, fetches).
+    pub fn reload(&self, fetch_imports: bool) -> Reload {
+        let loaded = Policy::load(&self.path, &self.url_imports.reading(fetch_imports));
         let mut last_error = self.last_error.lock().unwrap_or_else(|e| e.into_inner());
         match loaded {
             Err(error) => {
@@ -167,6 +176,8 @@ impl PolicyState {
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
             warnings: active.policy.warnings.clone(),
+            imports: active.policy.imports.clone(),
+            url_imports: self.url_imports.status(),
         }
     }
 
@@ -431,7 +442,8 @@ pub const POLICY_POLL_INTERVAL: std::time::Duration = std::time::Duration::from_
 
 /// Reloads `state` on SIGHUP and whenever its files change (read again every
 /// [`POLICY_POLL_INTERVAL`]; reading is cheap beside a request, and unlike modification
-/// times it cannot miss an edit within the same second). Runs until the process ends.
+/// times it cannot miss an edit within the same second). URL imports are fetched again
+/// on SIGHUP and once per refresh interval ([`UrlImports`]). Runs until the process ends.
 pub fn watch(state: Arc<PolicyState>) {
     let polled = Arc::clone(&state);
     tokio::spawn(async move {
@@ -441,7 +453,7 @@ pub fn watch(state: Arc<PolicyState>) {
         loop {
             ticks.tick().await;
             let state = Arc::clone(&polled);
-            let _ = tokio::task::spawn_blocking(move || state.reload()).await;
+            let _ = tokio::task::spawn_blocking(move || state.reload(false)).await;
         }
     });
     #[cfg(unix)]
@@ -453,9 +465,9 @@ pub fn watch(state: Arc<PolicyState>) {
             return;
         };
         while hangups.recv().await.is_some() {
-            tracing::info!("SIGHUP: reloading the trust policy");
+            tracing::info!("SIGHUP: reloading the trust policy and fetching its URL imports");
             let state = Arc::clone(&state);
-            let _ = tokio::task::spawn_blocking(move || state.reload()).await;
+            let _ = tokio::task::spawn_blocking(move || state.reload(true)).await;
         }
     });
 }

@@ -80,6 +80,11 @@ impl Registry {
         self.dir.path().join("dl")
     }
 
+    /// Other files the upstream serves under `/files/` (a team's list of developers, ...).
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.path().join("files")
+    }
+
     /// Writes `index/config.json` as `{"dl":"<dl>"}` (cargo appends
     /// `/{crate}/{version}/download`).
     pub fn write_config(&self, dl: &str) {

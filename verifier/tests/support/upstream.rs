@@ -84,6 +84,7 @@ struct State {
 struct Shared {
     index_dir: PathBuf,
     dl_dir: PathBuf,
+    files_dir: PathBuf,
     tuf_dir: PathBuf,
     targets_dir: PathBuf,
     state: Mutex<State>,
@@ -147,6 +148,8 @@ impl Shared {
             (&self.tuf_dir, rest, "application/json", false)
         } else if let Some(rest) = path.strip_prefix("/targets/") {
             (&self.targets_dir, rest, "application/octet-stream", false)
+        } else if let Some(rest) = path.strip_prefix("/files/") {
+            (&self.files_dir, rest, "text/plain; charset=utf-8", false)
         } else {
             return None;
         };
@@ -457,7 +460,8 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
 
 /// The upstream server: `/index/…` (index files with ETag and `If-None-Match` → 304),
 /// `/dl/…` tarballs, `/tuf/…` the TUF metadata directory, `/targets/…` the TUF
-/// repository's hash-prefixed tarballs. Stops when dropped.
+/// repository's hash-prefixed tarballs, `/files/…` the registry's other files. Stops
+/// when dropped.
 pub struct Upstream {
     url: String,
     port: u16,
@@ -480,6 +484,7 @@ impl Upstream {
         let shared = Arc::new(Shared {
             index_dir: registry.index_dir(),
             dl_dir: registry.dl_dir(),
+            files_dir: registry.files_dir(),
             tuf_dir: registry.repo.metadata_dir(),
             targets_dir: registry.repo.targets_dir(),
             state: Mutex::new(State::default()),
