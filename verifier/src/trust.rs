@@ -232,6 +232,8 @@ pub struct TrustSummary {
     pub last_error: Option<String>,
     /// Crate versions looked up in this snapshot (cached answers).
     pub lookups_cached: usize,
+    /// Lookups answered from that cache in this snapshot, with no search.
+    pub lookups_reused: u64,
     /// The most answers cached (`max_cached_lookups`).
     pub lookups_budget: usize,
     /// Delegated roles refused under this snapshot, with why.
@@ -261,7 +263,16 @@ fn role_retry_delay(failures: u32) -> chrono::Duration {
 /// The answers of one snapshot, and what it knows about its delegated roles.
 struct SnapshotCache {
     lookups: LruCache<String, Lookup>,
+    /// Lookups answered from `lookups`.
+    reused: u64,
     role_failures: HashMap<String, RoleFailure>,
+}
+
+/// Whether metadata (or a delegation chain) that expires at `expires` has expired at
+/// `now`: at its expiry instant it has, as tuf-core's `is_expired` judges the freeze
+/// checks (§5.4.4, §5.5.6, §5.6.5: valid means an expiry *higher* than the time).
+fn expired(expires: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    expires <= now
 }
 
 /// What one successful refresh trusts: the updater holding the trusted metadata, and the
@@ -296,11 +307,13 @@ impl RefreshedState {
     /// The cached answer for `target`, unless absent or no longer valid at `now`.
     fn cached(&self, target: &str, now: DateTime<Utc>) -> Option<Lookup> {
         let mut cache = locked(&self.cache);
-        match cache.lookups.get(target)? {
-            Ok(release) if release.valid_until > now => Some(Ok(Arc::clone(release))),
-            Ok(_) => None,
-            Err(refusal) => Some(Err(refusal.clone())),
-        }
+        let answer = match cache.lookups.get(target)? {
+            Ok(release) if !expired(release.valid_until, now) => Ok(Arc::clone(release)),
+            Ok(_) => return None,
+            Err(refusal) => Err(refusal.clone()),
+        };
+        cache.reused += 1;
+        Some(answer)
     }
 
     fn remember(&self, target: String, answer: &Lookup) {
@@ -753,6 +766,7 @@ impl TrustStore {
             consistent_snapshot: root.signed().consistent_snapshot(),
             cache: Mutex::new(SnapshotCache {
                 lookups: LruCache::new(self.config.max_cached_lookups),
+                reused: 0,
                 role_failures: HashMap::new(),
             }),
             role_fetches: Mutex::new(HashMap::new()),
@@ -772,7 +786,7 @@ impl TrustStore {
             });
         };
         let FirstExpiry { role, expires } = current.first_expiry;
-        if expires <= now {
+        if expired(expires, now) {
             return Err(Refusal::Expired {
                 role: role.to_owned(),
                 expires,
@@ -881,7 +895,7 @@ impl TrustStore {
             }),
         };
         if let Ok(release) = &answer {
-            if release.valid_until <= now {
+            if expired(release.valid_until, now) {
                 return Err(Refusal::Expired {
                     role: release.role.clone(),
                     expires: release.valid_until,
@@ -915,16 +929,17 @@ impl TrustStore {
         let state = self.lock();
         let serving = Self::check_serving(&state, Utc::now()).map(|_| ());
         let current = state.current.as_ref();
-        let (lookups_cached, roles_refused) = current.map_or((0, Vec::new()), |c| {
-            let cache = locked(&c.cache);
-            let mut refused: Vec<String> = cache
-                .role_failures
-                .iter()
-                .map(|(role, failure)| format!("{role}: {}", failure.error))
-                .collect();
-            refused.sort();
-            (cache.lookups.len(), refused)
-        });
+        let (lookups_cached, lookups_reused, roles_refused) =
+            current.map_or((0, 0, Vec::new()), |c| {
+                let cache = locked(&c.cache);
+                let mut refused: Vec<String> = cache
+                    .role_failures
+                    .iter()
+                    .map(|(role, failure)| format!("{role}: {}", failure.error))
+                    .collect();
+                refused.sort();
+                (cache.lookups.len(), cache.reused, refused)
+            });
         TrustSummary {
             serving: serving.is_ok(),
             refusal: serving.err().map(|r| r.to_string()),
@@ -941,15 +956,198 @@ impl TrustStore {
             last_refresh: current.map(|c| format_expires(&c.refreshed_at)),
             last_error: state.last_error.as_ref().map(ToString::to_string),
             lookups_cached,
+            lookups_reused,
             lookups_budget: self.config.max_cached_lookups.get(),
             roles_refused,
         }
     }
 }
 
+/// The proxy tests' TUF repository (tuf-core's editor, and forgeries of it), for the
+/// trust store's own tests. (A `#[path]` inside `mod tests` would resolve under
+/// `src/trust/tests/`.)
+#[cfg(test)]
+#[path = "../tests/support/tuf_repo.rs"]
+#[allow(dead_code, clippy::expect_used, clippy::panic, clippy::unwrap_used)]
+mod tuf_repo;
+
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    use super::tuf_repo::{self, TestRepo};
+
+    /// A repository with one release, `demo` 1.0.0.
+    fn repository() -> TestRepo {
+        let mut repo = TestRepo::new();
+        let tarball = tuf_crates_tests::crate_tarball::build_crate_tarball(
+            "demo",
+            "1.0.0",
+            &[],
+            "pub fn f() {}\n",
+        );
+        repo.add_release("demo", "1.0.0", &tarball);
+        repo.sign_and_publish();
+        repo
+    }
+
+    /// A trust store over `repo`'s published files, its state in `state`.
+    fn store(repo: &TestRepo, state: &Path) -> TrustStore {
+        TrustStore::new(TrustConfig {
+            metadata: MetadataLocation::Directory(repo.metadata_dir()),
+            root: repo.root_path(),
+            metadata_dir: state.join("metadata"),
+            limits: Limits::default(),
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(5),
+            max_cached_lookups: NonZeroUsize::new(100).unwrap(),
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn expiry_is_reached_at_the_expiry_instant() {
+        let at = Utc::now();
+        let second = chrono::Duration::seconds(1);
+        assert!(expired(at, at));
+        assert!(expired(at - second, at));
+        assert!(!expired(at + second, at));
+    }
+
+    #[test]
+    fn a_lookup_is_answered_from_the_snapshot_cache_until_its_chain_expires() {
+        let mut repo = repository();
+        // The release's bin expires in an hour, before the top-level roles do: the
+        // cached answer is valid until then only.
+        let role = repo.role_for("demo", "1.0.0");
+        let bin_expires =
+            tuf_core::metadata::whole_seconds(Utc::now() + chrono::Duration::hours(1));
+        let online = tuf_repo::clone_key(&repo.keys.online);
+        repo.forge(&role, |t| t.expires = bin_expires, &online);
+        let state = tempfile::tempdir().unwrap();
+        let store = store(&repo, state.path());
+        store.refresh().unwrap();
+        let now = Utc::now();
+        assert!(
+            store.lookup_cached("demo", "1.0.0", now).is_none(),
+            "nothing cached yet"
+        );
+        let first = store.lookup("demo", "1.0.0", now).unwrap();
+        assert_eq!(first.valid_until, bin_expires);
+        assert_eq!(store.summary().lookups_reused, 0);
+        let again = store.lookup_cached("demo", "1.0.0", now).unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "the cached answer itself");
+        store.lookup("demo", "1.0.0", now).unwrap();
+        let summary = store.summary();
+        assert_eq!((summary.lookups_cached, summary.lookups_reused), (1, 2));
+        // At the bin's expiry instant the cached answer is no longer used...
+        assert!(
+            store.lookup_cached("demo", "1.0.0", bin_expires).is_none(),
+            "an answer whose chain has expired is not reused"
+        );
+        // ...and a lookup then says the chain expired.
+        assert!(matches!(
+            store.lookup("demo", "1.0.0", bin_expires),
+            Err(Refusal::Expired { role: ref expired, .. }) if *expired == role
+        ));
+        // A refusal is reused too (the same snapshot gives the same answer).
+        assert!(matches!(
+            store.lookup("absent", "1.0.0", now),
+            Err(Refusal::NotSigned { .. })
+        ));
+        assert!(matches!(
+            store.lookup_cached("absent", "1.0.0", now),
+            Some(Err(Refusal::NotSigned { .. }))
+        ));
+    }
+
+    #[test]
+    fn a_kept_role_that_cannot_be_read_back_is_unavailable_not_refused() {
+        let mut repo = repository();
+        let role = repo.role_for("demo", "1.0.0");
+        let state = tempfile::tempdir().unwrap();
+        let first = store(&repo, state.path());
+        first.refresh().unwrap();
+        first.lookup("demo", "1.0.0", Utc::now()).unwrap();
+        drop(first);
+        // The next start finds the role kept but unreadable (a directory in its place):
+        // a local fault, answered "unavailable, try again", not a refusal of the role.
+        let kept = MetadataDir::new(state.path().join("metadata")).role_path(&role);
+        std::fs::remove_file(&kept).unwrap();
+        std::fs::create_dir(&kept).unwrap();
+        let second = store(&repo, state.path());
+        second.refresh().unwrap();
+        assert!(matches!(
+            second.lookup("demo", "1.0.0", Utc::now()),
+            Err(Refusal::MetadataUnavailable(ref error))
+                if matches!(**error, UpdateError::Io { .. })
+        ));
+        assert!(second.summary().roles_refused.is_empty());
+    }
+
+    #[test]
+    fn every_root_trusted_is_kept_in_the_root_history() {
+        let mut repo = repository();
+        let state = tempfile::tempdir().unwrap();
+        let history = state.path().join("metadata").join(ROOT_HISTORY_DIR);
+        let store = store(&repo, state.path());
+        // The given root, kept at start.
+        assert_eq!(
+            std::fs::read(history.join("1.root.json")).unwrap(),
+            std::fs::read(repo.root_path()).unwrap()
+        );
+        assert_eq!(store.summary().root_version, None);
+        // A rotation the refresh follows: the new root is kept too.
+        let version = repo.forge_root(|_| {});
+        assert_eq!(version, 2);
+        store.refresh().unwrap();
+        assert_eq!(store.summary().root_version, Some(2));
+        assert_eq!(
+            std::fs::read(history.join("2.root.json")).unwrap(),
+            std::fs::read(repo.metadata_dir().join("2.root.json")).unwrap()
+        );
+    }
+
+    #[test]
+    fn what_the_trusted_metadata_says_of_the_repository_is_read_from_it() {
+        let mut repo = repository();
+        let state = tempfile::tempdir().unwrap();
+        let store = store(&repo, state.path());
+        // Before the first refresh nothing is known: signed entries are not assumed
+        // absent (the caller's `auto` then requires them), and digests name targets.
+        assert_eq!(store.signs_index_entries(), None);
+        assert!(store.consistent_snapshot());
+        store.refresh().unwrap();
+        assert_eq!(store.signs_index_entries(), Some(true));
+        assert!(store.consistent_snapshot());
+        // A repository from before signed index entries: top-level targets without the
+        // marker, and a root without consistent snapshots (files by plain names).
+        let targets_key = tuf_repo::clone_key(&repo.keys.targets);
+        repo.forge(
+            "targets",
+            |t| {
+                t.unrecognized_fields.remove(tuf_core::layout::LAYOUT_FIELD);
+            },
+            &targets_key,
+        );
+        repo.forge_root(|root| root.consistent_snapshot = Some(false));
+        let generation = repo.current_generation_dir();
+        for role in ["snapshot", "targets"] {
+            let version = match role {
+                "snapshot" => repo.snapshot_version(),
+                _ => repo.role_version(role),
+            };
+            std::fs::copy(
+                generation.join(format!("{version}.{role}.json")),
+                generation.join(format!("{role}.json")),
+            )
+            .unwrap();
+        }
+        store.refresh().unwrap();
+        assert_eq!(store.signs_index_entries(), Some(false));
+        assert!(!store.consistent_snapshot());
+    }
 
     #[test]
     fn garbled_bytes_are_retried_with_a_growing_backoff_and_bad_signatures_are_not() {
@@ -973,6 +1171,10 @@ mod tests {
             new: 1,
         });
         assert_eq!(classify(&rollback), Failure::Refused);
+        // Steps out of order are the caller's bug, not the repository's: unavailable
+        // (answered 503 and retried), never a refusal cached for the whole snapshot.
+        let order = UpdateError::Trust(TrustError::Order("search before refresh"));
+        assert_eq!(classify(&order), Failure::Unavailable);
         let delays: Vec<i64> = (1..=12)
             .map(|n| role_retry_delay(n).num_seconds())
             .collect();

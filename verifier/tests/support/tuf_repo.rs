@@ -13,7 +13,8 @@ use tuf_core::layout::{crate_index_path, crate_target_path};
 use tuf_core::metadata::MetaFile;
 use tuf_core::repository::{InitOptions, Repository, RoleKeySpec, Settings};
 use tuf_core::{
-    KeyAlgorithm, KeyEncryption, Metadata, PrivateKey, Role, Signer, Snapshot, Targets, Timestamp,
+    KeyAlgorithm, KeyEncryption, Metadata, PrivateKey, Role, Root, Signer, Snapshot, Targets,
+    Timestamp,
 };
 
 /// The keys of a [`TestRepo`]: root (1 of 1), top-level targets, and the online key
@@ -413,6 +414,30 @@ impl TestRepo {
         self.write_timestamp(snapshot_version, expires);
         self.reopen();
         role_version
+    }
+
+    /// Writes the next root (published version + 1, then `mutate` applied), signed with
+    /// the root key, into the current generation as `N.root.json`; returns N. The
+    /// editor then continues from the forged state.
+    pub fn forge_root(&mut self, mutate: impl FnOnce(&mut Root)) -> u64 {
+        let mut version = 1;
+        while self
+            .metadata_dir()
+            .join(format!("{}.root.json", version + 1))
+            .exists()
+        {
+            version += 1;
+        }
+        let (current, _) =
+            read_metadata::<Root>(&self.metadata_dir().join(format!("{version}.root.json")));
+        let mut root = current.into_signed();
+        root.version += 1;
+        mutate(&mut root);
+        let new_version = root.version;
+        let bytes = sign_and_encode(root, &self.keys.root);
+        self.write_metadata(&format!("{new_version}.root.json"), &bytes);
+        self.reopen();
+        new_version
     }
 
     /// Forges a release into `role`: lists `name` `version` with `tarball`'s length and
