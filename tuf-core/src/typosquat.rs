@@ -160,7 +160,7 @@ fn typos() -> Vec<(char, Vec<String>)> {
 }
 
 /// What a checked name looks like.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LooksLike {
     /// The trusted or well-known name it resembles.
     pub name: String,

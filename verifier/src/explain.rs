@@ -90,6 +90,10 @@ pub struct Explanation {
     pub refusal: Option<String>,
     /// Each version, in the order the proxy serves them.
     pub versions: Vec<VersionExplanation>,
+    /// When nothing is served: the trusted or well-known crates the name looks like, and
+    /// how (a likely typosquat).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub looks_like: Vec<tuf_core::typosquat::LooksLike>,
 }
 
 /// A signed target and its role.
@@ -347,6 +351,7 @@ pub fn explain(
         index_file: None,
         upstream: upstream_text,
         refusal: None,
+        looks_like: Vec::new(),
         versions: Vec::new(),
     };
     let answer = judge
@@ -406,6 +411,12 @@ pub fn render(explanation: &Explanation) -> String {
     ));
     if let Some(refusal) = &explanation.refusal {
         out.push_str(&format!("  refused: {refusal}\n"));
+    }
+    if let Some(looks_like) = tuf_core::typosquat::describe(&explanation.looks_like) {
+        out.push_str(&format!(
+            "  a likely typosquat: `{}` {looks_like}\n",
+            explanation.name
+        ));
     }
     if explanation.versions.is_empty() {
         match &explanation.version {
@@ -585,14 +596,23 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
             state,
             snapshot: repository.trust.snapshot_version().unwrap_or(0),
         });
-        Ok(explain(
+        let mut explanation = explain(
             &judge,
             in_force.as_ref(),
             &name,
             version.as_deref(),
             &upstream,
             Utc::now(),
-        ))
+        );
+        if !explanation.ok {
+            // The shipped well-known names and the policy's (no crate was served here).
+            let well_known =
+                tuf_core::typosquat::parse_names(tuf_core::typosquat::WELL_KNOWN_CRATES);
+            explanation.looks_like =
+                crate::squat::SquatGuards::new(well_known, policy.map(std::sync::Arc::new))
+                    .looks_like(&name);
+        }
+        Ok(explanation)
     })
     .await?
 }

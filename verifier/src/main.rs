@@ -15,6 +15,7 @@ mod proxy;
 mod serve;
 mod signed_index;
 mod signed_target;
+mod squat;
 mod trust;
 mod upstream;
 

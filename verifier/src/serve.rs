@@ -36,7 +36,11 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         }
         None => None,
     };
-    let squat_guard = Arc::new(squat_guard(&config, policy.as_deref())?);
+    let well_known = match &config.well_known_crates {
+        Some(path) => crate::squat::read_well_known(path)?,
+        None => tuf_core::typosquat::parse_names(tuf_core::typosquat::WELL_KNOWN_CRATES),
+    };
+    let squat_guard = Arc::new(crate::squat::SquatGuards::new(well_known, policy.clone()));
     let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)
         .context("cannot build the HTTP client")?;
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
@@ -145,44 +149,6 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         .context("the HTTP server failed")?;
     tracing::info!("stopped");
     Ok(())
-}
-
-/// The typosquat guard's corpus: the well-known crates (`well_known_crates`, or the
-/// shipped list) and every crate the policy names (developers' scopes, exceptions).
-fn squat_guard(
-    config: &ServeConfig,
-    policy: Option<&crate::policy::enforce::PolicyState>,
-) -> anyhow::Result<tuf_core::typosquat::SquatGuard> {
-    let mut names = match &config.well_known_crates {
-        Some(path) => {
-            let file = std::fs::File::open(path)
-                .with_context(|| format!("cannot open well_known_crates {}", path.display()))?;
-            let bytes = tuf_core::fs::read_bounded(file, 16 * 1024 * 1024)
-                .with_context(|| format!("cannot read well_known_crates {}", path.display()))?;
-            let text = String::from_utf8(bytes)
-                .with_context(|| format!("well_known_crates {}: not UTF-8", path.display()))?;
-            tuf_core::typosquat::parse_names(&text)
-        }
-        None => tuf_core::typosquat::parse_names(tuf_core::typosquat::WELL_KNOWN_CRATES),
-    };
-    if let Some(policy) = policy {
-        let active = policy.current();
-        for developer in &active.policy.developers {
-            names.extend(developer.crates.iter().cloned());
-        }
-        names.extend(
-            active
-                .policy
-                .exceptions
-                .iter()
-                .map(|e| e.crate_name.clone()),
-        );
-    }
-    tracing::info!(
-        names = names.len(),
-        "typosquat guard: names a crate must not look like"
-    );
-    Ok(tuf_core::typosquat::SquatGuard::new(names))
 }
 
 async fn shutdown_signal() {

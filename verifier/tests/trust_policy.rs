@@ -631,6 +631,14 @@ fn a_likely_typosquat_is_refused_with_what_it_looks_like() {
     // A squat of `parameters`, which the policy names, signed (in a bin) and attested by
     // someone nobody trusts.
     registry.publish("parametres", "0.3.1", &[], "pub fn p() -> u32 { 666 }\n");
+    registry.publish("ledger-tools", "1.0.0", &[], "pub fn l() -> u32 { 1 }\n");
+    registry.repo.attest(
+        "ledger-tools",
+        "1.0.0",
+        AttestationKind::Release,
+        &developers.alice,
+        "alice",
+    );
     let stranger = PrivateKey::generate(KeyAlgorithm::Ed25519);
     registry.repo.attest(
         "parametres",
@@ -657,6 +665,14 @@ fn a_likely_typosquat_is_refused_with_what_it_looks_like() {
             "`serde_jsno` is not signed by anyone you trust and looks like `serde_json` \
              (swapped characters)",
         );
+    // `explain` says it too.
+    let explained = explain(&proxy, "serde_jsno");
+    assert_eq!(explained["ok"], false);
+    assert_eq!(
+        explained["looks_like"],
+        serde_json::json!([{"name": "serde_json", "how": "swapped characters"}])
+    );
+    assert!(explain(&proxy, "parameters").get("looks_like").is_none());
     // A signed squat the policy does not trust: both reasons.
     let output = CargoProject::new(&proxy.index_url(), &[("parametres", "0.3")]).build();
     for needle in [
@@ -679,6 +695,40 @@ fn a_likely_typosquat_is_refused_with_what_it_looks_like() {
         .unwrap();
     assert_eq!(unknown.status(), 404);
     assert_eq!(proxy.status()["index"]["typosquats"], 2);
+
+    // A crate this proxy serves joins the corpus: a squat of it is refused from then on,
+    // though no list names it.
+    let squat_of_served = |proxy: &Proxy| {
+        support::http_client(None)
+            .get(format!(
+                "{}{}",
+                proxy.index_url(),
+                support::index_path("ledger-tols")
+            ))
+            .send()
+            .unwrap()
+    };
+    let before = squat_of_served(&proxy);
+    assert_eq!(before.status(), 404, "not yet a squat of anything known");
+    let learned = proxy.status()["typosquat_corpus"]["learned"]
+        .as_u64()
+        .unwrap();
+    CargoProject::new(&proxy.index_url(), &[("ledger-tools", "1")])
+        .build()
+        .assert_success();
+    let after = squat_of_served(&proxy);
+    assert_eq!(after.status(), 403);
+    let body = after.text().unwrap();
+    assert!(
+        body.contains("looks like `ledger-tools` (a character left out)"),
+        "{body}"
+    );
+    assert!(
+        proxy.status()["typosquat_corpus"]["learned"]
+            .as_u64()
+            .unwrap()
+            > learned
+    );
 }
 
 #[test]

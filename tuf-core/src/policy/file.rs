@@ -962,6 +962,19 @@ mod tests {
         assert!(error
             .to_string()
             .starts_with("/nonexistent/policy.toml:5: import \"platform\": "));
+        // A fetcher handing back more than the cap is not believed: exactly the cap is
+        // read, one byte more refused.
+        let cap = usize::try_from(MAX_POLICY_BYTES).unwrap();
+        let full = one_url("https://lists.example/team.toml", &"#".repeat(cap));
+        assert!(Policy::from_text(path, &text(""), &full).is_ok());
+        let over = one_url("https://lists.example/team.toml", &"#".repeat(cap + 1));
+        assert!(matches!(
+            Policy::from_text(path, &text(""), &over),
+            Err(PolicyError::ImportFetch {
+                source: FetchError::TooLong { .. },
+                ..
+            })
+        ));
         // Where there is no network, a URL import is refused, not skipped.
         assert!(matches!(
             Policy::from_text(path, &text(""), &NoUrlImports),
@@ -1043,6 +1056,30 @@ mod tests {
         assert!(matches!(
             Policy::load(&main, &NoUrlImports),
             Err(PolicyError::ImportDigest { .. })
+        ));
+    }
+
+    #[test]
+    fn a_policy_of_exactly_four_mebibytes_is_read() {
+        // The documented cap (spec/trust-policy.md): comments up to 4 MiB, then a table.
+        let table = format!("[[developer]]\nlabel = \"alice\"\nkey = \"{ALICE}\"\n");
+        let line = format!("#{}\n", "-".repeat(1022));
+        let mut text = line.repeat((4 * 1024 * 1024 - table.len()) / line.len());
+        text.push_str(&"#".repeat(4 * 1024 * 1024 - table.len() - text.len() - 1));
+        text.push('\n');
+        text.push_str(&table);
+        assert_eq!(text.len(), 4 * 1024 * 1024);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        std::fs::write(&path, &text).unwrap();
+        assert_eq!(
+            Policy::load(&path, &NoUrlImports).unwrap().developers.len(),
+            1
+        );
+        std::fs::write(&path, format!("#\n{text}")).unwrap();
+        assert!(matches!(
+            Policy::load(&path, &NoUrlImports),
+            Err(PolicyError::TooLong { .. })
         ));
     }
 

@@ -47,14 +47,18 @@ async fn answer(proxy: Arc<Proxy>, name: String, version: Option<String>) -> Res
             state,
             snapshot: judged.trust.snapshot_version().unwrap_or(0),
         });
-        explain(
+        let mut explanation = explain(
             &judged.judge(),
             in_force.as_ref(),
             &name,
             version.as_deref(),
             &upstream,
             Utc::now(),
-        )
+        );
+        if !explanation.ok {
+            explanation.looks_like = judged.squat_guard.looks_like(&name);
+        }
+        explanation
     })
     .await;
     match explanation {

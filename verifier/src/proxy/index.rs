@@ -330,6 +330,9 @@ pub(super) async fn index_file(
         tracing::info!(crate_name = %name, versions = answer.versions.len(), "no signed version");
         return not_found(&format!("no signed version of {name}"));
     }
+    // A crate with a version that passed every check is a trusted crate: names that
+    // look like it are squats of it from now on.
+    proxy.squat_guard.learn_served(&name);
     let body = Bytes::from(answer.body());
     let etag = content_etag(&body);
     if let (Some(upstream_etag), UpstreamIndex::Listed(upstream_body)) = (upstream_etag, upstream) {

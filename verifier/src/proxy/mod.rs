@@ -131,7 +131,7 @@ pub struct Proxy {
     index_cache: Mutex<index::IndexCache>,
     index_files: SignedIndexFiles,
     policy: Option<Arc<PolicyState>>,
-    squat_guard: Arc<tuf_core::typosquat::SquatGuard>,
+    squat_guard: Arc<crate::squat::SquatGuards>,
 }
 
 impl Proxy {
@@ -143,7 +143,7 @@ impl Proxy {
         cache: TarballCache,
         index_files: SignedIndexFiles,
         policy: Option<Arc<PolicyState>>,
-        squat_guard: Arc<tuf_core::typosquat::SquatGuard>,
+        squat_guard: Arc<crate::squat::SquatGuards>,
     ) -> Arc<Self> {
         let index_cache = index::IndexCache::new(settings.index_cache_size);
         Arc::new(Self {

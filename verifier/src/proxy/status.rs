@@ -58,6 +58,10 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
         "index_cache": index_cache,
         "signed_index_files": proxy.index_files.usage(),
         "policy": proxy.policy.as_ref().map(|p| p.status()),
+        "typosquat_corpus": {
+            "well_known": proxy.squat_guard.well_known_names(),
+            "learned": proxy.squat_guard.learned_names(),
+        },
     })
 }
 
