@@ -339,8 +339,26 @@ impl Demo {
         self.dir.path().join("policy.toml")
     }
 
-    /// What to tell the user once the proxy listens at `url`.
-    pub fn instructions(&self, url: &str) -> String {
+    /// What to tell the user once the proxy listens at `url` under the trust policy
+    /// `policy` (the demo's own unless `--policy` gave another).
+    pub fn instructions(&self, url: &str, policy: Option<&Path>) -> String {
+        let demo_policy = self.policy_path();
+        let under = match policy {
+            Some(given) if given != demo_policy => format!(
+                "The proxy serves under your trust policy ({}), not the demo's ({}),\n\
+                 which trusts alice and bob, not carol. With the demo's:",
+                given.display(),
+                demo_policy.display()
+            ),
+            Some(_) => format!(
+                "The proxy serves under a trust policy ({}): alice and bob are\n\
+                 trusted, carol is not. So:",
+                demo_policy.display()
+            ),
+            None => "The proxy serves with no trust policy (signed is enough). With the \
+                     demo's policy:"
+                .to_owned(),
+        };
         format!(
             "\n\
              tuf-verifier demo: a proxy in front of a demo registry at {upstream} whose\n\
@@ -367,8 +385,7 @@ impl Demo {
              \n\
              then depend on the demo crates and run `cargo build`. Status: {url}/status\n\
              \n\
-             The proxy serves under a trust policy ({policy}): alice and bob are\n\
-             trusted, carol is not. So:\n\
+             {under}\n\
              \n\
              tufdemo = \">=0.2\"              builds: alice released it, bob reviewed it\n\
              unclaimed-app-helper = \"0.3\"   is refused: it needs unclaimed-util, which carol\n\
@@ -380,7 +397,7 @@ impl Demo {
              Stop with Ctrl-C.\n",
             upstream = self.upstream_url,
             dir = self.dir.path().display(),
-            policy = self.policy_path().display(),
+            policy = demo_policy.display(),
             carol = CAROL_KEYID,
             pad = " ".repeat(31),
         )

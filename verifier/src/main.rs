@@ -100,8 +100,9 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     if args.is_demo() {
         let demo = demo::Demo::start().await?;
         let config = demo.config(&args)?;
+        let policy = config.policy.clone();
         serve::run(config, |url| {
-            println!("{}", demo.instructions(url));
+            println!("{}", demo.instructions(url, policy.as_deref()));
         })
         .await
     } else {
