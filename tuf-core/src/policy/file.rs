@@ -1060,6 +1060,31 @@ mod tests {
     }
 
     #[test]
+    fn at_most_sixty_four_imports_and_a_rule_alone_is_warned_about() {
+        let dir = tempfile::tempdir().unwrap();
+        // An imported list with a rule and no exceptions: its rule is not taken, and the
+        // warning says so.
+        std::fs::write(dir.path().join("team.toml"), "[rule]\nattestations = 2\n").unwrap();
+        let main = dir.path().join("policy.toml");
+        let imports = |n: usize| {
+            (0..n)
+                .map(|i| format!("[[import]]\nname = \"team{i}\"\nfile = \"team.toml\"\n"))
+                .collect::<String>()
+        };
+        std::fs::write(&main, imports(MAX_IMPORTS)).unwrap();
+        let p = Policy::load(&main, &NoUrlImports).unwrap();
+        assert_eq!(p.imports.len(), 64);
+        assert_eq!(p.rule.attestations, 1);
+        assert_eq!(p.warnings.len(), 64, "one per import");
+        assert!(p.warnings[0].contains("its rule and exceptions are its own"));
+        std::fs::write(&main, imports(MAX_IMPORTS + 1)).unwrap();
+        assert!(matches!(
+            Policy::load(&main, &NoUrlImports),
+            Err(PolicyError::TooManyImports { .. })
+        ));
+    }
+
+    #[test]
     fn a_policy_of_exactly_four_mebibytes_is_read() {
         // The documented cap (spec/trust-policy.md): comments up to 4 MiB, then a table.
         let table = format!("[[developer]]\nlabel = \"alice\"\nkey = \"{ALICE}\"\n");
