@@ -785,7 +785,7 @@ mod tests {
                 1,
                 "empty reason",
             ),
-            ("[rule]\nattestations = 0\n", 1, "at least 1"),
+            ("# ours\n[rule]\nattestations = 0\n", 2, "at least 1"),
             ("[unknown]\n", 1, "unknown field"),
             ("[[developer]\n", 1, ""),
         ];
@@ -911,6 +911,7 @@ mod tests {
         let path = Path::new("/nonexistent/policy.toml");
         let p = Policy::from_text(path, &text(""), &fetcher).unwrap();
         assert_eq!(p.developers.len(), 2);
+        assert!(p.warnings.is_empty(), "developers only: {:?}", p.warnings);
         assert_eq!(p.developers[1].label, "bob");
         assert_eq!(
             p.developers[1].source,
