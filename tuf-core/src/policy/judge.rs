@@ -845,6 +845,91 @@ mod tests {
         assert!(explain("a", "1.0.0", &why).contains("cycle"), "{why:?}");
     }
 
+    /// A store that keeps what it is given, as the proxy's does per snapshot.
+    #[derive(Default)]
+    struct KeptVerdicts(std::sync::Mutex<HashMap<(String, semver::Version), Verdict>>);
+
+    impl VerdictStore for KeptVerdicts {
+        fn get(&self, name: &str, version: &semver::Version) -> Option<Verdict> {
+            self.0
+                .lock()
+                .unwrap()
+                .get(&(name.to_owned(), version.clone()))
+                .cloned()
+        }
+        fn put(&self, name: &str, version: &semver::Version, verdict: &Verdict) {
+            self.0
+                .lock()
+                .unwrap()
+                .insert((name.to_owned(), version.clone()), verdict.clone());
+        }
+    }
+
+    #[test]
+    fn verdicts_are_kept_between_judges_except_those_reached_through_a_cycle() {
+        let p = policy("");
+        let mut registry = Registry::default();
+        registry
+            .0
+            .insert("leaf".into(), vec![release("1.0.0", vec![alice()], vec![])]);
+        let top = release(
+            "1.0.0",
+            vec![alice()],
+            vec![dep("leaf", "^1", DependencyKind::Normal, false)],
+        );
+        let kept = KeptVerdicts::default();
+        assert!(Judge::new(&p, &registry)
+            .with_store(&kept)
+            .judge("Top", &top)
+            .is_ok());
+        let v1 = semver::Version::new(1, 0, 0);
+        assert!(
+            kept.get("top", &v1).is_some_and(|v| v.is_ok()),
+            "kept by folded name"
+        );
+        assert!(kept.get("leaf", &v1).is_some());
+        // A later judge answers from the store without reading the registry.
+        let empty = Registry::default();
+        assert!(Judge::new(&p, &empty)
+            .with_store(&kept)
+            .judge("top", &top)
+            .is_ok());
+        // Through a cycle a verdict depends on where the walk entered: not kept.
+        let mut cyclic = Registry::default();
+        for (name, other) in [("a", "b"), ("b", "a")] {
+            cyclic.0.insert(
+                name.into(),
+                vec![release(
+                    "1.0.0",
+                    vec![alice()],
+                    vec![dep(other, "^1", DependencyKind::Normal, false)],
+                )],
+            );
+        }
+        let a = cyclic.0["a"][0].clone();
+        let kept_cyclic = KeptVerdicts::default();
+        assert!(Judge::new(&p, &cyclic)
+            .with_store(&kept_cyclic)
+            .judge("a", &a)
+            .is_err());
+        assert!(kept_cyclic.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_review_by_an_untrusted_developer_does_not_make_them_an_author() {
+        let p = policy("");
+        let registry = Registry::default();
+        let stranger_review = attestation("mauro3", MAURO, AttestationKind::Review);
+        let verdict = Judge::new(&p, &registry).judge(
+            "good",
+            &release("1.0.0", vec![alice(), stranger_review], vec![]),
+        );
+        assert!(
+            matches!(&verdict, Ok(Trusted::Attested { developers }) if developers.len() == 1),
+            "{verdict:?}"
+        );
+    }
+
     #[test]
     fn a_wide_graph_is_judged_once_per_release() {
         struct Counting(Registry, std::cell::Cell<usize>);
