@@ -931,6 +931,68 @@ mod tests {
     }
 
     #[test]
+    fn a_chain_of_dependencies_is_judged_to_its_depth_limit_and_refused_past_it() {
+        let p = policy("");
+        // c0 → c1 → … → c{last}: judging c0 asks for c{k} with k crates in progress.
+        let chain = |last: usize| {
+            let mut registry = Registry::default();
+            for i in 0..=last {
+                let deps = if i < last {
+                    vec![dep(
+                        &format!("c{}", i + 1),
+                        "^1",
+                        DependencyKind::Normal,
+                        false,
+                    )]
+                } else {
+                    vec![]
+                };
+                registry
+                    .0
+                    .insert(format!("c{i}"), vec![release("1.0.0", vec![alice()], deps)]);
+            }
+            registry
+        };
+        let deepest = chain(MAX_DEPENDENCY_DEPTH);
+        let top = deepest.0["c0"][0].clone();
+        let verdict = Judge::new(&p, &deepest).judge("c0", &top);
+        assert!(verdict.is_ok(), "{verdict:?}");
+        let too_deep = chain(MAX_DEPENDENCY_DEPTH + 1);
+        let why = Judge::new(&p, &too_deep).judge("c0", &top).unwrap_err();
+        assert!(
+            explain("c0", "1.0.0", &why).contains("deeper than 128"),
+            "{why:?}"
+        );
+    }
+
+    #[test]
+    fn not_vouched_names_the_trusted_and_the_untrusted_who_did_vouch_once_each() {
+        let p = policy("[rule]\nattestations = 2\n");
+        let registry = Registry::default();
+        let review = |label: &str, keyid: &str| attestation(label, keyid, AttestationKind::Review);
+        let verdict = Judge::new(&p, &registry).judge(
+            "good",
+            &release(
+                "1.0.0",
+                vec![alice(), review("mauro3", MAURO), review("mauro3", MAURO)],
+                vec![],
+            ),
+        );
+        let Err(Untrusted::NotVouched {
+            trusted,
+            needed,
+            untrusted,
+        }) = verdict
+        else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(needed, 2);
+        let labels = |d: &[Developer]| d.iter().map(|d| d.label.clone()).collect::<Vec<_>>();
+        assert_eq!(labels(&trusted), ["alice"]);
+        assert_eq!(labels(&untrusted), ["mauro3"], "once, however many times");
+    }
+
+    #[test]
     fn a_wide_graph_is_judged_once_per_release() {
         struct Counting(Registry, std::cell::Cell<usize>);
         impl ReleaseSource for Counting {
