@@ -345,11 +345,9 @@ impl<'a> Judge<'a> {
             return Err(fail(DependencyFailure::NoMatchingVersion));
         };
         let mut newest_why = None;
-        let mut cycle = false;
         for release in &matching {
             let key = (folded.clone(), release.version.clone());
             if self.in_progress.contains(&key) {
-                cycle = true;
                 self.cycle_seen = true;
                 continue;
             }
@@ -362,8 +360,9 @@ impl<'a> Judge<'a> {
         }
         Err(fail(match newest_why {
             Some(why) => DependencyFailure::NoTrustedVersion { newest, why },
-            None if cycle => DependencyFailure::Cycle,
-            None => DependencyFailure::NoMatchingVersion,
+            // Versions matched (or the early return above was taken), and none was
+            // judged: each was being judged already, up the chain.
+            None => DependencyFailure::Cycle,
         }))
     }
 }
@@ -818,6 +817,24 @@ mod tests {
             Judge::new(&p, &registry).judge("good", &unsigned_entry),
             Err(Untrusted::EntryNotSigned)
         );
+    }
+
+    #[test]
+    fn the_reason_is_the_clause_explain_gives() {
+        let why = Untrusted::AuthorNotTrusted {
+            developers: vec![Developer {
+                label: "mauro3".into(),
+                keyid: MAURO.into(),
+            }],
+        };
+        let reason = reason("parameters", &why);
+        assert!(
+            reason.starts_with("you do not trust developer @mauro3 (33333333"),
+            "{reason}"
+        );
+        assert!(explain("parameters", "0.3.1", &why).starts_with(&format!(
+            "Package parameters 0.3.1 cannot be a dependency, because {reason}."
+        )));
     }
 
     #[test]
