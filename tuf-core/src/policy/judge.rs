@@ -838,6 +838,49 @@ mod tests {
     }
 
     #[test]
+    fn each_way_of_not_being_vouched_for_is_said_in_its_own_words() {
+        let d = |label: &str, keyid: &str| Developer {
+            label: label.into(),
+            keyid: keyid.into(),
+        };
+        let not_vouched = |trusted: Vec<Developer>, untrusted: Vec<Developer>| {
+            reason(
+                "good",
+                &Untrusted::NotVouched {
+                    trusted,
+                    needed: 2,
+                    untrusted,
+                },
+            )
+        };
+        let alice = || d("alice", ALICE);
+        let mauro = || d("mauro3", MAURO);
+        let bob = || d("bob", BOB);
+        assert!(not_vouched(vec![], vec![]).starts_with("no developer attested it"));
+        assert!(not_vouched(vec![alice()], vec![])
+            .starts_with("only 1 trusted developer(s) attested it (@alice (a1a1a1a1…)), and your policy asks for 2"));
+        assert_eq!(
+            not_vouched(vec![], vec![mauro()]),
+            "you do not trust developer @mauro3 (33333333…), who vouched for it"
+        );
+        assert_eq!(
+            not_vouched(vec![alice()], vec![mauro(), bob()]),
+            "you do not trust developers @mauro3 (33333333…), @bob (b0b0b0b0…), who vouched \
+             for it (trusted: @alice (a1a1a1a1…); your policy asks for 2)"
+        );
+        let authors = reason(
+            "good",
+            &Untrusted::AuthorNotTrusted {
+                developers: vec![mauro(), bob()],
+            },
+        );
+        assert!(
+            authors.starts_with("you do not trust developers @mauro3"),
+            "{authors}"
+        );
+    }
+
+    #[test]
     fn a_dependency_cycle_is_not_trusted_and_ends() {
         let p = policy("");
         let mut registry = Registry::default();
