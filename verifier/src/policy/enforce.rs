@@ -20,7 +20,10 @@ use super::judge::{
 use crate::index_answer::{CrateAnswer, Dropped, UpstreamIndex, VersionAnswer};
 
 /// Verdicts kept for the policy in force, per snapshot.
-const MAX_KEPT_VERDICTS: usize = 200_000;
+const MAX_KEPT_VERDICTS: NonZeroUsize = match NonZeroUsize::new(200_000) {
+    Some(n) => n,
+    None => NonZeroUsize::MIN,
+};
 
 /// One loaded policy and its generation (1 for the first, one more per reload that
 /// changed it).
@@ -109,7 +112,7 @@ impl PolicyState {
             kept: Mutex::new(KeptVerdicts {
                 generation: 0,
                 snapshot: 0,
-                verdicts: LruCache::new(NonZeroUsize::MIN.saturating_add(MAX_KEPT_VERDICTS - 1)),
+                verdicts: LruCache::new(MAX_KEPT_VERDICTS),
             }),
         })
     }
