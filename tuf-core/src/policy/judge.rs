@@ -976,6 +976,21 @@ mod tests {
     }
 
     #[test]
+    fn an_untrusted_author_is_named_once_however_many_times_they_attested() {
+        let p = policy("");
+        let registry = Registry::default();
+        let verdict = Judge::new(&p, &registry).judge(
+            "parameters",
+            &release("0.3.1", vec![mauro(), alice(), mauro()], vec![]),
+        );
+        let Err(Untrusted::AuthorNotTrusted { developers }) = verdict else {
+            panic!("{verdict:?}")
+        };
+        assert_eq!(developers.len(), 1, "{developers:?}");
+        assert_eq!(developers[0].label, "mauro3");
+    }
+
+    #[test]
     fn a_review_by_an_untrusted_developer_does_not_make_them_an_author() {
         let p = policy("");
         let registry = Registry::default();
