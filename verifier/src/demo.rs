@@ -341,23 +341,21 @@ impl Demo {
 
     /// What to tell the user once the proxy listens at `url` under the trust policy
     /// `policy` (the demo's own unless `--policy` gave another).
-    pub fn instructions(&self, url: &str, policy: Option<&Path>) -> String {
+    pub fn instructions(&self, url: &str, policy: &Path) -> String {
         let demo_policy = self.policy_path();
-        let under = match policy {
-            Some(given) if given != demo_policy => format!(
-                "The proxy serves under your trust policy ({}), not the demo's ({}),\n\
-                 which trusts alice and bob, not carol. With the demo's:",
-                given.display(),
-                demo_policy.display()
-            ),
-            Some(_) => format!(
+        let under = if policy == demo_policy {
+            format!(
                 "The proxy serves under a trust policy ({}): alice and bob are\n\
                  trusted, carol is not. So:",
                 demo_policy.display()
-            ),
-            None => "The proxy serves with no trust policy (signed is enough). With the \
-                     demo's policy:"
-                .to_owned(),
+            )
+        } else {
+            format!(
+                "The proxy serves under your trust policy ({}), not the demo's ({}),\n\
+                 which trusts alice and bob, not carol. With the demo's:",
+                policy.display(),
+                demo_policy.display()
+            )
         };
         format!(
             "\n\

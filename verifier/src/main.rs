@@ -100,9 +100,10 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
     if args.is_demo() {
         let demo = demo::Demo::start().await?;
         let config = demo.config(&args)?;
-        let policy = config.policy.clone();
+        // The demo always serves under a policy: its own unless --policy gave another.
+        let policy = config.policy.clone().unwrap_or_else(|| demo.policy_path());
         serve::run(config, |url| {
-            println!("{}", demo.instructions(url, policy.as_deref()));
+            println!("{}", demo.instructions(url, &policy));
         })
         .await
     } else {

@@ -31,12 +31,13 @@ const MAX_IMPORTS: usize = 64;
 #[non_exhaustive]
 pub enum PolicyError {
     /// The file cannot be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message itself, not a `source()`: a chain printed whole would say
+        /// it twice).
+        error: std::io::Error,
     },
     /// The file is longer than [`MAX_POLICY_BYTES`].
     #[error("{}: longer than {MAX_POLICY_BYTES} bytes", path.display())]
@@ -72,7 +73,7 @@ pub enum PolicyError {
         path: PathBuf,
     },
     /// An import by URL cannot be fetched.
-    #[error("{}:{line}: import {name:?}: {source}", path.display())]
+    #[error("{}:{line}: import {name:?}: {error}", path.display())]
     ImportFetch {
         /// The policy file naming the import.
         path: PathBuf,
@@ -80,8 +81,8 @@ pub enum PolicyError {
         line: usize,
         /// The import's name.
         name: String,
-        /// Why the fetch failed.
-        source: FetchError,
+        /// Why the fetch failed (in the message, not a `source()`).
+        error: FetchError,
     },
     /// An import's content is not what its `sha256` pins.
     #[error(
@@ -353,17 +354,17 @@ fn read(path: &Path) -> Result<String, PolicyError> {
 
 /// The bytes of the file at `path`, at most [`MAX_POLICY_BYTES`].
 fn read_bytes(path: &Path) -> Result<Vec<u8>, PolicyError> {
-    let file = std::fs::File::open(path).map_err(|source| PolicyError::Read {
+    let file = std::fs::File::open(path).map_err(|error| PolicyError::Read {
         path: path.to_owned(),
-        source,
+        error,
     })?;
     crate::fs::read_bounded(file, MAX_POLICY_BYTES).map_err(|e| match e {
         crate::fs::BoundedReadError::TooLong { .. } => PolicyError::TooLong {
             path: path.to_owned(),
         },
-        crate::fs::BoundedReadError::Io(source) => PolicyError::Read {
+        crate::fs::BoundedReadError::Io(error) => PolicyError::Read {
             path: path.to_owned(),
-            source,
+            error,
         },
     })
 }
@@ -602,12 +603,12 @@ impl Policy {
                         url,
                         sha256: pin.as_deref(),
                     };
-                    let bytes = imports.fetch_import(&request).map_err(|source| {
+                    let bytes = imports.fetch_import(&request).map_err(|error| {
                         PolicyError::ImportFetch {
                             path: path.to_owned(),
                             line,
                             name: import.name.clone(),
-                            source,
+                            error,
                         }
                     })?;
                     if bytes.len() as u64 > MAX_POLICY_BYTES {
@@ -615,7 +616,7 @@ impl Policy {
                             path: path.to_owned(),
                             line,
                             name: import.name.clone(),
-                            source: FetchError::TooLong {
+                            error: FetchError::TooLong {
                                 url: url.clone(),
                                 max: MAX_POLICY_BYTES,
                             },
@@ -957,12 +958,14 @@ mod tests {
         let error = Policy::from_text(path, &text("").replace("team.toml", "gone.toml"), &fetcher)
             .unwrap_err();
         assert!(
-            matches!(&error, PolicyError::ImportFetch { line: 5, name, source: FetchError::NotFound { .. }, .. } if name == "platform"),
+            matches!(&error, PolicyError::ImportFetch { line: 5, name, error: FetchError::NotFound { .. }, .. } if name == "platform"),
             "{error:?}"
         );
         assert!(error
             .to_string()
             .starts_with("/nonexistent/policy.toml:5: import \"platform\": "));
+        // The reason is in the message once: no `source()` for a chain to print again.
+        assert!(std::error::Error::source(&error).is_none());
         // A fetcher handing back more than the cap is not believed: exactly the cap is
         // read, one byte more refused.
         let cap = usize::try_from(MAX_POLICY_BYTES).unwrap();
@@ -972,7 +975,7 @@ mod tests {
         assert!(matches!(
             Policy::from_text(path, &text(""), &over),
             Err(PolicyError::ImportFetch {
-                source: FetchError::TooLong { .. },
+                error: FetchError::TooLong { .. },
                 ..
             })
         ));
@@ -980,7 +983,7 @@ mod tests {
         assert!(matches!(
             Policy::from_text(path, &text(""), &NoUrlImports),
             Err(PolicyError::ImportFetch {
-                source: FetchError::BadUrl { .. },
+                error: FetchError::BadUrl { .. },
                 ..
             })
         ));
