@@ -571,11 +571,8 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
                 config.connect_timeout,
                 config.upstream_timeout,
             );
-            // Blocking: file reads, and the fetches of URL imports.
-            let loaded = tokio::task::spawn_blocking(move || {
-                crate::policy::enforce::PolicyState::load(&path, url_imports)
-            })
-            .await?;
+            let loaded =
+                crate::policy::enforce::PolicyState::load_off_runtime(path, url_imports).await?;
             Some(loaded.context("the trust policy cannot be used")?)
         }
         None => None,

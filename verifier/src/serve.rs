@@ -25,11 +25,8 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
                 config.upstream_timeout,
                 config.refresh_interval,
             );
-            // Blocking: file reads, and the fetches of URL imports.
-            let loaded = tokio::task::spawn_blocking(move || {
-                crate::policy::enforce::PolicyState::load(&path, url_imports)
-            })
-            .await?;
+            let loaded =
+                crate::policy::enforce::PolicyState::load_off_runtime(path, url_imports).await?;
             Some(Arc::new(loaded.with_context(|| {
                 "the trust policy cannot be used: fix it, or serve without --policy"
             })?))

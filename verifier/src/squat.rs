@@ -5,33 +5,63 @@
 //! crates the trust policy names (its developers' `crates` and its exceptions, read again
 //! when the policy is reloaded), and the crates this proxy has served: a crate with a
 //! version that passed every check is a trusted crate. Names learned while serving are
-//! kept in memory (at most [`MAX_LEARNED_NAMES`]) and their guard is rebuilt only when a
-//! check needs it after new names arrived, which is on the way to a refusal.
+//! kept in memory (at most [`MAX_LEARNED_NAMES`]).
+//!
+//! Building a guard costs time that grows with its names (typomania precomputes every
+//! name's bit flips: 30 ms for 447 names, 0.17 s for 2,000, 3.3 s for 20,000, here in a
+//! release build; 25 s for 100,000), so the
+//! guard over learned names is never built on a request: when names arrived, it is built
+//! again on a thread of its own, and checks use the previous one until it is done. A
+//! build waits at least [`REBUILD_PAUSE_FACTOR`] times the previous build's duration
+//! after it, so rebuilding takes at most a tenth of one core however fast crates arrive.
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use tuf_core::typosquat::{LooksLike, SquatGuard};
 
 use crate::policy::enforce::PolicyState;
 
-/// The most names learned from served crates; later ones are not added.
-pub const MAX_LEARNED_NAMES: usize = 100_000;
+/// The most names learned from served crates and the policy; later ones are not added.
+pub const MAX_LEARNED_NAMES: usize = 20_000;
+
+/// How many times the previous build's duration must pass before the next build starts.
+pub const REBUILD_PAUSE_FACTOR: u32 = 10;
 
 /// The largest `well_known_crates` file read.
 const MAX_WELL_KNOWN_BYTES: u64 = 16 * 1024 * 1024;
 
-/// Names learned since start: served crates, and the policy's names.
+/// Names learned since start (served crates, the policy's names) and the state of the
+/// guard over them.
 #[derive(Default)]
 struct Learned {
     /// Folded name → the spelling first seen (what messages show).
     names: BTreeMap<String, String>,
-    /// The guard over `names`; `None` when names arrived since it was built.
-    guard: Option<Arc<SquatGuard>>,
+    /// Names arrived since the guard in use was built (or started to be).
+    dirty: bool,
+    /// A build is running.
+    building: bool,
+    /// When the last build ended, and how long it took.
+    last_build: Option<(Instant, Duration)>,
     /// The policy generation whose names are in `names`.
     policy_generation: u64,
+}
+
+/// What the proxy and the thread that builds guards share.
+#[derive(Default)]
+struct Shared {
+    learned: Mutex<Learned>,
+    /// The guard over learned names in use (the newest built).
+    guard: RwLock<Option<Arc<SquatGuard>>>,
+}
+
+impl Shared {
+    fn learned(&self) -> std::sync::MutexGuard<'_, Learned> {
+        self.learned.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 /// The typosquat guard of a running proxy.
@@ -39,7 +69,7 @@ pub struct SquatGuards {
     well_known: SquatGuard,
     well_known_names: usize,
     policy: Option<Arc<PolicyState>>,
-    learned: Mutex<Learned>,
+    shared: Arc<Shared>,
 }
 
 impl std::fmt::Debug for SquatGuards {
@@ -61,16 +91,23 @@ pub fn read_well_known(path: &Path) -> anyhow::Result<Vec<String>> {
 
 impl SquatGuards {
     /// A guard over `well_known` (see [`read_well_known`]), the names of `policy` when
-    /// there is one, and the crates served from now on.
+    /// there is one, and the crates served from now on. The policy's names are in the
+    /// guard when this returns.
     pub fn new(well_known: Vec<String>, policy: Option<Arc<PolicyState>>) -> Self {
         let well_known_names = well_known.len();
         let guards = Self {
             well_known: SquatGuard::new(well_known),
             well_known_names,
             policy,
-            learned: Mutex::new(Learned::default()),
+            shared: Arc::new(Shared::default()),
         };
-        guards.learn_policy();
+        if guards.learn_policy() {
+            let mut learned = guards.shared.learned();
+            learned.dirty = false;
+            let names: Vec<String> = learned.names.values().cloned().collect();
+            drop(learned);
+            build(&guards.shared, &names);
+        }
         tracing::info!(
             well_known = well_known_names,
             learned = guards.learned_names(),
@@ -86,20 +123,19 @@ impl SquatGuards {
 
     /// How many names were learned (the policy's and served crates).
     pub fn learned_names(&self) -> usize {
-        self.lock().names.len()
+        self.shared.learned().names.len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Learned> {
-        self.learned.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Adds the names of the policy in force, if it changed since they were added.
-    fn learn_policy(&self) {
-        let Some(state) = &self.policy else { return };
+    /// Adds the names of the policy in force, if it changed since they were added;
+    /// whether any name was new.
+    fn learn_policy(&self) -> bool {
+        let Some(state) = &self.policy else {
+            return false;
+        };
         let active = state.current();
-        let mut learned = self.lock();
+        let mut learned = self.shared.learned();
         if learned.policy_generation == active.generation {
-            return;
+            return false;
         }
         learned.policy_generation = active.generation;
         let names = active
@@ -114,31 +150,60 @@ impl SquatGuards {
                     .iter()
                     .map(|e| e.crate_name.clone()),
             );
+        let mut added = false;
         for name in names {
-            add(&mut learned, &name);
+            added |= add(&mut learned, &name);
         }
+        added
     }
 
-    /// Remembers `name` as a trusted crate: one this proxy served a version of.
+    /// Remembers `name` as a trusted crate: one this proxy served a version of. Cheap
+    /// (a lookup under a short lock) unless the name is new.
     pub fn learn_served(&self, name: &str) {
         let folded = tuf_core::typosquat::fold(name);
-        let mut learned = self.lock();
-        if !learned.names.contains_key(&folded) {
-            add(&mut learned, name);
+        let mut learned = self.shared.learned();
+        if learned.names.contains_key(&folded) || !add(&mut learned, name) {
+            return;
+        }
+        self.start_build(learned);
+    }
+
+    /// Starts a build of the guard over the learned names on a thread of its own, when
+    /// names arrived, none is running, and the pause after the last one has passed.
+    fn start_build(&self, mut learned: std::sync::MutexGuard<'_, Learned>) {
+        let paused = learned.last_build.is_some_and(|(ended, took)| {
+            ended.elapsed() < took.saturating_mul(REBUILD_PAUSE_FACTOR)
+        });
+        if !learned.dirty || learned.building || paused {
+            return;
+        }
+        learned.dirty = false;
+        learned.building = true;
+        let names: Vec<String> = learned.names.values().cloned().collect();
+        drop(learned);
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name("typosquat-guard".into())
+            .spawn(move || build(&shared, &names));
+        if let Err(error) = spawned {
+            tracing::warn!(%error, "cannot start building the typosquat guard: keeping the previous one");
+            let mut learned = self.shared.learned();
+            learned.building = false;
+            learned.dirty = true;
         }
     }
 
     /// The trusted or well-known names `name` looks like, and how; empty when it looks
-    /// like none (or is one of them).
+    /// like none (or is one of them). Never builds a guard on the caller's thread.
     pub fn looks_like(&self, name: &str) -> Vec<LooksLike> {
         self.learn_policy();
-        let learned = {
-            let mut learned = self.lock();
-            if learned.guard.is_none() && !learned.names.is_empty() {
-                learned.guard = Some(Arc::new(SquatGuard::new(learned.names.values())));
-            }
-            learned.guard.clone()
-        };
+        self.start_build(self.shared.learned());
+        let learned = self
+            .shared
+            .guard
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
         let mut found = self.well_known.looks_like(name);
         if let Some(guard) = learned {
             for like in guard.looks_like(name) {
@@ -151,22 +216,60 @@ impl SquatGuards {
     }
 }
 
-fn add(learned: &mut Learned, name: &str) {
+/// Builds the guard over `names` and puts it in use.
+fn build(shared: &Shared, names: &[String]) {
+    let started = Instant::now();
+    let guard = Arc::new(SquatGuard::new(names));
+    *shared.guard.write().unwrap_or_else(|e| e.into_inner()) = Some(guard);
+    let took = started.elapsed();
+    let mut learned = shared.learned();
+    learned.building = false;
+    learned.last_build = Some((Instant::now(), took));
+    tracing::debug!(
+        names = names.len(),
+        ?took,
+        "typosquat guard over learned names built"
+    );
+}
+
+/// Adds `name`; whether it was new (and the cap not reached).
+fn add(learned: &mut Learned, name: &str) -> bool {
     if learned.names.len() >= MAX_LEARNED_NAMES {
-        return;
+        return false;
     }
     if let std::collections::btree_map::Entry::Vacant(entry) =
         learned.names.entry(tuf_core::typosquat::fold(name))
     {
         entry.insert(name.to_owned());
-        learned.guard = None;
+        learned.dirty = true;
+        return true;
     }
+    false
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
     use super::*;
+
+    fn guard_in_use(guards: &SquatGuards) -> Option<Arc<SquatGuard>> {
+        guards.shared.guard.read().unwrap().clone()
+    }
+
+    /// Waits until the learned names are all in the guard in use.
+    fn wait_built(guards: &SquatGuards) {
+        let started = Instant::now();
+        loop {
+            guards.start_build(guards.shared.learned());
+            let learned = guards.shared.learned();
+            if !learned.dirty && !learned.building {
+                return;
+            }
+            drop(learned);
+            assert!(started.elapsed() < Duration::from_secs(10), "never built");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 
     #[test]
     fn served_crates_join_the_corpus_and_the_guard_is_rebuilt_only_when_they_do() {
@@ -175,18 +278,52 @@ mod tests {
         assert!(guards.looks_like("acme_ledgr").is_empty());
         guards.learn_served("acme-ledger");
         assert_eq!(guards.learned_names(), 1);
+        wait_built(&guards);
         let found = guards.looks_like("acme_ledgr");
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].name, "acme-ledger", "the spelling served");
-        let built = guards.lock().guard.clone().unwrap();
+        let built = guard_in_use(&guards).unwrap();
         // Learning a name already known (in any spelling) keeps the guard built.
         guards.learn_served("ACME_ledger");
-        assert!(Arc::ptr_eq(&built, &guards.lock().guard.clone().unwrap()));
+        assert!(!guards.shared.learned().dirty);
+        assert!(Arc::ptr_eq(&built, &guard_in_use(&guards).unwrap()));
         guards.learn_served("acme-books");
-        assert!(guards.lock().guard.is_none(), "rebuilt at the next check");
+        {
+            let learned = guards.shared.learned();
+            assert!(
+                learned.dirty || learned.building,
+                "a build is due or running"
+            );
+        }
+        wait_built(&guards);
+        assert!(!Arc::ptr_eq(&built, &guard_in_use(&guards).unwrap()));
         assert_eq!(guards.looks_like("acme_bokos")[0].name, "acme-books");
         // A served crate is not a squat of itself.
         assert!(guards.looks_like("acme_ledger").is_empty());
+    }
+
+    #[test]
+    fn a_check_never_builds_a_guard_and_builds_pause_after_each_other() {
+        let guards = SquatGuards::new(vec![], None);
+        guards.learn_served("acme-ledger");
+        wait_built(&guards);
+        // The last build took an hour (as if): the next one waits ten hours, and checks
+        // meanwhile use the guard already built.
+        guards.shared.learned().last_build = Some((Instant::now(), Duration::from_secs(3600)));
+        guards.learn_served("acme-books");
+        assert!(
+            guards.looks_like("acme_bokos").is_empty(),
+            "not in the guard yet"
+        );
+        assert_eq!(guards.looks_like("acme_ledgr")[0].name, "acme-ledger");
+        let learned = guards.shared.learned();
+        assert!(learned.dirty && !learned.building, "waiting, not building");
+        drop(learned);
+        // Once the pause has passed, the next check starts the build.
+        guards.shared.learned().last_build = Some((Instant::now(), Duration::ZERO));
+        guards.looks_like("anything");
+        wait_built(&guards);
+        assert_eq!(guards.looks_like("acme_bokos")[0].name, "acme-books");
     }
 
     #[test]

@@ -89,6 +89,18 @@ fn proxy_with_policy(upstream: &Upstream, registry: &Registry, policy: &Path) ->
     )
 }
 
+/// The configuration of a proxy in front of `upstream` under the policy file `policy`,
+/// its state in `state` (for tests that start it themselves).
+fn policy_config(
+    upstream: &Upstream,
+    registry: &Registry,
+    policy: &Path,
+    state: &Path,
+) -> support::ProxyConfig {
+    support::ProxyConfig::new(upstream, &registry.repo, state)
+        .with_line(&format!("policy = {:?}", policy.to_str().unwrap()))
+}
+
 /// Waits until the proxy's policy generation is past `generation`; returns the new one.
 fn wait_for_generation(proxy: &Proxy, generation: u64) -> u64 {
     let started = Instant::now();
@@ -356,8 +368,7 @@ fn a_broken_policy_is_fatal_at_start_and_kept_out_on_reload() {
         "[[developer]]\nlabel = \"alice\"\nkey = \"ab12\"\n",
     );
     let state = tempfile::tempdir().unwrap();
-    let config = support::ProxyConfig::new(&upstream, &registry.repo, state.path())
-        .with_line(&format!("policy = {:?}", policy.to_str().unwrap()));
+    let config = policy_config(&upstream, &registry, &policy, state.path());
     let error = Proxy::spawn(config, &dir.path().join("serve.toml"))
         .err()
         .expect("a broken policy must stop the proxy");
@@ -756,8 +767,7 @@ fn a_team_list_imported_by_url_is_fetched_again_on_sighup_and_its_last_good_copy
     );
     // URL imports are fetched again once per refresh interval: an hour here.
     let state = tempfile::tempdir().unwrap();
-    let mut config = support::ProxyConfig::new(&upstream, &registry.repo, state.path())
-        .with_line(&format!("policy = {:?}", policy.to_str().unwrap()));
+    let mut config = policy_config(&upstream, &registry, &policy, state.path());
     config.refresh_interval = "1h".into();
     let proxy = Proxy::spawn(config, &state.path().join("serve.toml")).unwrap();
     let project = CargoProject::new(&proxy.index_url(), &[("parameters", "0.3")]);
@@ -840,8 +850,7 @@ fn a_pinned_url_import_whose_list_changed_is_fatal_at_start_with_both_digests() 
         ),
     );
     let state = tempfile::tempdir().unwrap();
-    let config = support::ProxyConfig::new(&upstream, &registry.repo, state.path())
-        .with_line(&format!("policy = {:?}", policy.to_str().unwrap()));
+    let config = policy_config(&upstream, &registry, &policy, state.path());
     let error = Proxy::spawn(config, &dir.path().join("serve.toml"))
         .err()
         .expect("a list that is not what the pin says must stop the proxy");

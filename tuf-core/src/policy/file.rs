@@ -407,6 +407,11 @@ fn check_import_url(url: &str, pinned: bool) -> Result<(), String> {
     }
 }
 
+/// Whether `text` is a SHA-256 digest in hex (a keyid, a pin): 64 hex digits.
+fn is_sha256_hex(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Lowercase hex SHA-256 of `bytes`.
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(sha2::Sha256::digest(bytes))
@@ -439,7 +444,7 @@ fn developers(
         crate::keys::validate_label(&developer.label)
             .map_err(|e| invalid(format!("label {:?}: {e}", developer.label)))?;
         let keyid = developer.key.to_ascii_lowercase();
-        if keyid.len() != 64 || !keyid.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256_hex(&keyid) {
             return Err(invalid(format!(
                 "key {:?} of {}: a key is named by its TUF keyid, 64 hex digits (`tuf-verifier \
                  explain` and `tuf-signer key show` print it)",
@@ -565,7 +570,7 @@ impl Policy {
                 None => None,
                 Some(digest) => {
                     let digest = digest.to_ascii_lowercase();
-                    if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    if !is_sha256_hex(&digest) {
                         return Err(invalid(format!(
                             "sha256 {digest:?}: a digest is 64 hex digits (`sha256sum` prints \
                              it; /status and `policy check --json` show the one in force)"
@@ -574,57 +579,55 @@ impl Policy {
                     Some(digest)
                 }
             };
-            match (&import.file, &import.url) {
-                (Some(_), None) => {}
-                (None, Some(url)) => check_import_url(url, pin.is_some()).map_err(invalid)?,
+            // Where it is read from, checked before anything is read.
+            enum From<'t> {
+                File(&'t Path),
+                Url(&'t str),
+            }
+            let from = match (&import.file, &import.url) {
+                (Some(file), None) => From::File(file),
+                (None, Some(url)) => {
+                    check_import_url(url, pin.is_some()).map_err(invalid)?;
+                    From::Url(url)
+                }
                 _ => {
                     return Err(invalid(
                         "give exactly one of `file` (a path relative to this file) and `url`"
                             .into(),
                     ))
                 }
-            }
+            };
             let Some(imports) = imports else {
                 continue;
             };
-            let (import_path, from, bytes) = match (&import.file, &import.url) {
-                (Some(file), _) => {
+            let (import_path, from, bytes) = match from {
+                From::File(file) => {
                     let import_path = base.join(file);
                     let bytes = read_bytes(&import_path)?;
-                    (
-                        import_path.clone(),
-                        import_path.display().to_string(),
-                        bytes,
-                    )
+                    let from = import_path.display().to_string();
+                    (import_path, from, bytes)
                 }
-                (None, Some(url)) => {
+                From::Url(url) => {
+                    let fetch_error = |error| PolicyError::ImportFetch {
+                        path: path.to_owned(),
+                        line,
+                        name: import.name.clone(),
+                        error,
+                    };
                     let request = UrlImport {
                         name: &import.name,
                         url,
                         sha256: pin.as_deref(),
                     };
-                    let bytes = imports.fetch_import(&request).map_err(|error| {
-                        PolicyError::ImportFetch {
-                            path: path.to_owned(),
-                            line,
-                            name: import.name.clone(),
-                            error,
-                        }
-                    })?;
+                    let bytes = imports.fetch_import(&request).map_err(fetch_error)?;
                     if bytes.len() as u64 > MAX_POLICY_BYTES {
-                        return Err(PolicyError::ImportFetch {
-                            path: path.to_owned(),
-                            line,
-                            name: import.name.clone(),
-                            error: FetchError::TooLong {
-                                url: url.clone(),
-                                max: MAX_POLICY_BYTES,
-                            },
-                        });
+                        return Err(fetch_error(FetchError::TooLong {
+                            url: url.to_owned(),
+                            max: MAX_POLICY_BYTES,
+                        }));
                     }
-                    (PathBuf::from(url), url.clone(), bytes)
+                    (PathBuf::from(url), url.to_owned(), bytes)
                 }
-                (None, None) => continue,
             };
             let digest = sha256_hex(&bytes);
             if let Some(expected) = pin {

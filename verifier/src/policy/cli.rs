@@ -379,7 +379,7 @@ fn render(report: &CheckReport) -> String {
     }
     for suggestion in &report.suggestions {
         let crates = if suggestion.covers.len() == 1 {
-            "1 crate"
+            "crate"
         } else {
             "crates"
         };
@@ -606,9 +606,43 @@ fn untrust(args: &UntrustArgs) -> anyhow::Result<bool> {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::super::file::NoUrlImports;
     use super::*;
 
     const KEY: &str = "0765d2d2a7ae4803eaf745acf8a1c3c4ab618c03434b58d7ce858faa5a1d360d";
+
+    #[test]
+    fn a_suggestion_counts_its_crates_once_in_words() {
+        let suggestion = |covers: &[&str]| Suggestion {
+            label: "carol".into(),
+            keyid: KEY.into(),
+            covers: covers.iter().map(|c| (*c).to_owned()).collect(),
+            command: "tuf-verifier policy trust carol".into(),
+        };
+        let report = CheckReport {
+            ok: false,
+            lockfile: "Cargo.lock".into(),
+            policy: "policy.toml".into(),
+            trusted: 0,
+            untrusted: 3,
+            skipped: 0,
+            packages: Vec::new(),
+            suggestions: vec![
+                suggestion(&["a 1.0.0"]),
+                suggestion(&["b 1.0.0", "c 2.0.0"]),
+            ],
+            imports: Vec::new(),
+        };
+        let text = render(&report);
+        assert!(
+            text.contains("trusting carol (0765d2d2…) would cover 1 crate: a 1.0.0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("would cover 2 crates: b 1.0.0, c 2.0.0\n"),
+            "{text}"
+        );
+    }
 
     fn args(path: &Path, label: &str) -> TrustArgs {
         TrustArgs {
@@ -636,10 +670,7 @@ mod tests {
             "{text}"
         );
         assert_eq!(
-            Policy::load(&path, &super::super::file::NoUrlImports)
-                .unwrap()
-                .developers[0]
-                .keyid,
+            Policy::load(&path, &NoUrlImports).unwrap().developers[0].keyid,
             KEY
         );
         // Again: nothing changes.
@@ -650,10 +681,7 @@ mod tests {
         scoped.crates = vec!["parameters".into()];
         trust(&scoped).unwrap();
         assert_eq!(
-            Policy::load(&path, &super::super::file::NoUrlImports)
-                .unwrap()
-                .developers
-                .len(),
+            Policy::load(&path, &NoUrlImports).unwrap().developers.len(),
             2
         );
         // A key that is not a keyid is refused, and the file is untouched.
@@ -673,7 +701,7 @@ mod tests {
         .unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.starts_with(original), "{text}");
-        assert!(Policy::load(&path, &super::super::file::NoUrlImports)
+        assert!(Policy::load(&path, &NoUrlImports)
             .unwrap()
             .developers
             .is_empty());
@@ -691,7 +719,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.toml");
         trust(&args(&path, "alice")).unwrap();
-        let policy = Policy::load(&path, &super::super::file::NoUrlImports).unwrap();
+        let policy = Policy::load(&path, &NoUrlImports).unwrap();
         assert_eq!(policy.developers[0].label, "alice");
         let broken = dir.path().join("broken.toml");
         std::fs::write(&broken, "[rule]\nattestations = \"x\"\n").unwrap();

@@ -117,6 +117,14 @@ impl PolicyState {
         })
     }
 
+    /// [`Self::load`] on a blocking thread, for async callers (`serve`, `explain`).
+    pub async fn load_off_runtime(
+        path: PathBuf,
+        url_imports: UrlImports,
+    ) -> anyhow::Result<Result<Self, PolicyError>> {
+        Ok(tokio::task::spawn_blocking(move || Self::load(&path, url_imports)).await?)
+    }
+
     /// The policy in force: take it once per request.
     #[must_use]
     pub fn current(&self) -> Arc<ActivePolicy> {
