@@ -343,20 +343,7 @@ impl Demo {
     /// `policy` (the demo's own unless `--policy` gave another).
     pub fn instructions(&self, url: &str, policy: &Path) -> String {
         let demo_policy = self.policy_path();
-        let under = if policy == demo_policy {
-            format!(
-                "The proxy serves under a trust policy ({}): alice and bob are\n\
-                 trusted, carol is not. So:",
-                demo_policy.display()
-            )
-        } else {
-            format!(
-                "The proxy serves under your trust policy ({}), not the demo's ({}),\n\
-                 which trusts alice and bob, not carol. With the demo's:",
-                policy.display(),
-                demo_policy.display()
-            )
-        };
+        let under = policy_in_force(policy, &demo_policy);
         format!(
             "\n\
              tuf-verifier demo: a proxy in front of a demo registry at {upstream} whose\n\
@@ -399,5 +386,42 @@ impl Demo {
             carol = CAROL_KEYID,
             pad = " ".repeat(31),
         )
+    }
+}
+
+/// The instructions' sentence on the policy in force: `served`, against the demo's own
+/// (`demo`), which what they say next assumes.
+fn policy_in_force(served: &Path, demo: &Path) -> String {
+    if served == demo {
+        format!(
+            "The proxy serves under a trust policy ({}): alice and bob are\n\
+             trusted, carol is not. So:",
+            demo.display()
+        )
+    } else {
+        format!(
+            "The proxy serves under your trust policy ({}), not the demo's ({}),\n\
+             which trusts alice and bob, not carol. With the demo's:",
+            served.display(),
+            demo.display()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_instructions_name_the_policy_in_force() {
+        let demo = Path::new("/tmp/demo/policy.toml");
+        let own = policy_in_force(demo, demo);
+        assert!(own.starts_with("The proxy serves under a trust policy (/tmp/demo/policy.toml)"));
+        assert!(own.ends_with("carol is not. So:"));
+        let yours = policy_in_force(Path::new("/etc/ours.toml"), demo);
+        assert!(yours.starts_with(
+            "The proxy serves under your trust policy (/etc/ours.toml), not the demo's \
+             (/tmp/demo/policy.toml),"
+        ));
     }
 }

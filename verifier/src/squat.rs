@@ -72,12 +72,6 @@ pub struct SquatGuards {
     shared: Arc<Shared>,
 }
 
-impl std::fmt::Debug for SquatGuards {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("SquatGuards")
-    }
-}
-
 /// Reads a `well_known_crates` file: one name per line, `#` comments.
 pub fn read_well_known(path: &Path) -> anyhow::Result<Vec<String>> {
     let file = std::fs::File::open(path)
@@ -324,6 +318,99 @@ mod tests {
         guards.looks_like("anything");
         wait_built(&guards);
         assert_eq!(guards.looks_like("acme_bokos")[0].name, "acme-books");
+    }
+
+    #[test]
+    fn a_build_starts_when_a_name_is_served_with_no_check_needed_and_not_without_news() {
+        let guards = SquatGuards::new(vec![], None);
+        guards.learn_served("acme-ledger");
+        // No check, no start_build from the test: serving the name started the build.
+        let started = Instant::now();
+        while guard_in_use(&guards).is_none() {
+            assert!(started.elapsed() < Duration::from_secs(10), "never built");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        wait_built(&guards);
+        let built = guard_in_use(&guards).unwrap();
+        // Checks with nothing new start no build, even with no pause in the way.
+        guards.shared.learned().last_build = Some((Instant::now(), Duration::ZERO));
+        guards.looks_like("acme_ledgr");
+        wait_built(&guards);
+        assert!(Arc::ptr_eq(&built, &guard_in_use(&guards).unwrap()));
+    }
+
+    #[test]
+    fn a_name_both_well_known_and_served_is_named_once() {
+        let guards = SquatGuards::new(vec!["serde_json".into(), "tokio".into()], None);
+        assert_eq!(guards.well_known_names(), 2);
+        guards.learn_served("serde_json");
+        wait_built(&guards);
+        assert_eq!(guards.learned_names(), 1);
+        assert_eq!(guards.looks_like("serde_jsno").len(), 1);
+    }
+
+    #[test]
+    fn the_policys_names_are_in_the_guard_at_start_and_after_each_reload() {
+        use crate::policy::imports::UrlImports;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("policy.toml");
+        let key = "a1".repeat(32);
+        let write = |crates: &str| {
+            std::fs::write(
+                &path,
+                format!(
+                    "[[developer]]\nlabel = \"alice\"\nkey = \"{key}\"\ncrates = [{crates}]\n\
+                     [[exception]]\ncrate = \"acme-audit\"\nversion = \"*\"\nreason = \"r\"\n"
+                ),
+            )
+            .unwrap();
+        };
+        write("\"acme-ledger\"");
+        let timeout = Duration::from_secs(5);
+        let state = Arc::new(
+            PolicyState::load(&path, UrlImports::for_one_reading(timeout, timeout)).unwrap(),
+        );
+        let guards = SquatGuards::new(vec![], Some(Arc::clone(&state)));
+        assert_eq!(
+            guards.learned_names(),
+            2,
+            "a developer's crate and an exception"
+        );
+        // The policy keeps cargo's folded names, and so do the messages for them.
+        assert_eq!(guards.looks_like("acme_ledgr")[0].name, "acme_ledger");
+        assert_eq!(guards.looks_like("acme_audti")[0].name, "acme_audit");
+        // The same generation again adds nothing and starts no build.
+        assert!(!guards.learn_policy());
+        // A reload naming another crate: in the guard once a check has started its build.
+        write("\"acme-ledger\", \"acme-books\"");
+        assert!(matches!(
+            state.reload(false),
+            crate::policy::enforce::Reload::Reloaded { .. }
+        ));
+        guards.looks_like("anything");
+        wait_built(&guards);
+        assert_eq!(guards.learned_names(), 3);
+        assert_eq!(guards.looks_like("acme_bokos")[0].name, "acme_books");
+    }
+
+    #[test]
+    fn a_well_known_list_is_read_with_its_comments_and_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("well-known.txt");
+        std::fs::write(&path, "# the most downloaded\nserde\n\ntokio  # async\n").unwrap();
+        assert_eq!(read_well_known(&path).unwrap(), ["serde", "tokio"]);
+        let cap = 16 * 1024 * 1024; // the documented cap
+        let mut full = "#".repeat(cap - "\nserde\n".len());
+        full.push_str("\nserde\n");
+        std::fs::write(&path, &full).unwrap();
+        assert_eq!(
+            read_well_known(&path).unwrap(),
+            ["serde"],
+            "exactly 16 MiB is read"
+        );
+        std::fs::write(&path, format!("#{full}")).unwrap();
+        assert!(read_well_known(&path).is_err(), "one byte more is refused");
+        assert!(read_well_known(&dir.path().join("missing")).is_err());
     }
 
     #[test]

@@ -684,6 +684,46 @@ fn a_likely_typosquat_is_refused_with_what_it_looks_like() {
         serde_json::json!([{"name": "serde_json", "how": "swapped characters"}])
     );
     assert!(explain(&proxy, "parameters").get("looks_like").is_none());
+    // And offline, from the repository (the shipped names and the policy's).
+    let metadata = registry.repo.metadata_dir();
+    let root = registry.repo.root_path();
+    let offline = |name: &str, json: bool| {
+        let mut args = vec![
+            "explain",
+            name,
+            "--metadata",
+            metadata.to_str().unwrap(),
+            "--root",
+            root.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ];
+        if json {
+            args.push("--json");
+        }
+        verifier(&args)
+    };
+    let (code, stdout, stderr) = offline("serde_jsno", true);
+    let explained: serde_json::Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout} {stderr}"));
+    assert_ne!(code, 0);
+    assert_eq!(
+        explained["looks_like"][0]["name"], "serde_json",
+        "{explained}"
+    );
+    let (_, text, _) = offline("serde_jsno", false);
+    assert!(
+        text.contains(
+            "a likely typosquat: `serde_jsno` looks like `serde_json` (swapped characters)"
+        ),
+        "{text}"
+    );
+    let (_, stdout, _) = offline("parameters", true);
+    assert!(
+        stdout.contains("\"ok\": true") || stdout.contains("\"ok\":true"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("looks_like"), "{stdout}");
     // A signed squat the policy does not trust: both reasons.
     let output = CargoProject::new(&proxy.index_url(), &[("parametres", "0.3")]).build();
     for needle in [
