@@ -19,7 +19,7 @@ mod common;
 use std::path::Path;
 use std::time::Instant;
 
-use common::{describe_output, Workspace};
+use common::{copy_dir, describe_output, Delays, Workspace};
 use tuf_core::repository::{audit_repository, AuditOptions, DirectorySource};
 
 const RELEASES: usize = 300;
@@ -51,29 +51,6 @@ fn count_files(dir: &Path) -> usize {
             _ => 1,
         })
         .sum()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(from)
-        .arg(to)
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-/// A small deterministic generator for kill delays (xorshift), seeded from the clock and
-/// printed so a failure can be replayed with TUF_CRASH_SEED.
-struct Delays(u64);
-
-impl Delays {
-    fn next_fraction(&mut self) -> f64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 11) as f64 / (1u64 << 53) as f64
-    }
 }
 
 #[test]
@@ -130,18 +107,9 @@ fn publish_killed_at_random_points_leaves_the_old_or_the_new_repository() {
     assert!(output.status.success(), "{}", describe_output(&output));
     assert_eq!(published_state(&ws.path("timed")), (2, 2));
 
-    let seed = std::env::var("TUF_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| {
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64
-                | 1
-        });
+    let mut delays = Delays::from_env();
+    let seed = delays.seed();
     eprintln!("crash test: seed {seed}, an uninterrupted publish takes {full:?}");
-    let mut delays = Delays(seed);
     let (mut old, mut new, mut interrupted_mid_write) = (0, 0, 0);
     for round in 0..KILLS {
         let name = format!("round-{round}");

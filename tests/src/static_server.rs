@@ -20,6 +20,12 @@ pub struct StaticServer {
 impl StaticServer {
     /// Serves the files under `dir`.
     pub fn start(dir: &Path) -> Self {
+        Self::start_slow(dir, std::time::Duration::ZERO)
+    }
+
+    /// Serves the files under `dir`, pausing `per_request` before each answer (a slow
+    /// upstream, for tests that must act while a client is midway).
+    pub fn start_slow(dir: &Path, per_request: std::time::Duration) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         let address = listener.local_addr().expect("local address");
         let stop = Arc::new(AtomicBool::new(false));
@@ -30,6 +36,7 @@ impl StaticServer {
                     break;
                 }
                 if let Ok(stream) = stream {
+                    std::thread::sleep(per_request);
                     let _ = answer(&root, stream);
                 }
             }

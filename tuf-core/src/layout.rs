@@ -229,6 +229,38 @@ pub fn signs_index_entries(targets: &crate::metadata::Targets) -> bool {
         == Some(true)
 }
 
+/// The key, in a release target's `custom` object, that says where its tarball is:
+/// `{"x-tuf-crates-tarball": "upstream"}` for a release signed from an upstream registry
+/// without its tarball being stored in the TUF repository (a vetted mirror:
+/// `tuf-signer release import`). The proxy fetches every tarball from upstream and checks
+/// it against the signed length and hashes in any case; the mark tells `publish` and
+/// `verify` not to look for the file among the repository's targets, and other TUF
+/// clients that the repository's targets URL does not serve it.
+pub const TARBALL_LOCATION_FIELD: &str = "x-tuf-crates-tarball";
+
+/// The value of [`TARBALL_LOCATION_FIELD`] for a tarball only upstream serves.
+pub const TARBALL_UPSTREAM: &str = "upstream";
+
+/// Whether the target `path` is a release tarball that only the upstream registry
+/// serves ([`TARBALL_LOCATION_FIELD`]). Only a `.crate` target can be: a signed index
+/// file is always stored.
+pub fn tarball_is_upstream(path: &str, info: &crate::metadata::TargetFile) -> bool {
+    path.ends_with(".crate")
+        && info
+            .custom()
+            .and_then(|custom| custom.get(TARBALL_LOCATION_FIELD))
+            .and_then(serde_json::Value::as_str)
+            == Some(TARBALL_UPSTREAM)
+}
+
+/// Marks a release target as served only upstream ([`TARBALL_LOCATION_FIELD`]).
+pub fn mark_tarball_upstream(info: &mut crate::metadata::TargetFile) {
+    info.unrecognized_fields.insert(
+        "custom".to_owned(),
+        serde_json::json!({ TARBALL_LOCATION_FIELD: TARBALL_UPSTREAM }),
+    );
+}
+
 /// The role that owns a namespace.
 pub fn namespace_role_name(namespace: &str) -> Result<String, LayoutError> {
     validate_namespace(namespace)?;

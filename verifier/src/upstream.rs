@@ -379,30 +379,7 @@ pub fn index_path(name: &str) -> String {
     tuf_core::index_entry::sparse_index_path(name)
 }
 
-fn prefix(name: &str) -> String {
-    tuf_core::index_entry::sparse_index_prefix(name)
-}
-
-/// The download URL of a crate version from a registry's `dl` template (cargo's rules:
-/// the markers `{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`, `{sha256-checksum}`;
-/// without any, `/{crate}/{version}/download` is appended).
-pub fn download_url(dl: &str, name: &str, version: &str, sha256: &str) -> String {
-    const MARKERS: [&str; 5] = [
-        "{crate}",
-        "{version}",
-        "{prefix}",
-        "{lowerprefix}",
-        "{sha256-checksum}",
-    ];
-    if !MARKERS.iter().any(|m| dl.contains(m)) {
-        return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
-    }
-    dl.replace("{crate}", name)
-        .replace("{version}", version)
-        .replace("{prefix}", &prefix(name))
-        .replace("{lowerprefix}", &prefix(&name.to_ascii_lowercase()))
-        .replace("{sha256-checksum}", sha256)
-}
+pub use tuf_core::index_entry::download_url;
 
 #[cfg(test)]
 mod tests {
@@ -414,23 +391,6 @@ mod tests {
         assert_eq!(index_path("ab"), "2/ab");
         assert_eq!(index_path("Abc"), "3/a/abc");
         assert_eq!(index_path("Serde_JSON"), "se/rd/serde_json");
-    }
-
-    #[test]
-    fn download_urls_follow_cargo() {
-        assert_eq!(
-            download_url("https://static.crates.io/crates", "serde", "1.0.0", "ab"),
-            "https://static.crates.io/crates/serde/1.0.0/download"
-        );
-        assert_eq!(
-            download_url(
-                "https://r.example/{lowerprefix}/{crate}/{crate}-{version}.crate?h={sha256-checksum}",
-                "Serde",
-                "1.0.0",
-                "ab"
-            ),
-            "https://r.example/se/rd/Serde/Serde-1.0.0.crate?h=ab"
-        );
     }
 
     /// A server on 127.0.0.1 answering raw HTTP/1.1: `/exact/N` N bytes with a

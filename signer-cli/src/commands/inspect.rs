@@ -113,6 +113,23 @@ pub struct VerifyArgs {
     /// The root a client trusts (default: 1.root.json in the metadata directory).
     #[arg(long)]
     root: Option<PathBuf>,
+    /// Also fetch the release tarballs signed as served only upstream (`release
+    /// import`) from this upstream sparse index (its config.json's `dl`), and check each
+    /// against its signed length and hashes.
+    #[arg(long, value_name = "INDEX_URL", conflicts_with = "no_targets")]
+    fetch_targets: Option<String>,
+    /// Downloads at once with `--fetch-targets`.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    jobs: usize,
+}
+
+/// `verify --json`: the audit, and what was fetched from upstream.
+#[derive(serde::Serialize)]
+struct VerifyOutput<'a> {
+    #[serde(flatten)]
+    report: &'a tuf_core::repository::AuditReport,
+    /// Upstream tarballs fetched and checked (`--fetch-targets`).
+    upstream_files_checked: usize,
 }
 
 /// `verify`.
@@ -137,15 +154,34 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
         );
     }
     let bar = Bar::new("verifying");
-    let report = audit_repository(&DirectorySource::new(&metadata), &root, &options, &bar);
+    let mut report = audit_repository(&DirectorySource::new(&metadata), &root, &options, &bar);
     bar.finish();
+    let mut upstream_files_checked = 0;
+    if let Some(index) = &args.fetch_targets {
+        let problems =
+            super::import::check_upstream_tarballs(index, &report.upstream_releases, args.jobs)?;
+        upstream_files_checked = report.upstream_releases.len();
+        report.problems.extend(problems);
+    }
     let ok = report.is_ok();
-    emit_outcome(global, &report, ok, || {
+    let output = VerifyOutput {
+        report: &report,
+        upstream_files_checked,
+    };
+    emit_outcome(global, &output, ok, || {
         for problem in &report.problems {
             crate::say!("{problem}");
         }
+        let upstream = match (report.releases_upstream, &args.fetch_targets) {
+            (0, _) => String::new(),
+            (n, Some(_)) => format!("; {n} upstream tarballs fetched and checked"),
+            (n, None) => format!(
+                "; {n} release tarballs stay upstream (not checked: --fetch-targets INDEX_URL \
+                 checks them)"
+            ),
+        };
         crate::say!(
-            "{}: root v{}, timestamp v{}, snapshot v{}; {} roles, {} targets, {} target files checked",
+            "{}: root v{}, timestamp v{}, snapshot v{}; {} roles, {} targets, {} target files checked{upstream}",
             if ok { "ok" } else { "FAILED" },
             report.root_version.unwrap_or(0),
             report.timestamp_version.unwrap_or(0),

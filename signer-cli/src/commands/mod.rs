@@ -1,6 +1,7 @@
 //! The subcommands, one module per group.
 
 pub mod edit;
+pub mod import;
 pub mod inspect;
 pub mod key;
 pub mod publish;

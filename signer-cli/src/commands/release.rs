@@ -65,6 +65,12 @@ pub enum ReleaseCommand {
         #[arg(long, value_name = "LABEL")]
         label: Option<String>,
     },
+    /// Sign releases an upstream sparse registry serves (the public registry by
+    /// default), without keeping their tarballs: a vetted mirror. Each tarball is
+    /// fetched and checked (a release of that name and version, whose sha256 is the
+    /// index line's cksum); its length, sha256, sha512 and index entry are staged.
+    /// Resumable: a killed import continues where it stopped when run again.
+    Import(super::import::ImportArgs),
     /// Remove a release (and its line from the crate's signed index file).
     Remove {
         /// Crate name.
@@ -94,9 +100,15 @@ pub enum ReleaseCommand {
     /// import-attestation` where the repository is.
     Attest {
         /// Crate name.
-        name: String,
+        #[arg(required_unless_present = "lockfile", requires = "version")]
+        name: Option<String>,
         /// Version.
-        version: String,
+        #[arg(conflicts_with = "lockfile")]
+        version: Option<String>,
+        /// Instead of one release, every registry package of this lockfile (at its
+        /// locked version): each must be signed here, or nothing is attested.
+        #[arg(long, value_name = "Cargo.lock", conflicts_with = "out")]
+        lockfile: Option<PathBuf>,
         /// Your private key.
         #[arg(long, value_name = "PEM")]
         key: PathBuf,
@@ -304,6 +316,7 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
                 }
             });
         }
+        ReleaseCommand::Import(args) => return super::import::import(global, &mut repo, args),
         ReleaseCommand::Remove { name, version } => {
             let path = repo
                 .remove_release(&name, &version, now)
@@ -321,12 +334,20 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
             set_yanked(global, &mut repo, &name, &version, false)?
         }
         ReleaseCommand::Attest {
-            name,
-            version,
+            lockfile: Some(lockfile),
+            key,
+            kind,
+            label,
+            ..
+        } => attest_lockfile(global, &mut repo, &lockfile, &key, kind, label.as_deref())?,
+        ReleaseCommand::Attest {
+            name: Some(name),
+            version: Some(version),
             key,
             kind,
             label,
             out,
+            ..
         } => {
             attest_command(
                 global,
@@ -338,6 +359,9 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
                 label.as_deref(),
                 out.as_deref(),
             )?;
+        }
+        ReleaseCommand::Attest { .. } => {
+            return Err(Error::msg("give NAME VERSION, or --lockfile Cargo.lock"));
         }
         ReleaseCommand::ImportAttestation { files } => {
             import_attestations(global, &mut repo, &files)?
@@ -424,6 +448,48 @@ fn attest_command(
             emit(global, &added, || describe_attestation(&added));
         }
     }
+    Ok(())
+}
+
+/// `release attest --lockfile`: one attestation per registry package of the lockfile,
+/// all or none.
+fn attest_lockfile(
+    global: &GlobalArgs,
+    repo: &mut Repository,
+    lockfile: &Path,
+    key: &Path,
+    kind: Kind,
+    label: Option<&str>,
+) -> Result<(), Error> {
+    let now = chrono::Utc::now();
+    let packages = super::import::lockfile_registry_packages(lockfile)?;
+    let signer = load_private_key(key, &PassphraseSource::from_args(global))?;
+    let label = attesting_label(key, label)?;
+    let mut attestations = Vec::with_capacity(packages.len());
+    let mut refused = Vec::new();
+    for (name, version) in &packages {
+        match attest(repo, name, version, kind.into(), &signer, &label) {
+            Ok(attestation) => attestations.push(attestation),
+            Err(e) => refused.push(format!("{e:#}")),
+        }
+    }
+    if !refused.is_empty() {
+        return Err(Error::msg(format!(
+            "{} of the {} registry packages of {} cannot be attested, so none is: {}",
+            refused.len(),
+            packages.len(),
+            lockfile.display(),
+            refused.join("; ")
+        )));
+    }
+    let mut added = Vec::with_capacity(attestations.len());
+    for attestation in attestations {
+        added.push(repo.add_attestation(attestation, now)?);
+    }
+    repo.save()?;
+    emit(global, &serde_json::json!({ "attested": added }), || {
+        added.iter().for_each(describe_attestation);
+    });
     Ok(())
 }
 

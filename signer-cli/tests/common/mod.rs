@@ -181,3 +181,56 @@ pub fn python_verify(
     let value = serde_json::from_str(text.trim()).unwrap_or(serde_json::Value::Null);
     (output.status.success(), value, describe_output(&output))
 }
+
+/// Copies the directory `from` to `to` (`cp -a`: modes and links kept).
+pub fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        from.display(),
+        to.display()
+    );
+}
+
+/// A small deterministic generator for kill delays (xorshift), seeded from the clock or
+/// `TUF_CRASH_SEED`; print [`Delays::seed`] so that a failure can be replayed.
+pub struct Delays {
+    seed: u64,
+    state: u64,
+}
+
+impl Delays {
+    /// Seeded from `TUF_CRASH_SEED`, else the clock.
+    pub fn from_env() -> Self {
+        let seed = std::env::var("TUF_CRASH_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| {
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64
+                    | 1
+            });
+        Self { seed, state: seed }
+    }
+
+    /// The seed, to replay a run with `TUF_CRASH_SEED`.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// The next number in [0, 1).
+    pub fn next_fraction(&mut self) -> f64 {
+        self.state ^= self.state << 13;
+        self.state ^= self.state >> 7;
+        self.state ^= self.state << 17;
+        (self.state >> 11) as f64 / (1u64 << 53) as f64
+    }
+}

@@ -162,6 +162,30 @@ pub fn sparse_index_prefix(name: &str) -> String {
     }
 }
 
+/// The download URL of a crate version from a registry's `dl` template (cargo's rules:
+/// the markers `{crate}`, `{version}`, `{prefix}`, `{lowerprefix}`, `{sha256-checksum}`;
+/// without any, `/{crate}/{version}/download` is appended).
+pub fn download_url(dl: &str, name: &str, version: &str, sha256: &str) -> String {
+    const MARKERS: [&str; 5] = [
+        "{crate}",
+        "{version}",
+        "{prefix}",
+        "{lowerprefix}",
+        "{sha256-checksum}",
+    ];
+    if !MARKERS.iter().any(|m| dl.contains(m)) {
+        return format!("{}/{name}/{version}/download", dl.trim_end_matches('/'));
+    }
+    dl.replace("{crate}", name)
+        .replace("{version}", version)
+        .replace("{prefix}", &sparse_index_prefix(name))
+        .replace(
+            "{lowerprefix}",
+            &sparse_index_prefix(&name.to_ascii_lowercase()),
+        )
+        .replace("{sha256-checksum}", sha256)
+}
+
 /// One version of a crate, as cargo reads its index line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndexEntry {

@@ -910,3 +910,19 @@ fn manifests_that_are_not_toml_or_too_large_are_refused() {
     );
     assert!(IndexEntry::from_manifest(&deep, CKSUM).is_err());
 }
+#[test]
+fn download_urls_follow_cargo() {
+    assert_eq!(
+        download_url("https://static.crates.io/crates", "serde", "1.0.0", "ab"),
+        "https://static.crates.io/crates/serde/1.0.0/download"
+    );
+    assert_eq!(
+        download_url(
+            "https://r.example/{lowerprefix}/{crate}/{crate}-{version}.crate?h={sha256-checksum}",
+            "Serde",
+            "1.0.0",
+            "ab"
+        ),
+        "https://r.example/se/rd/Serde/Serde-1.0.0.crate?h=ab"
+    );
+}

@@ -26,7 +26,7 @@ use crate::crate_index::CrateIndexFile;
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
 use crate::index_entry::IndexEntry;
-use crate::layout::{crate_index_path, crate_target_path};
+use crate::layout::{crate_index_path, crate_target_path, tarball_is_upstream};
 use crate::metadata::{format_expires, Delegations, Role, TargetFile};
 
 /// How bad a problem is.
@@ -119,6 +119,28 @@ pub struct AuditReport {
     pub targets_checked: usize,
     /// Tarballs whose length and hashes were checked.
     pub target_files_checked: usize,
+    /// Release tarballs the repository does not store, signed as served only upstream
+    /// (checked by the caller against upstream, if at all: `verify --fetch-targets`).
+    pub releases_upstream: usize,
+    /// Those releases, with the name and version of their signed index line when the
+    /// audit read it.
+    #[serde(skip)]
+    pub upstream_releases: Vec<UpstreamReleaseFile>,
+}
+
+/// A release tarball signed as served only upstream ([`crate::layout::tarball_is_upstream`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamReleaseFile {
+    /// The role that lists it.
+    pub role: String,
+    /// Its target path.
+    pub path: String,
+    /// Crate name and version, from its signed index line (`None` when the audit did
+    /// not read the line: a partial audit, or a release without one, which is an error
+    /// of its own).
+    pub release: Option<(String, String)>,
+    /// What is signed.
+    pub info: TargetFile,
 }
 
 impl AuditReport {
@@ -178,6 +200,7 @@ pub fn audit_repository(
         options,
         limits: options.limits,
         report: AuditReport::default(),
+        release_names: HashMap::new(),
     };
     // Each step records what stops it in the report; later steps need the earlier ones.
     let Some(mut trusted) = audit.root_chain(trusted_root) else {
@@ -190,6 +213,10 @@ pub fn audit_repository(
     }
     let loaded = audit.targets_roles(&mut trusted, consistent);
     audit.target_lookups(&trusted, &loaded, consistent, progress);
+    let names = std::mem::take(&mut audit.release_names);
+    for upstream in &mut audit.report.upstream_releases {
+        upstream.release = names.get(&upstream.path).cloned();
+    }
     audit.report
 }
 
@@ -235,6 +262,8 @@ struct Audit<'a> {
     options: &'a AuditOptions,
     limits: Limits,
     report: AuditReport,
+    /// Name and version of each release path a signed index line covers.
+    release_names: HashMap<String, (String, String)>,
 }
 
 impl Audit<'_> {
@@ -493,7 +522,15 @@ impl Audit<'_> {
                     // The lookup needs a role this (partial) audit did not load.
                     DelegationWalk::Needs { .. } => {}
                 }
-                if let Some(dir) = &self.options.targets_dir {
+                if self.options.targets_dir.is_some() && tarball_is_upstream(path, info) {
+                    self.report.releases_upstream += 1;
+                    self.report.upstream_releases.push(UpstreamReleaseFile {
+                        role: role.clone(),
+                        path: path.clone(),
+                        release: None,
+                        info: info.clone(),
+                    });
+                } else if let Some(dir) = &self.options.targets_dir {
                     self.report.target_files_checked += 1;
                     match check_target_file(dir, path, info, consistent) {
                         Err(e) => self.report.error(Some(role), Some(path), e.to_string()),
@@ -629,6 +666,8 @@ impl Audit<'_> {
                 );
                 continue;
             }
+            self.release_names
+                .insert(release.clone(), (entry.name.clone(), entry.vers.clone()));
             covered.insert(release);
             let digest = entry.signed_digest();
             for attestation in &line.attestations {

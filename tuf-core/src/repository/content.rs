@@ -16,6 +16,45 @@ use crate::metadata::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, Unr
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
+/// A release signed from an upstream registry without its tarball being kept: the
+/// tarball's length, sha256 and sha512, and the registry's index entry (a vetted mirror,
+/// spec/role-layout.md, "Releases that stay upstream").
+#[derive(Debug, Clone)]
+pub struct UpstreamRelease {
+    /// Crate name.
+    pub name: String,
+    /// Version.
+    pub version: String,
+    /// The signed target: length and digests, marked as served only upstream.
+    pub target: TargetFile,
+    /// The registry's index entry; its `cksum` must be the tarball's sha256.
+    pub entry: crate::index_entry::IndexEntry,
+}
+
+impl UpstreamRelease {
+    /// The release `name` `version` whose tarball, as upstream serves it, is `tarball`.
+    /// Only its length and digests are kept.
+    pub fn new(
+        name: &str,
+        version: &str,
+        tarball: &[u8],
+        entry: crate::index_entry::IndexEntry,
+    ) -> Self {
+        let mut target = TargetFile::from_bytes(tarball);
+        layout::mark_tarball_upstream(&mut target);
+        Self {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            target,
+            entry,
+        }
+    }
+
+    fn sha256(&self) -> &str {
+        self.target.hashes.get("sha256").map_or("", String::as_str)
+    }
+}
+
 /// What a namespace delegation did.
 #[derive(Debug, Clone, Serialize)]
 pub struct NamespaceEdit {
@@ -281,6 +320,123 @@ impl Repository {
             role,
             unchanged: false,
         })
+    }
+
+    /// Whether the release `name` `version` is signed (staged edits included) with a
+    /// line in its crate's signed index file: what a resumed import skips.
+    pub fn release_is_listed(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<bool, RepositoryError> {
+        let path = crate_target_path(name, version)?;
+        let role = self.role_for_path(&path)?;
+        let listed = self
+            .current_targets(&role)?
+            .is_some_and(|doc| doc.signed().targets.contains_key(&path));
+        if !listed {
+            return Ok(false);
+        }
+        let (index, _) = self.crate_index(name)?;
+        Ok(index.get(version).is_some())
+    }
+
+    /// Adds releases whose tarballs stay upstream ([`UpstreamRelease`]): each to the role
+    /// that owns it (its namespace role, else its bin), with its entry in its crate's
+    /// signed index file, which is staged once per crate. No tarball is stored; the
+    /// target is marked as served only upstream. Each release succeeds or fails on its
+    /// own (a different entry or tarball for a version already signed, an entry that is
+    /// not the release's), and a failed one stages nothing; the result gives, per
+    /// release in the order given, what was added or why not. Call [`Self::save`] to
+    /// keep them: one save stages them all or none.
+    pub fn add_upstream_releases(
+        &mut self,
+        releases: Vec<UpstreamRelease>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Result<ReleaseAdded, RepositoryError>>, RepositoryError> {
+        // By position given: every position gets its outcome.
+        let mut results: BTreeMap<usize, Result<ReleaseAdded, RepositoryError>> = BTreeMap::new();
+        // By crate, keeping the order given within each crate.
+        let mut by_crate: BTreeMap<String, Vec<(usize, UpstreamRelease)>> = BTreeMap::new();
+        for (at, release) in releases.into_iter().enumerate() {
+            match crate::layout::crate_index_path(&release.name) {
+                Ok(index_path) => by_crate.entry(index_path).or_default().push((at, release)),
+                Err(e) => {
+                    results.insert(at, Err(e.into()));
+                }
+            }
+        }
+        for group in by_crate.into_values() {
+            let Some(name) = group.first().map(|(_, r)| r.name.clone()) else {
+                continue;
+            };
+            // An unreadable signed index file is the repository's fault, not a release's.
+            let (mut index, index_role) = self.crate_index(&name)?;
+            let mut index_changed = false;
+            for (at, release) in group {
+                let outcome = self.stage_upstream_release(&mut index, release, now);
+                if let Ok((_, line_added)) = &outcome {
+                    index_changed |= line_added;
+                }
+                results.insert(at, outcome.map(|(added, _)| added));
+            }
+            if index_changed {
+                self.stage_crate_index(&name, &index_role, &index, now)?;
+            }
+        }
+        Ok(results.into_values().collect())
+    }
+
+    /// Stages one upstream release into its role and its line into `index`; returns
+    /// what was added and whether `index` gained a line.
+    fn stage_upstream_release(
+        &mut self,
+        index: &mut crate::crate_index::CrateIndexFile,
+        release: UpstreamRelease,
+        now: DateTime<Utc>,
+    ) -> Result<(ReleaseAdded, bool), RepositoryError> {
+        let path = crate_target_path(&release.name, &release.version)?;
+        let role = self.role_for_path(&path)?;
+        super::index_files::check_entry_is_for(
+            &release.name,
+            &release.version,
+            release.sha256(),
+            &release.entry,
+        )?;
+        let existing = self
+            .current_targets(&role)?
+            .and_then(|doc| doc.signed().targets.get(&path))
+            .cloned();
+        if let Some(existing) = &existing {
+            if existing.length != release.target.length
+                || existing.hashes.get("sha256") != release.target.hashes.get("sha256")
+            {
+                return Err(RepositoryError::ReleaseConflict {
+                    path,
+                    listed_length: existing.length,
+                    listed_sha256: existing.hashes.get("sha256").cloned().unwrap_or_default(),
+                });
+            }
+        }
+        let line_added = super::index_files::add_index_line(
+            index,
+            &release.name,
+            &release.version,
+            release.entry,
+        )?;
+        if existing.is_none() {
+            self.stage_targets(&role, now)?
+                .targets
+                .insert(path.clone(), release.target);
+        }
+        Ok((
+            ReleaseAdded {
+                path,
+                role,
+                unchanged: existing.is_some() && !line_added,
+            },
+            line_added,
+        ))
     }
 
     /// Removes the release `name` `version` from the role that lists it. Published

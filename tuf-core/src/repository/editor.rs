@@ -291,6 +291,7 @@ impl Repository {
             dirty: BTreeSet::new(),
             dropped_signatures: BTreeSet::new(),
         };
+        finish_interrupted_save(&repo.staged_dir())?;
         repo.load_staged()?;
         Ok(repo)
     }
@@ -349,20 +350,18 @@ impl Repository {
         Ok(())
     }
 
-    /// Writes every staged document changed since the last save. Roles that gain
-    /// content are written before the roles that delegate to them, so an interruption
-    /// leaves staged metadata that at worst lists a release twice, never loses one.
+    /// Writes every staged document changed since the last save, all together or not
+    /// at all: one changed document is written atomically in place; several are first
+    /// written into a journal directory (`staged/.saving/`), which a commit file then
+    /// makes the new state, and only then moved into place. An interrupted save is
+    /// finished or undone when the repository is next opened ([`Self::open`]), so a crash
+    /// at any point leaves the staged state before the save or after it: a release
+    /// and the crate's signed index file that lists it, say, are staged in different
+    /// roles, but never one without the other.
     pub fn save(&mut self) -> Result<(), RepositoryError> {
         let dirty = std::mem::take(&mut self.dirty);
-        let rank = |role: &str| match RoleKind::of(role) {
-            RoleKind::Root => 3,
-            RoleKind::Targets => 2,
-            RoleKind::Fallback => 1,
-            _ => 0,
-        };
-        let mut order: Vec<&String> = dirty.iter().collect();
-        order.sort_by_key(|role| rank(role));
-        for role in order {
+        let mut changes: Vec<(String, Option<Vec<u8>>)> = Vec::with_capacity(dirty.len());
+        for role in &dirty {
             let path = self.staged_path(role);
             let bytes = if role == "root" {
                 match &self.staged_root {
@@ -375,12 +374,21 @@ impl Repository {
                     None => None,
                 }
             };
-            match bytes {
-                Some(bytes) => write_atomic(&path, &bytes).map_err(io_error(&path))?,
-                None => remove_if_exists(&path)?,
-            }
+            let file_name = format!("{}.json", quote_role_name(role));
+            changes.push((file_name, bytes));
         }
-        Ok(())
+        let staged = self.staged_dir();
+        match changes.as_slice() {
+            [] => Ok(()),
+            [(file_name, bytes)] => {
+                let path = staged.join(file_name);
+                match bytes {
+                    Some(bytes) => write_atomic(&path, bytes).map_err(io_error(&path)),
+                    None => remove_if_exists(&path),
+                }
+            }
+            _ => save_journaled(&staged, &changes),
+        }
     }
 
     /// The repository directory.
@@ -857,6 +865,97 @@ enum KeySite {
     Root,
     Delegation(String),
     Bins,
+}
+
+/// The journal of a save of several staged documents, inside `staged/`.
+const SAVE_JOURNAL_DIR: &str = ".saving";
+/// The journal's commit file: present once every new document is in the journal, and
+/// lists what the save does (`write FILE` or `remove FILE`, one per line).
+const SAVE_COMMIT_FILE: &str = "COMMIT";
+/// Largest commit file read back.
+const MAX_SAVE_COMMIT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Saves several staged documents as one change: each new document is written into the
+/// journal, then the commit file (the point after which the save counts as done), then
+/// each is moved into place, and the journal is removed.
+fn save_journaled(
+    staged: &Path,
+    changes: &[(String, Option<Vec<u8>>)],
+) -> Result<(), RepositoryError> {
+    let journal = staged.join(SAVE_JOURNAL_DIR);
+    if journal.exists() {
+        std::fs::remove_dir_all(&journal).map_err(io_error(&journal))?;
+    }
+    std::fs::create_dir(&journal).map_err(io_error(&journal))?;
+    let mut commit = String::new();
+    for (file_name, bytes) in changes {
+        match bytes {
+            Some(bytes) => {
+                let path = journal.join(file_name);
+                write_atomic(&path, bytes).map_err(io_error(&path))?;
+                commit.push_str("write ");
+            }
+            None => commit.push_str("remove "),
+        }
+        commit.push_str(file_name);
+        commit.push('\n');
+    }
+    let commit_path = journal.join(SAVE_COMMIT_FILE);
+    write_atomic(&commit_path, commit.as_bytes()).map_err(io_error(&commit_path))?;
+    finish_interrupted_save(staged)
+}
+
+/// Completes a journaled save that was committed (its commit file is there), or undoes
+/// one that was not (the journal is removed). Moving a document that was already moved
+/// is skipped, so finishing twice is the same as once.
+fn finish_interrupted_save(staged: &Path) -> Result<(), RepositoryError> {
+    let journal = staged.join(SAVE_JOURNAL_DIR);
+    if !journal.exists() {
+        return Ok(());
+    }
+    let commit_path = journal.join(SAVE_COMMIT_FILE);
+    if commit_path.exists() {
+        let commit = read_file(&commit_path, MAX_SAVE_COMMIT_BYTES)?;
+        let commit = String::from_utf8(commit).map_err(|_| RepositoryError::SaveJournal {
+            path: commit_path.clone(),
+            line: String::new(),
+        })?;
+        for line in commit.lines() {
+            let step = line
+                .split_once(' ')
+                .filter(|(_, file)| is_plain_json_file_name(file));
+            match step {
+                Some(("write", file)) => {
+                    let from = journal.join(file);
+                    if from.exists() {
+                        let to = staged.join(file);
+                        std::fs::rename(&from, &to).map_err(io_error(&from))?;
+                    }
+                }
+                Some(("remove", file)) => remove_if_exists(&staged.join(file))?,
+                _ => {
+                    return Err(RepositoryError::SaveJournal {
+                        path: commit_path,
+                        line: line.to_owned(),
+                    })
+                }
+            }
+        }
+        sync_dir(staged)?;
+    }
+    std::fs::remove_dir_all(&journal).map_err(io_error(&journal))?;
+    sync_dir(staged)
+}
+
+/// A file name of a staged document: `NAME.json`, with no path separator and not hidden.
+fn is_plain_json_file_name(name: &str) -> bool {
+    name.ends_with(".json") && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+fn sync_dir(dir: &Path) -> Result<(), RepositoryError> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_error(dir))
 }
 
 fn pretty<T: Role>(doc: &Metadata<T>, path: &Path) -> Result<Vec<u8>, RepositoryError> {

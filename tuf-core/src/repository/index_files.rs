@@ -129,43 +129,11 @@ impl Repository {
         entry: IndexEntry,
         now: DateTime<Utc>,
     ) -> Result<bool, RepositoryError> {
-        let not_for = |reason| RepositoryError::IndexEntryNotForRelease {
-            name: name.to_owned(),
-            version: version.to_owned(),
-            reason,
-        };
-        if !entry.name.eq_ignore_ascii_case(name) || !entry.vers.eq_ignore_ascii_case(version) {
-            return Err(not_for(IndexEntryMismatch::OtherRelease {
-                name: entry.name,
-                version: entry.vers,
-            }));
-        }
-        if !entry.cksum.eq_ignore_ascii_case(sha256) {
-            return Err(not_for(IndexEntryMismatch::Checksum {
-                cksum: entry.cksum,
-                sha256: sha256.to_owned(),
-            }));
-        }
+        check_entry_is_for(name, version, sha256, &entry)?;
         let (mut index, role) = self.crate_index(name)?;
-        let entry = entry.normalized();
-        if let Some(line) = index.get(version) {
-            let fields = line.entry.differing_fields(&entry);
-            if fields.is_empty() {
-                return Ok(false);
-            }
-            return Err(RepositoryError::IndexEntryConflict {
-                name: name.to_owned(),
-                version: version.to_owned(),
-                fields,
-            });
+        if !add_index_line(&mut index, name, version, entry)? {
+            return Ok(false);
         }
-        // The owners' yank mark starts unset, whatever the registry's line said.
-        let mut entry = entry;
-        entry.yanked = false;
-        index.lines.push(SignedIndexLine {
-            entry,
-            attestations: Vec::new(),
-        });
         self.stage_crate_index(name, &role, &index, now)?;
         Ok(true)
     }
@@ -311,4 +279,61 @@ impl Repository {
             replaced,
         })
     }
+}
+
+/// Refuses an index entry that is not the one of `name` `version` whose tarball has the
+/// sha256 `sha256`.
+pub(crate) fn check_entry_is_for(
+    name: &str,
+    version: &str,
+    sha256: &str,
+    entry: &IndexEntry,
+) -> Result<(), RepositoryError> {
+    let not_for = |reason| RepositoryError::IndexEntryNotForRelease {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        reason,
+    };
+    if !entry.name.eq_ignore_ascii_case(name) || !entry.vers.eq_ignore_ascii_case(version) {
+        return Err(not_for(IndexEntryMismatch::OtherRelease {
+            name: entry.name.clone(),
+            version: entry.vers.clone(),
+        }));
+    }
+    if !entry.cksum.eq_ignore_ascii_case(sha256) {
+        return Err(not_for(IndexEntryMismatch::Checksum {
+            cksum: entry.cksum.clone(),
+            sha256: sha256.to_owned(),
+        }));
+    }
+    Ok(())
+}
+
+/// Adds the line of `entry` (checked with [`check_entry_is_for`]) to `index`, normalised
+/// and not yanked (the owners' mark starts unset, whatever the registry's line said).
+/// `false` when the same entry is there already; a different one is refused.
+pub(crate) fn add_index_line(
+    index: &mut CrateIndexFile,
+    name: &str,
+    version: &str,
+    entry: IndexEntry,
+) -> Result<bool, RepositoryError> {
+    let mut entry = entry.normalized();
+    if let Some(line) = index.get(version) {
+        let fields = line.entry.differing_fields(&entry);
+        if fields.is_empty() {
+            return Ok(false);
+        }
+        return Err(RepositoryError::IndexEntryConflict {
+            name: name.to_owned(),
+            version: version.to_owned(),
+            fields,
+        });
+    }
+    entry.yanked = false;
+    index.lines.push(SignedIndexLine {
+        entry,
+        attestations: Vec::new(),
+    });
+    Ok(true)
 }

@@ -36,8 +36,10 @@ mod status;
 
 use std::path::PathBuf;
 
-pub use audit::{audit_repository, AuditOptions, AuditReport, Problem, Severity};
-pub use content::{NamespaceEdit, ReleaseAdded};
+pub use audit::{
+    audit_repository, AuditOptions, AuditReport, Problem, Severity, UpstreamReleaseFile,
+};
+pub use content::{NamespaceEdit, ReleaseAdded, UpstreamRelease};
 pub use editor::{InitOptions, Repository, RoleAuthorization, RoleKeySpec, FALLBACK_BINS_ALIAS};
 pub use index_files::{AttestationAdded, YankOutcome};
 pub use publish::{PublishReport, PublishedRole};
@@ -125,6 +127,17 @@ pub enum RepositoryError {
         path: PathBuf,
         /// What is wrong.
         message: String,
+    },
+    /// The journal of an interrupted save is not one this editor wrote.
+    #[error(
+        "{path}: not the journal of a save by tuf-signer (line {line:?}); remove staged/.saving \
+         to undo the interrupted save"
+    )]
+    SaveJournal {
+        /// The journal's commit file.
+        path: PathBuf,
+        /// The line not understood.
+        line: String,
     },
     /// The directory is not a repository made by this editor.
     #[error("{0}: not a tuf-signer repository (no repository.json); create one with `init`")]

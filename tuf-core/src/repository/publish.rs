@@ -420,6 +420,11 @@ impl Repository {
                 if old.and_then(|o| o.signed().targets.get(path)) == Some(info) {
                     continue;
                 }
+                // Signed from upstream, which serves the tarball: nothing to move or check
+                // here (`verify --fetch-targets` checks upstream's file).
+                if crate::layout::tarball_is_upstream(path, info) {
+                    continue;
+                }
                 let relative = hashed_target_path(path, info)?;
                 let staged = staged_targets.join(&relative);
                 let (dir, from) = if staged.exists() {
