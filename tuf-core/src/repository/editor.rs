@@ -891,8 +891,10 @@ fn save_journaled(
     for (file_name, bytes) in changes {
         match bytes {
             Some(bytes) => {
+                // Straight into the journal, which nothing reads before its commit file
+                // exists: each file's data synced, its directory once for all.
                 let path = journal.join(file_name);
-                write_atomic(&path, bytes).map_err(io_error(&path))?;
+                write_synced(&path, bytes).map_err(io_error(&path))?;
                 commit.push_str("write ");
             }
             None => commit.push_str("remove "),
@@ -900,6 +902,7 @@ fn save_journaled(
         commit.push_str(file_name);
         commit.push('\n');
     }
+    sync_dir(&journal)?;
     let commit_path = journal.join(SAVE_COMMIT_FILE);
     write_atomic(&commit_path, commit.as_bytes()).map_err(io_error(&commit_path))?;
     finish_interrupted_save(staged)
@@ -950,6 +953,21 @@ fn finish_interrupted_save(staged: &Path) -> Result<(), RepositoryError> {
 /// A file name of a staged document: `NAME.json`, with no path separator and not hidden.
 fn is_plain_json_file_name(name: &str) -> bool {
     name.ends_with(".json") && !name.starts_with('.') && !name.contains(['/', '\\', '\0'])
+}
+
+/// Writes a new file owner-only (0600, like [`write_atomic`]) and syncs its data.
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_data()
 }
 
 fn sync_dir(dir: &Path) -> Result<(), RepositoryError> {
