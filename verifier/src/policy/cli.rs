@@ -406,9 +406,7 @@ fn read_document(path: &Path) -> anyhow::Result<toml_edit::DocumentMut> {
                 .with_context(|| format!("cannot read {}", path.display()))?;
             String::from_utf8(bytes).with_context(|| format!("{}: not UTF-8", path.display()))?
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            "# Trust policy of tuf-verifier (spec/trust-policy.md).\n".to_owned()
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => NEW_POLICY_FILE.to_owned(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
     };
     // The file must be a valid policy before and after the edit. Its own lists are what
@@ -417,6 +415,23 @@ fn read_document(path: &Path) -> anyhow::Result<toml_edit::DocumentMut> {
     text.parse()
         .with_context(|| format!("{}: not TOML", path.display()))
 }
+
+/// A policy file `policy trust` creates: the rule with its defaults written out (the
+/// place to change them), and the header comment before it. (A file of comments alone
+/// would keep them after every table added to it.)
+const NEW_POLICY_FILE: &str = "\
+# Trust policy of tuf-verifier (spec/trust-policy.md).
+
+[rule]
+# Distinct trusted developers who must vouch for a release (>= 1).
+attestations = 1
+# `review` attestations count beside `release` ones.
+reviews-count = true
+# \"trusted\": every normal and build dependency must be trusted too; or \"any\".
+dependencies = \"trusted\"
+# \"trusted\", or \"exempt\": optional dependencies judged only when cargo asks for them.
+optional-dependencies = \"trusted\"
+";
 
 /// Checks the edited document is a valid policy and writes it atomically.
 fn write_document(path: &Path, document: &toml_edit::DocumentMut) -> anyhow::Result<Policy> {
@@ -721,6 +736,17 @@ mod tests {
         trust(&args(&path, "alice")).unwrap();
         let policy = Policy::load(&path, &NoUrlImports).unwrap();
         assert_eq!(policy.developers[0].label, "alice");
+        // The header first, the rule with its defaults written out, then the developer.
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("# Trust policy of tuf-verifier"), "{text}");
+        let rule = text.find("[rule]").unwrap();
+        let developer = text.find("[[developer]]").unwrap();
+        assert!(rule < developer, "{text}");
+        assert_eq!(
+            policy.rule,
+            tuf_core::policy::file::Rule::default(),
+            "{text}"
+        );
         let broken = dir.path().join("broken.toml");
         std::fs::write(&broken, "[rule]\nattestations = \"x\"\n").unwrap();
         let error = format!("{:#}", trust(&args(&broken, "alice")).unwrap_err());
