@@ -14,7 +14,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use common::{copy_dir, Delays, Workspace};
+use common::{copy_dir, python_verify, Delays, Workspace};
 use tuf_crates_tests::crate_tarball::{build_crate_tarball, index_line};
 use tuf_crates_tests::static_server::StaticServer;
 
@@ -233,6 +233,105 @@ fn imported_releases_are_signed_without_their_tarballs() {
     assert_eq!(again["already_signed"], 3);
     assert_eq!(again["bytes_fetched"], 0);
     assert_eq!(again["imported"], serde_json::json!([]));
+}
+
+#[test]
+fn imports_go_to_their_namespace_role_and_python_tuf_reads_them() {
+    let ws = Workspace::new();
+    ws.init_and_publish(2);
+    ws.key("beta-owner");
+    ws.ok(
+        "repo",
+        &[
+            "namespace",
+            "delegate",
+            "--key",
+            &ws.public("beta-owner"),
+            "beta",
+        ],
+    );
+    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("targets")]);
+    ws.ok("repo", &["sign", "--yes", "--key", &ws.pem("beta-owner")]);
+    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+    let upstream = Upstream::new(&ws.path("upstream"));
+    let alpha = upstream.publish("alpha", "1.0.0", false);
+    let beta = upstream.publish("beta", "0.1.0", false);
+    let imported = ws.json(
+        "repo",
+        &[
+            "release",
+            "import",
+            "alpha@1.0.0",
+            "beta@0.1.0",
+            "--index",
+            upstream.url(),
+        ],
+    );
+    let role_of = |name: &str| {
+        imported["imported"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["role"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    assert_eq!(role_of("beta"), "ns-beta", "{imported:#}");
+    assert!(role_of("alpha").starts_with("unclaimed-"), "{imported:#}");
+    // The namespace's owners sign their release before it is published.
+    let refused = ws.run("repo", &["publish", "--online-key", &ws.pem("online")]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("ns-beta has 0 of 1 signatures"),
+        "{}",
+        common::describe_output(&refused)
+    );
+    ws.ok(
+        "repo",
+        &[
+            "sign",
+            "--yes",
+            "--key",
+            &ws.pem("beta-owner"),
+            "--role",
+            "ns-beta",
+        ],
+    );
+    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+
+    // python-tuf's client resolves both through the delegations and sees the mark; with
+    // upstream's tarballs laid out as a targets directory, it downloads and checks them.
+    let mirror = ws.path("mirror");
+    std::fs::create_dir_all(&mirror).unwrap();
+    std::os::unix::fs::symlink(ws.path("repo/published/metadata"), mirror.join("metadata"))
+        .unwrap();
+    let mut paths = Vec::new();
+    for (name, version, tarball) in [("alpha", "1.0.0", &alpha), ("beta", "0.1.0", &beta)] {
+        let path = tuf_core::layout::crate_target_path(name, version).unwrap();
+        let sha256 = tuf_core::hash::sha256_hashes(tarball)
+            .remove("sha256")
+            .unwrap();
+        let (dir, file) = path.rsplit_once('/').unwrap();
+        let at = mirror.join("targets").join(dir);
+        std::fs::create_dir_all(&at).unwrap();
+        std::fs::write(at.join(format!("{sha256}.{file}")), tarball).unwrap();
+        paths.push(path);
+    }
+    let root = ws.path("repo/published/metadata/1.root.json");
+    let path_refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let (ok, value, output) = python_verify(&mirror, &root, &path_refs);
+    assert!(ok, "{output}");
+    for path in &paths {
+        let target = &value["targets"][path];
+        assert_eq!(target["downloaded"], true, "{path}: {output}");
+        assert_eq!(
+            target["custom"],
+            serde_json::json!({"x-tuf-crates-tarball": "upstream"}),
+            "{path}: {output}"
+        );
+        assert!(target["hashes"]["sha512"].is_string(), "{output}");
+    }
+    assert_eq!(value["targets"][&paths[1]]["role"], "ns-beta", "{output}");
 }
 
 #[test]
