@@ -105,6 +105,10 @@ enum Command {
     Status(commands::inspect::StatusArgs),
     /// Verify the published repository as a client would, listing every problem.
     Verify(commands::inspect::VerifyArgs),
+    /// Scan what a release adds against the previous one (build scripts, process and
+    /// network use, secrets, unsafe, encoded literals, new dependencies, new
+    /// maintainers), for a reviewer to read before attesting it.
+    Review(commands::review::ReviewArgs),
 }
 
 fn init_logging(verbose: u8) {

@@ -47,6 +47,8 @@ pub mod layout;
 pub mod metadata;
 pub mod policy;
 pub mod repository;
+#[cfg(feature = "scan")]
+pub mod scan;
 pub mod signer;
 pub mod typosquat;
 pub mod verify;

@@ -14,25 +14,21 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::{mpsc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Error};
 use clap::Args;
 use serde::{Deserialize, Serialize};
-use tuf_core::client::{FetchError, Fetcher, HttpFetcher};
+use tuf_core::client::{FetchError, HttpFetcher};
 use tuf_core::crate_archive::{parse_crate_release, ArchiveLimits};
 use tuf_core::index_entry::{download_url, sparse_index_path, IndexEntry};
 use tuf_core::repository::{Problem, Repository, Severity, UpstreamRelease, UpstreamReleaseFile};
 
+use super::upstream::{fetch_with_retries, parallel, registry_dl, FetchFn, MAX_INDEX_FILE_BYTES};
 use crate::output::{emit_outcome, Bar};
 use crate::secrets::read_capped;
 use crate::GlobalArgs;
 
-/// Largest upstream `config.json` read.
-const MAX_CONFIG_BYTES: u64 = 64 * 1024;
-/// Largest upstream index file read (the proxy's default `max_index_size`).
-const MAX_INDEX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Largest lockfile read.
 const MAX_LOCKFILE_BYTES: u64 = 16 * 1024 * 1024;
 /// The longest a batch of fetched releases waits before it is staged and saved.
@@ -42,9 +38,6 @@ const CRATES_IO_SOURCES: [&str; 2] = [
     "registry+https://github.com/rust-lang/crates.io-index",
     "sparse+https://index.crates.io/",
 ];
-
-/// A bounded fetch of one URL (retried).
-type FetchFn<'a> = dyn Fn(&str, u64) -> Result<Vec<u8>, FetchError> + Sync + 'a;
 
 /// `release import`.
 #[derive(Debug, Args)]
@@ -169,11 +162,6 @@ struct LockedPackage {
     checksum: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-struct RegistryConfig {
-    dl: String,
-}
-
 /// Fetches each of `releases` (upstream tarballs a verify found signed) from the
 /// upstream registry whose sparse index is `index`, and checks it against its signed
 /// length and hashes; returns a problem for each that fails.
@@ -186,12 +174,7 @@ pub fn check_upstream_tarballs(
     let fetcher = HttpFetcher::new(Duration::from_secs(10), Duration::from_secs(120))
         .context("cannot build the HTTP client")?;
     let fetch = |url: &str, max: u64| fetch_with_retries(&fetcher, url, max, 3);
-    let url = format!("{index}config.json");
-    let bytes = fetch(&url, MAX_CONFIG_BYTES)
-        .with_context(|| format!("cannot read the upstream registry's {url}"))?;
-    let dl = serde_json::from_slice::<RegistryConfig>(&bytes)
-        .with_context(|| format!("{url}: not a registry configuration"))?
-        .dl;
+    let dl = registry_dl(&fetch, &index)?;
     let bar = Bar::new("upstream tarballs");
     tuf_core::repository::Progress::set_length(&bar, releases.len() as u64);
     let mut problems = Vec::new();
@@ -301,14 +284,7 @@ pub fn import(
 
     let dl = match &args.dl {
         Some(dl) => dl.clone(),
-        None => {
-            let url = format!("{index}config.json");
-            let bytes = fetch(&url, MAX_CONFIG_BYTES)
-                .with_context(|| format!("cannot read the upstream registry's {url}"))?;
-            serde_json::from_slice::<RegistryConfig>(&bytes)
-                .with_context(|| format!("{url}: not a registry configuration"))?
-                .dl
-        }
+        None => registry_dl(&fetch, &index)?,
     };
 
     // The crates' index files, fetched in parallel, resolved into releases.
@@ -689,66 +665,4 @@ fn fetch_release(
         UpstreamRelease::new(&entry.name, &entry.vers, &release.bytes, entry.clone()),
         length,
     ))
-}
-
-/// A fetch retried `retries` times, with a pause of 0.5 s, 1 s, 2 s, … between attempts,
-/// when it failed for a reason a later attempt may not meet: the network (timeouts,
-/// broken connections, truncated bodies), `429` and `5xx` answers.
-pub fn fetch_with_retries(
-    fetcher: &dyn Fetcher,
-    url: &str,
-    max: u64,
-    retries: u32,
-) -> Result<Vec<u8>, FetchError> {
-    let mut attempt = 0;
-    loop {
-        match fetcher.fetch(url, max) {
-            Err(error) if attempt < retries && is_transient(&error) => {
-                tracing::warn!(%url, %error, attempt = attempt + 1, "fetch failed; retrying");
-                std::thread::sleep(Duration::from_millis(500u64 << attempt.min(6)));
-                attempt += 1;
-            }
-            other => return other,
-        }
-    }
-}
-
-fn is_transient(error: &FetchError) -> bool {
-    match error {
-        FetchError::Transport { .. } => true,
-        FetchError::Status { status, .. } => *status == 429 || *status >= 500,
-        _ => false,
-    }
-}
-
-/// Runs `work` over `items` on `jobs` threads and hands each result to `done` on this
-/// thread, as results arrive.
-fn parallel<I, O>(items: Vec<I>, jobs: usize, work: impl Fn(I) -> O + Sync, mut done: impl FnMut(O))
-where
-    I: Send,
-    O: Send,
-{
-    let queue = Mutex::new(items.into_iter());
-    let (sender, receiver) = mpsc::sync_channel::<O>(jobs * 2);
-    std::thread::scope(|scope| {
-        for _ in 0..jobs {
-            let sender = sender.clone();
-            let queue = &queue;
-            let work = &work;
-            scope.spawn(move || loop {
-                let next = match queue.lock() {
-                    Ok(mut queue) => queue.next(),
-                    Err(_) => None,
-                };
-                let Some(item) = next else { break };
-                if sender.send(work(item)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(sender);
-        for result in receiver {
-            done(result);
-        }
-    });
 }

@@ -6,7 +6,9 @@ pub mod inspect;
 pub mod key;
 pub mod publish;
 pub mod release;
+pub mod review;
 pub mod sign;
+pub mod upstream;
 
 use std::process::ExitCode;
 
@@ -32,6 +34,7 @@ pub fn run(global: &GlobalArgs, command: Command) -> Result<ExitCode, Error> {
         Command::Discard => edit::discard(global),
         Command::Status(args) => inspect::status(global, &args),
         Command::Verify(args) => inspect::verify(global, &args),
+        Command::Review(args) => review::review(global, &args),
     }
 }
 
