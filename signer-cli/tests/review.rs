@@ -103,4 +103,42 @@ fn known_good_updates_of_real_crates_score_below_the_hold_threshold() {
     ] {
         assert!(text.contains(needle), "{needle:?} in:\n{text}");
     }
+
+    // --scan at import, and review --record: the score travels in the signed target.
+    ws.init_and_publish(2);
+    let imported = ws.json(
+        "repo",
+        &[
+            "release",
+            "import",
+            "--scan",
+            "anyhow@1.0.87",
+            "memchr@2.7.4",
+        ],
+    );
+    assert_eq!(imported["failed"], serde_json::json!([]), "{imported:#}");
+    let staged: String = ["unclaimed-0", "unclaimed-1", "unclaimed-2", "unclaimed-3"]
+        .iter()
+        .filter_map(|bin| std::fs::read_to_string(ws.path(&format!("repo/staged/{bin}.json"))).ok())
+        .collect();
+    assert!(staged.contains("\"x-tuf-crates-scan\""), "{staged}");
+    assert!(
+        staged.contains("build.rs: the build script changed (10)"),
+        "{staged}"
+    );
+    assert!(staged.contains("\"against\": \"2.7.3\""), "{staged}");
+    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+    let recorded = ws.json("repo", &["review", "anyhow@1.0.87", "--record"]);
+    assert_eq!(recorded["score"], 10);
+    assert!(
+        recorded.get("recorded_in").is_none(),
+        "already recorded: {recorded:#}"
+    );
+    let output = ws.run("repo", &["review", "itoa@1.0.11", "--record"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("itoa 1.0.11 is not in the repository"),
+        "{}",
+        common::describe_output(&output)
+    );
 }

@@ -69,6 +69,7 @@ fn graph(crates: usize) -> Graph {
                     invalid: None,
                 }],
                 dependencies: Some(dependencies(i)),
+                scan: None,
             })
             .collect();
         map.insert(format!("c{i}"), releases);

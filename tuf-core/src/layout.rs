@@ -255,10 +255,78 @@ pub fn tarball_is_upstream(path: &str, info: &crate::metadata::TargetFile) -> bo
 
 /// Marks a release target as served only upstream ([`TARBALL_LOCATION_FIELD`]).
 pub fn mark_tarball_upstream(info: &mut crate::metadata::TargetFile) {
-    info.unrecognized_fields.insert(
-        "custom".to_owned(),
-        serde_json::json!({ TARBALL_LOCATION_FIELD: TARBALL_UPSTREAM }),
-    );
+    if let Some(custom) = custom_object(info) {
+        custom.insert(
+            TARBALL_LOCATION_FIELD.to_owned(),
+            serde_json::Value::String(TARBALL_UPSTREAM.to_owned()),
+        );
+    }
+}
+
+/// The target's `custom` object, made one if it is missing or not an object.
+fn custom_object(
+    info: &mut crate::metadata::TargetFile,
+) -> Option<&mut serde_json::Map<String, serde_json::Value>> {
+    let custom = info
+        .unrecognized_fields
+        .entry("custom".to_owned())
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if !custom.is_object() {
+        *custom = serde_json::Value::Object(serde_json::Map::new());
+    }
+    custom.as_object_mut()
+}
+
+/// The key, in a release target's `custom` object, of the release scanner's recorded
+/// result ([`RecordedScan`]), signed with the target by the role that lists it.
+pub const SCAN_FIELD: &str = "x-tuf-crates-scan";
+
+/// Most flags recorded with a scan, and the longest each may be.
+pub const MAX_RECORDED_FLAGS: usize = 64;
+/// ... the longest flag recorded, in bytes.
+pub const MAX_RECORDED_FLAG_BYTES: usize = 256;
+
+/// The release scanner's result as recorded in a release's signed target: what the
+/// proxy holds a release by (`[scan] hold-above` in the trust policy).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RecordedScan {
+    /// The score.
+    pub score: u32,
+    /// The version it was compared with (`None`: a first release).
+    pub against: Option<String>,
+    /// The weighed findings, in words (`build.rs: a build script appears (20)`).
+    pub flags: Vec<String>,
+}
+
+/// The scan recorded in a release target, if any and well-formed.
+pub fn recorded_scan(info: &crate::metadata::TargetFile) -> Option<RecordedScan> {
+    let value = info.custom()?.get(SCAN_FIELD)?;
+    let scan: RecordedScan = serde_json::from_value(value.clone()).ok()?;
+    (scan.flags.len() <= MAX_RECORDED_FLAGS
+        && scan
+            .flags
+            .iter()
+            .all(|f| f.len() <= MAX_RECORDED_FLAG_BYTES))
+    .then_some(scan)
+}
+
+/// Records `scan` in a release target (flags beyond the caps are cut), keeping its
+/// other custom fields.
+pub fn record_scan(info: &mut crate::metadata::TargetFile, scan: &RecordedScan) {
+    let mut scan = scan.clone();
+    scan.flags.truncate(MAX_RECORDED_FLAGS);
+    for flag in &mut scan.flags {
+        if flag.len() > MAX_RECORDED_FLAG_BYTES {
+            let mut end = MAX_RECORDED_FLAG_BYTES;
+            while !flag.is_char_boundary(end) {
+                end -= 1;
+            }
+            flag.truncate(end);
+        }
+    }
+    if let (Ok(value), Some(custom)) = (serde_json::to_value(&scan), custom_object(info)) {
+        custom.insert(SCAN_FIELD.to_owned(), value);
+    }
 }
 
 /// The role that owns a namespace.

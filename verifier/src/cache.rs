@@ -214,6 +214,7 @@ mod tests {
             sha256: hashes.get("sha256").cloned().unwrap(),
             hashes,
             valid_until: chrono::Utc::now(),
+            scan: None,
         }
     }
 

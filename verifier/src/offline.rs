@@ -786,6 +786,7 @@ mod tests {
             hashes: [("sha256".to_owned(), sha256.clone())].into(),
             sha256,
             valid_until: Utc::now(),
+            scan: None,
         }
     }
 

@@ -23,4 +23,6 @@ pub struct SignedTarget {
     pub hashes: Hashes,
     /// Until when this answer holds (earliest expiry along its delegation path).
     pub valid_until: DateTime<Utc>,
+    /// The release scanner's result recorded in the signed target, if any.
+    pub scan: Option<tuf_core::layout::RecordedScan>,
 }

@@ -887,6 +887,7 @@ impl TrustStore {
                     sha256: sha256.to_ascii_lowercase(),
                     hashes: found.info.hashes.clone(),
                     valid_until: found.valid_until,
+                    scan: tuf_core::layout::recorded_scan(&found.info),
                 })),
                 None => Err(Refusal::NoSha256(target.clone())),
             },

@@ -74,6 +74,12 @@ pub struct ImportArgs {
     /// Whole-request timeout of each fetch, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120)]
     timeout: u64,
+    /// Also run the release scanner on each release against the newest earlier version
+    /// upstream has not yanked (fetched too), and record its score and flags in the
+    /// release's signed target (spec/scanner.md): a proxy whose policy has `[scan]
+    /// hold-above` holds a release above it until a trusted reviewer attests it.
+    #[arg(long)]
+    scan: bool,
     /// Releases staged per save, at most (a save also comes every 5 s). Each save is
     /// atomic; a killed import resumes after the last one. Each save rewrites every bin
     /// it touches, so fewer saves import faster.
@@ -146,6 +152,9 @@ enum Wanted {
 #[derive(Debug, Clone)]
 struct Job {
     entry: IndexEntry,
+    /// With `--scan`: the version to compare with (the newest earlier one upstream has
+    /// not yanked).
+    previous: Option<IndexEntry>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -238,6 +247,7 @@ pub fn import(
         return Err(Error::msg("--latest 0 imports nothing: give at least 1"));
     }
     let jobs = args.jobs.clamp(1, 64);
+    let scan = args.scan;
     let index = format!("{}/", args.index.trim_end_matches('/'));
     let fetcher = HttpFetcher::new(Duration::from_secs(10), Duration::from_secs(args.timeout))
         .context("cannot build the HTTP client")?;
@@ -292,7 +302,7 @@ pub fn import(
     let crates: Vec<(String, Vec<Wanted>)> = wanted.into_values().collect();
     let bar = Bar::new("index files");
     tuf_core::repository::Progress::set_length(&bar, crates.len() as u64);
-    let mut resolved: Vec<IndexEntry> = Vec::new();
+    let mut resolved: Vec<(IndexEntry, Option<IndexEntry>)> = Vec::new();
     let mut seen = BTreeSet::new();
     parallel(
         crates,
@@ -332,7 +342,12 @@ pub fn import(
             for what in wants {
                 for entry in resolve(&name, &lines, &what, &mut failed) {
                     if seen.insert((entry.name.to_ascii_lowercase(), entry.vers.clone())) {
-                        resolved.push(entry);
+                        let previous = if scan {
+                            previous_of(&entry, &lines)
+                        } else {
+                            None
+                        };
+                        resolved.push((entry, previous));
                     }
                 }
             }
@@ -344,10 +359,10 @@ pub fn import(
     let requested = resolved.len();
     let mut to_fetch = Vec::new();
     let mut already_signed = 0;
-    for entry in resolved {
+    for (entry, previous) in resolved {
         match repo.release_is_listed(&entry.name, &entry.vers) {
             Ok(true) => already_signed += 1,
-            Ok(false) => to_fetch.push(Job { entry }),
+            Ok(false) => to_fetch.push(Job { entry, previous }),
             Err(e) => failed.push(Failed {
                 name: entry.name,
                 version: Some(entry.vers),
@@ -410,7 +425,14 @@ pub fn import(
         to_fetch,
         jobs,
         |job| {
-            let result = fetch_release(&fetch, &dl, &job.entry, &limits);
+            let result = fetch_release(&fetch, &dl, &job.entry, &limits).and_then(
+                |(mut release, length)| {
+                    if scan {
+                        scan_release(&fetch, &dl, &job, &mut release, &limits)?;
+                    }
+                    Ok((release, length))
+                },
+            );
             (job, result)
         },
         |(job, result)| {
@@ -633,6 +655,71 @@ fn resolve(
             versions.into_iter().map(|(_, e)| e.clone()).collect()
         }
     }
+}
+
+/// The newest version of `lines` earlier than `entry`'s that upstream has not yanked.
+fn previous_of(entry: &IndexEntry, lines: &[IndexEntry]) -> Option<IndexEntry> {
+    let version = semver::Version::parse(&entry.vers).ok()?;
+    lines
+        .iter()
+        .filter(|e| !e.yanked)
+        .filter_map(|e| {
+            semver::Version::parse(&e.vers)
+                .ok()
+                .filter(|v| *v < version)
+                .map(|v| (v, e))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, e)| e.clone())
+}
+
+/// Fetches a checked tarball's files (its sha256 must be the entry's cksum).
+fn fetch_files(
+    fetch: &FetchFn<'_>,
+    dl: &str,
+    entry: &IndexEntry,
+    limits: &ArchiveLimits,
+) -> Result<tuf_core::crate_archive::CrateFiles<Vec<u8>>, String> {
+    let url = download_url(dl, &entry.name, &entry.vers, &entry.cksum);
+    let bytes =
+        fetch(&url, limits.max_tarball_bytes).map_err(|e| format!("fetching {url}: {e}"))?;
+    let sha256 = tuf_core::hash::sha256_hashes(&bytes)
+        .remove("sha256")
+        .unwrap_or_default();
+    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
+        return Err(format!(
+            "{url}: sha256 {sha256} is not the index's cksum {}",
+            entry.cksum
+        ));
+    }
+    tuf_core::crate_archive::read_crate_files(
+        &format!("{}-{}.crate", entry.name, entry.vers),
+        &bytes,
+        limits,
+    )
+    .map_err(|e| format!("{url}: {e}"))
+}
+
+/// `--scan`: scans the release against its previous version and records the result in
+/// its target.
+fn scan_release(
+    fetch: &FetchFn<'_>,
+    dl: &str,
+    job: &Job,
+    release: &mut UpstreamRelease,
+    limits: &ArchiveLimits,
+) -> Result<(), String> {
+    let new = fetch_files(fetch, dl, &job.entry, limits).map_err(|e| format!("scanning: {e}"))?;
+    let old = match &job.previous {
+        Some(previous) => Some(
+            fetch_files(fetch, dl, previous, limits)
+                .map_err(|e| format!("scanning against {}: {e}", previous.vers))?,
+        ),
+        None => None,
+    };
+    let report = tuf_core::scan::scan(old.as_ref(), &new);
+    tuf_core::layout::record_scan(&mut release.target, &tuf_core::scan::recorded(&report));
+    Ok(())
 }
 
 /// Fetches and checks one release's tarball: a well-formed release of the entry's name

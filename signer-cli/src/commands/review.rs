@@ -42,6 +42,11 @@ pub struct ReviewArgs {
     /// The score above which the report says the release would be held.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_HOLD_ABOVE)]
     hold_above: u32,
+    /// Record the score and flags in the release's signed target (it must be signed in
+    /// this repository); its role is staged for its keys. A proxy whose policy has
+    /// `[scan] hold-above` then holds it until a trusted reviewer attests it.
+    #[arg(long)]
+    record: bool,
 }
 
 #[derive(Serialize)]
@@ -54,6 +59,9 @@ struct Output<'a> {
     held: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     diff: Option<String>,
+    /// With `--record`: the role staged (`None` when it already had this result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_in: Option<String>,
 }
 
 /// One release fetched: its entry and files.
@@ -165,12 +173,31 @@ pub fn review(global: &GlobalArgs, args: &ReviewArgs) -> Result<ExitCode, Error>
         })
         .transpose()?;
     let held = report.score > args.hold_above;
+    let mut recorded_in = None;
+    if args.record {
+        let Some(repo) = repo.as_mut() else {
+            return Err(Error::msg(format!(
+                "--record: {} is not a repository (no repository.json)",
+                global.repo.display()
+            )));
+        };
+        let recorded = scan::recorded(&report);
+        let (role, changed) = repo
+            .record_scan(name, version, &recorded, chrono::Utc::now())
+            .with_context(|| format!("recording the scan of {name} {version}"))?;
+        repo.save()?;
+        super::warn_dropped(repo);
+        if changed {
+            recorded_in = Some(role);
+        }
+    }
     let output = Output {
         report: &report,
         against_reason,
         hold_above: args.hold_above,
         held,
         diff,
+        recorded_in,
     };
     emit(global, &output, || {
         describe(&output, new.checked_by, old.as_ref().map(|o| o.checked_by))
@@ -365,6 +392,9 @@ fn describe(output: &Output<'_>, new_checked: &str, old_checked: Option<&str>) {
     crate::say!("not seen by the scanner:");
     for item in &report.not_seen {
         crate::say!("  - {item}");
+    }
+    if let Some(role) = &output.recorded_in {
+        crate::say!("staged: the score is recorded in {role} (its keys sign it next)");
     }
     if let Some(diff) = &output.diff {
         crate::say!("{diff}");

@@ -11,7 +11,7 @@
 //! caller's [`ImportFetcher`] (the verifier's fetches it bounded and keeps the last good
 //! copy), and what it returns is checked here: its size, its pin, its syntax.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -284,6 +284,8 @@ pub struct Policy {
     pub imports: Vec<Imported>,
     /// The exceptions.
     pub exceptions: Vec<Exception>,
+    /// Releases held for a human by the release scanner's recorded score (`[scan]`).
+    pub scan: ScanRule,
     /// What reading it noticed and did not refuse (an import's own imports, which are
     /// not followed).
     pub warnings: Vec<String>,
@@ -307,6 +309,34 @@ struct PolicyToml {
     import: Vec<toml::Spanned<ImportToml>>,
     #[serde(default)]
     exception: Vec<toml::Spanned<ExceptionToml>>,
+    #[serde(default)]
+    scan: Option<ScanRule>,
+}
+
+/// `[scan]`: a release whose recorded scanner score (`tuf-signer review --record`, signed
+/// with its target) is above the threshold is held, like an untrusted one, until a
+/// developer trusted for the crate attests it as a reviewer (spec/scanner.md).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ScanRule {
+    /// The threshold for every crate; none: no release is held.
+    #[serde(default, alias = "hold_above")]
+    pub hold_above: Option<u32>,
+    /// Per-crate thresholds, by cargo's folded name, over `hold_above`.
+    #[serde(default)]
+    pub crates: BTreeMap<String, u32>,
+}
+
+impl ScanRule {
+    /// The threshold for crate `name`, if any.
+    pub fn hold_above(&self, name: &str) -> Option<u32> {
+        let folded = fold_name(name);
+        self.crates
+            .iter()
+            .find(|(crate_name, _)| fold_name(crate_name) == folded)
+            .map(|(_, threshold)| *threshold)
+            .or(self.hold_above)
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -676,6 +706,7 @@ impl Policy {
             developers: developers_all,
             imports: imported_all,
             exceptions,
+            scan: file.scan.unwrap_or_default(),
             warnings,
         })
     }

@@ -49,6 +49,8 @@ pub struct Release {
     /// Its dependencies from its signed index entry; `None` when its entry is not signed
     /// (a release judged by `cksum` alone), so its dependencies are upstream's word.
     pub dependencies: Option<Vec<IndexDependency>>,
+    /// The release scanner's result recorded in its signed target, if any (point 4).
+    pub scan: Option<crate::layout::RecordedScan>,
 }
 
 /// Where the judge reads a crate's releases.
@@ -111,6 +113,20 @@ pub enum Untrusted {
     },
     /// Its index entry is not signed, so its dependencies cannot be judged (point 3).
     EntryNotSigned,
+    /// Held for a human (point 4): the release scanner's recorded score is above the
+    /// policy's `[scan] hold-above`, and no developer trusted for the crate reviewed it.
+    HeldForReview {
+        /// The version held.
+        version: String,
+        /// The recorded score.
+        score: u32,
+        /// The policy's threshold for the crate.
+        threshold: u32,
+        /// The version the scan compared with.
+        against: Option<String>,
+        /// The recorded flags.
+        flags: Vec<String>,
+    },
     /// A dependency has no trusted version (point 3).
     Dependency {
         /// The dependency's crate.
@@ -225,6 +241,7 @@ impl<'a> Judge<'a> {
 
     fn judge_uncached(&mut self, name: &str, release: &Release) -> Verdict {
         let trusted = self.vouched(name, release)?;
+        self.held(name, release, &trusted)?;
         if self.policy.rule.dependencies == DependencyRule::Trusted {
             let Some(dependencies) = &release.dependencies else {
                 return Err(Untrusted::EntryNotSigned);
@@ -237,6 +254,34 @@ impl<'a> Judge<'a> {
             }
         }
         Ok(trusted)
+    }
+
+    /// Point 4: a release the scanner scored above the crate's threshold waits for a
+    /// review by a developer trusted for the crate (an exception, a human's decision,
+    /// admits it too).
+    fn held(&self, name: &str, release: &Release, trusted: &Trusted) -> Result<(), Untrusted> {
+        let (Some(threshold), Some(scan)) = (self.policy.scan.hold_above(name), &release.scan)
+        else {
+            return Ok(());
+        };
+        if scan.score <= threshold || matches!(trusted, Trusted::Exception { .. }) {
+            return Ok(());
+        }
+        let reviewed = release.attestations.iter().any(|a| {
+            a.invalid.is_none()
+                && a.kind == AttestationKind::Review
+                && self.policy.trusted_for(name, &a.keyid).next().is_some()
+        });
+        if reviewed {
+            return Ok(());
+        }
+        Err(Untrusted::HeldForReview {
+            version: release.version.to_string(),
+            score: scan.score,
+            threshold,
+            against: scan.against.clone(),
+            flags: scan.flags.clone(),
+        })
     }
 
     /// Points 1 and 2.
@@ -373,7 +418,7 @@ pub fn developers_to_trust(why: &Untrusted) -> Vec<Developer> {
     match why {
         Untrusted::NotVouched { untrusted, .. } => untrusted.clone(),
         Untrusted::AuthorNotTrusted { developers } => developers.clone(),
-        Untrusted::EntryNotSigned => Vec::new(),
+        Untrusted::EntryNotSigned | Untrusted::HeldForReview { .. } => Vec::new(),
         Untrusted::Dependency { failure, .. } => match failure.as_ref() {
             DependencyFailure::NoTrustedVersion { why, .. } => developers_to_trust(why),
             _ => Vec::new(),
@@ -467,6 +512,29 @@ fn describe(text: &mut String, name: &str, why: &Untrusted) {
                 list(developers)
             ));
         }
+        Untrusted::HeldForReview {
+            version,
+            score,
+            threshold,
+            against,
+            flags,
+        } => {
+            text.push_str(&format!(
+                "held for review: the release scanner scored it {score}{} (your policy holds \
+                 releases above {threshold}){}. A developer you trust for {name} releases it \
+                 by reviewing it: `tuf-signer release attest {name} {version} --key \
+                 REVIEWER.pem`, then publish",
+                against
+                    .as_ref()
+                    .map(|a| format!(" against {a}"))
+                    .unwrap_or_default(),
+                if flags.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", flags.join("; "))
+                }
+            ));
+        }
         Untrusted::EntryNotSigned => text.push_str(
             "its index entry is not signed, so its dependencies cannot be judged (release it \
              again with signed index entries)",
@@ -556,6 +624,7 @@ mod tests {
             version: semver::Version::parse(version).unwrap(),
             attestations,
             dependencies: Some(deps),
+            scan: None,
         }
     }
 
@@ -1091,5 +1160,86 @@ mod tests {
         let source = Counting(registry, std::cell::Cell::new(0));
         assert!(Judge::new(&p, &source).judge("c199", &top).is_ok());
         assert_eq!(source.1.get(), 199, "each crate's releases are read once");
+    }
+
+    #[test]
+    fn a_release_scored_above_the_threshold_waits_for_a_trusted_review() {
+        let registry = Registry::default();
+        let scanned = |score| {
+            let mut r = release(
+                "1.1.0",
+                vec![attestation("alice", ALICE, AttestationKind::Release)],
+                vec![],
+            );
+            r.scan = Some(crate::layout::RecordedScan {
+                score,
+                against: Some("1.0.0".into()),
+                flags: vec!["build.rs: a build script appears (20)".into()],
+            });
+            r
+        };
+        // No [scan]: nothing is held, whatever the score.
+        let p = policy("");
+        assert!(Judge::new(&p, &registry)
+            .judge("good", &scanned(90))
+            .is_ok());
+        let p = policy("[scan]\nhold-above = 40\n[scan.crates]\nlenient = 100\n");
+        assert!(
+            Judge::new(&p, &registry)
+                .judge("good", &scanned(40))
+                .is_ok(),
+            "at the threshold"
+        );
+        let why = Judge::new(&p, &registry)
+            .judge("good", &scanned(41))
+            .unwrap_err();
+        assert!(
+            matches!(
+                why,
+                Untrusted::HeldForReview {
+                    score: 41,
+                    threshold: 40,
+                    ..
+                }
+            ),
+            "{why:?}"
+        );
+        let text = explain("good", "1.1.0", &why);
+        assert!(
+            text.contains("held for review: the release scanner scored it 41 against 1.0.0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("`tuf-signer release attest good 1.1.0 --key REVIEWER.pem`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("build.rs: a build script appears (20)"),
+            "{text}"
+        );
+        // Per crate, by folded name.
+        assert!(Judge::new(&p, &registry)
+            .judge("Lenient", &scanned(90))
+            .is_ok());
+        // A review by a developer trusted for the crate releases it; bob is not trusted
+        // for `good`, and a release attestation is no review.
+        let mut reviewed = scanned(90);
+        reviewed
+            .attestations
+            .push(attestation("bob", BOB, AttestationKind::Review));
+        reviewed
+            .attestations
+            .push(attestation("alice", ALICE, AttestationKind::Release));
+        assert!(Judge::new(&p, &registry).judge("good", &reviewed).is_err());
+        reviewed
+            .attestations
+            .push(attestation("alice", ALICE, AttestationKind::Review));
+        assert!(Judge::new(&p, &registry).judge("good", &reviewed).is_ok());
+        // An invalid review counts for nothing.
+        let mut forged = scanned(90);
+        let mut review = attestation("alice", ALICE, AttestationKind::Review);
+        review.invalid = Some("bad signature".into());
+        forged.attestations.push(review);
+        assert!(Judge::new(&p, &registry).judge("good", &forged).is_err());
     }
 }

@@ -439,6 +439,36 @@ impl Repository {
         ))
     }
 
+    /// Records the release scanner's result in the signed target of `name` `version`
+    /// ([`layout::RecordedScan`]); the role that lists it is staged for its keys. Returns
+    /// that role, and whether anything changed.
+    pub fn record_scan(
+        &mut self,
+        name: &str,
+        version: &str,
+        scan: &layout::RecordedScan,
+        now: DateTime<Utc>,
+    ) -> Result<(String, bool), RepositoryError> {
+        let path = crate_target_path(name, version)?;
+        let role = self.role_for_path(&path)?;
+        let Some(mut info) = self
+            .current_targets(&role)?
+            .and_then(|doc| doc.signed().targets.get(&path).cloned())
+        else {
+            return Err(RepositoryError::ReleaseNotFound {
+                name: name.to_owned(),
+                version: version.to_owned(),
+                path,
+            });
+        };
+        if layout::recorded_scan(&info).as_ref() == Some(scan) {
+            return Ok((role, false));
+        }
+        layout::record_scan(&mut info, scan);
+        self.stage_targets(&role, now)?.targets.insert(path, info);
+        Ok((role, true))
+    }
+
     /// Removes the release `name` `version` from the role that lists it. Published
     /// tarballs stay on disk (older snapshots refer to them).
     pub fn remove_release(

@@ -132,6 +132,29 @@ impl ScanReport {
     }
 }
 
+/// What is recorded in a release's signed target of `report`
+/// ([`crate::layout::RecordedScan`]): the score, the version compared with, and each
+/// weighed finding in words (`file:line: message (weight)`).
+pub fn recorded(report: &ScanReport) -> crate::layout::RecordedScan {
+    crate::layout::RecordedScan {
+        score: report.score,
+        against: report.against.clone(),
+        flags: report
+            .findings
+            .iter()
+            .filter(|f| f.weight > 0)
+            .map(|f| {
+                let at = match (&f.file, f.line) {
+                    (Some(file), Some(line)) => format!("{file}:{line}: "),
+                    (Some(file), None) => format!("{file}: "),
+                    _ => String::new(),
+                };
+                format!("{at}{} ({})", f.message, f.weight)
+            })
+            .collect(),
+    }
+}
+
 /// The weight of each kind of finding.
 pub fn weight(kind: FindingKind) -> u32 {
     match kind {

@@ -275,6 +275,7 @@ fn release_of(name: &str, version: &VersionAnswer) -> Option<Release> {
         version: semver::Version::parse(&version.version).ok()?,
         attestations: checked_attestations(name, version),
         dependencies: version.signed_dependencies.clone(),
+        scan: version.release.as_ref().and_then(|r| r.scan.clone()),
     })
 }
 

@@ -209,6 +209,20 @@ impl TestRepo {
         self.sign_and_publish();
     }
 
+    /// Records a release scanner result in the signed target of `name` `version` (what
+    /// `tuf-signer review --record` does), and publishes.
+    pub fn record_scan(
+        &mut self,
+        name: &str,
+        version: &str,
+        scan: &tuf_core::layout::RecordedScan,
+    ) {
+        self.editor()
+            .record_scan(name, version, scan, Utc::now())
+            .unwrap_or_else(|e| panic!("record the scan of {name} {version}: {e}"));
+        self.sign_and_publish();
+    }
+
     /// `key` (labelled `label`) attests `name` `version` as `kind`, through the editor
     /// (which checks the attestation), and publishes.
     pub fn attest(
