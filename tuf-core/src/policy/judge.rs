@@ -1235,6 +1235,13 @@ mod tests {
             .attestations
             .push(attestation("alice", ALICE, AttestationKind::Review));
         assert!(Judge::new(&p, &registry).judge("good", &reviewed).is_ok());
+        // An exception, a human's decision, admits it too.
+        let excepted = policy(
+            "[scan]\nhold-above = 40\n[[exception]]\ncrate = \"good\"\nversion = \"=1.1.0\"\nreason = \"read by hand\"\n",
+        );
+        assert!(Judge::new(&excepted, &registry)
+            .judge("good", &scanned(90))
+            .is_ok());
         // An invalid review counts for nothing.
         let mut forged = scanned(90);
         let mut review = attestation("alice", ALICE, AttestationKind::Review);
