@@ -142,3 +142,45 @@ fn known_good_updates_of_real_crates_score_below_the_hold_threshold() {
         common::describe_output(&output)
     );
 }
+
+#[test]
+fn release_add_scan_records_the_score_against_the_stored_previous_release() {
+    let ws = Workspace::new();
+    ws.init_and_publish(2);
+    let first = ws.tarball("gadget", "1.0.0");
+    ws.ok("repo", &["release", "add", &first]);
+    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+    let second = tuf_crates_tests::crate_tarball::build_crate_tarball_with_files(
+        "gadget",
+        "1.1.0",
+        &[],
+        &[
+            (
+                "src/lib.rs",
+                "pub fn version() -> &'static str { \"1.1.0\" }\n",
+            ),
+            (
+                "build.rs",
+                "fn main() { let _ = std::process::Command::new(\"curl\").status(); }\n",
+            ),
+        ],
+    );
+    let path = ws.path("gadget-1.1.0.crate");
+    std::fs::write(&path, second).unwrap();
+    let added = ws.json(
+        "repo",
+        &["release", "add", "--scan", path.to_str().unwrap()],
+    );
+    assert_eq!(added["added"][0]["scan_score"], 45, "{added:#}");
+    let staged: String = ["unclaimed-0", "unclaimed-1", "unclaimed-2", "unclaimed-3"]
+        .iter()
+        .filter_map(|bin| std::fs::read_to_string(ws.path(&format!("repo/staged/{bin}.json"))).ok())
+        .collect();
+    assert!(staged.contains("\"against\": \"1.0.0\""), "{staged}");
+    assert!(
+        staged.contains("build.rs:1: the build script spawns processes (25)"),
+        "{staged}"
+    );
+    ws.ok("repo", &["publish", "--online-key", &ws.pem("online")]);
+    assert_eq!(ws.json("repo", &["verify"])["ok"], true);
+}

@@ -9,7 +9,9 @@ use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
 use tuf_core::attestation::{Attestation, AttestationKind};
 use tuf_core::client::{Fetcher, HttpFetcher};
-use tuf_core::crate_archive::{read_crate_release, release_index_entry, ArchiveLimits};
+use tuf_core::crate_archive::{
+    read_crate_files, read_crate_release, release_index_entry, ArchiveLimits,
+};
 use tuf_core::index_entry::{sparse_index_path, IndexEntry};
 use tuf_core::repository::Repository;
 use tuf_core::Signer;
@@ -64,6 +66,11 @@ pub enum ReleaseCommand {
         /// beside the key, else its file name].
         #[arg(long, value_name = "LABEL")]
         label: Option<String>,
+        /// Also run the release scanner on each against the newest earlier version
+        /// signed here (its stored tarball, or with `--index` upstream's), and record the
+        /// score and flags in its signed target (spec/scanner.md).
+        #[arg(long)]
+        scan: bool,
     },
     /// Sign releases an upstream sparse registry serves (the public registry by
     /// default), without keeping their tarballs: a vetted mirror. Each tarball is
@@ -142,6 +149,9 @@ struct Added {
     entry: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     attested_by: Option<String>,
+    /// With `--scan`: the release scanner's score, recorded in the signed target.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scan_score: Option<u32>,
 }
 
 /// The label to attest with: given, else the `.pub.json` beside the key, else the file
@@ -197,6 +207,78 @@ fn registry_entry(
     )))
 }
 
+/// `release add --scan`: the scanner's report on `name` `version` (`tarball`) against
+/// the newest earlier version signed here: its stored tarball, else upstream's through
+/// `upstream` (a fetcher and the sparse index), checked against the signed entry's cksum.
+fn scan_against_previous(
+    repo: &mut Repository,
+    upstream: Option<(&HttpFetcher, &str)>,
+    name: &str,
+    version: &str,
+    tarball: &[u8],
+    limits: &ArchiveLimits,
+) -> Result<tuf_core::scan::ScanReport, Error> {
+    let new = read_crate_files(&format!("{name}-{version}.crate"), tarball, limits)?;
+    let (index, _) = repo.crate_index(name)?;
+    let this = semver::Version::parse(version).ok();
+    let previous = index
+        .lines
+        .iter()
+        .filter_map(|l| {
+            semver::Version::parse(&l.entry.vers)
+                .ok()
+                .map(|v| (v, &l.entry))
+        })
+        .filter(|(v, _)| this.as_ref().is_some_and(|t| v < t))
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, entry)| entry.clone());
+    let old = match previous {
+        None => None,
+        Some(entry) => {
+            let bytes = match repo.stored_release(&entry.name, &entry.vers)? {
+                Some(bytes) => bytes,
+                None => {
+                    let Some((fetcher, index)) = upstream else {
+                        return Err(Error::msg(format!(
+                            "--scan: the tarball of {} {} (the version to compare with) is not \
+                             stored here: give --index to fetch it from upstream",
+                            entry.name, entry.vers
+                        )));
+                    };
+                    let index = format!("{}/", index.trim_end_matches('/'));
+                    let fetch = |url: &str, max: u64| {
+                        super::upstream::fetch_with_retries(fetcher, url, max, 3)
+                    };
+                    let dl = super::upstream::registry_dl(&fetch, &index)?;
+                    let url = tuf_core::index_entry::download_url(
+                        &dl,
+                        &entry.name,
+                        &entry.vers,
+                        &entry.cksum,
+                    );
+                    let bytes = fetch(&url, limits.max_tarball_bytes)?;
+                    let sha256 = tuf_core::hash::sha256_hashes(&bytes)
+                        .remove("sha256")
+                        .unwrap_or_default();
+                    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
+                        return Err(Error::msg(format!(
+                            "{url}: sha256 {sha256} is not the signed cksum {}",
+                            entry.cksum
+                        )));
+                    }
+                    bytes
+                }
+            };
+            Some(read_crate_files(
+                &format!("{}-{}.crate", entry.name, entry.vers),
+                &bytes,
+                limits,
+            )?)
+        }
+    };
+    Ok(tuf_core::scan::scan(old.as_ref(), &new))
+}
+
 fn attest(
     repo: &mut Repository,
     name: &str,
@@ -221,6 +303,7 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
             index,
             attest_key,
             label,
+            scan,
         } => {
             let limits = ArchiveLimits::default();
             let fetcher = match &index {
@@ -274,15 +357,34 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
                     repo.add_attestation(attestation, now)?;
                     attested_by = Some(label.clone());
                 }
+                let mut scan_score = None;
+                if scan {
+                    let report = scan_against_previous(
+                        &mut repo,
+                        fetcher.as_ref().zip(index.as_deref()),
+                        &release.name,
+                        &release.version,
+                        &release.bytes,
+                        &limits,
+                    )?;
+                    repo.record_scan(
+                        &release.name,
+                        &release.version,
+                        &tuf_core::scan::recorded(&report),
+                        now,
+                    )?;
+                    scan_score = Some(report.score);
+                }
                 tracing::info!(path = %outcome.path, role = %outcome.role, "release staged");
                 added.push(Added {
                     name: release.name,
                     version: release.version,
                     path: outcome.path,
                     role: outcome.role,
-                    unchanged: outcome.unchanged && attested_by.is_none(),
+                    unchanged: outcome.unchanged && attested_by.is_none() && scan_score.is_none(),
                     entry: source,
                     attested_by,
+                    scan_score,
                 });
                 bar.inc();
             }
@@ -296,6 +398,10 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
                         .as_ref()
                         .map(|l| format!(", attested by {l}"))
                         .unwrap_or_default();
+                    let attested = match a.scan_score {
+                        Some(score) => format!("{attested}, scanner score {score}"),
+                        None => attested,
+                    };
                     if a.unchanged {
                         crate::say!(
                             "unchanged: {} {} (already listed by {})",

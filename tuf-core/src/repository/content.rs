@@ -439,6 +439,41 @@ impl Repository {
         ))
     }
 
+    /// The tarball of `name` `version` as this repository stores it (staged or
+    /// published), checked against its signed length and hashes; `None` when the
+    /// release is not signed here or its tarball stays upstream.
+    pub fn stored_release(
+        &mut self,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, RepositoryError> {
+        let path = crate_target_path(name, version)?;
+        let role = self.role_for_path(&path)?;
+        let Some(info) = self
+            .current_targets(&role)?
+            .and_then(|doc| doc.signed().targets.get(&path).cloned())
+        else {
+            return Ok(None);
+        };
+        if layout::tarball_is_upstream(&path, &info) {
+            return Ok(None);
+        }
+        for dir in [
+            self.staged_dir().join("targets"),
+            self.published_dir().join("targets"),
+        ] {
+            if dir.join(hashed_target_path(&path, &info)?).exists() {
+                return super::audit::check_target_file(&dir, &path, &info, true)
+                    .map(Some)
+                    .map_err(|e| RepositoryError::InvalidEdit {
+                        role,
+                        message: e.to_string(),
+                    });
+            }
+        }
+        Ok(None)
+    }
+
     /// Records the release scanner's result in the signed target of `name` `version`
     /// ([`layout::RecordedScan`]); the role that lists it is staged for its keys. Returns
     /// that role, and whether anything changed.
