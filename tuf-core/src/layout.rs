@@ -609,4 +609,70 @@ mod tests {
             Err(LayoutError::Version { source: None, .. })
         ));
     }
+
+    #[test]
+    fn the_upstream_mark_and_a_recorded_scan_live_side_by_side_within_their_caps() {
+        let path = "crates/a/a/a-1.0.0.crate";
+        let mut info = crate::metadata::TargetFile::from_bytes(b"tarball");
+        // Another tool's custom field is kept.
+        info.unrecognized_fields
+            .insert("custom".into(), serde_json::json!({"other": 1}));
+        assert!(!tarball_is_upstream(path, &info));
+        mark_tarball_upstream(&mut info);
+        assert!(tarball_is_upstream(path, &info));
+        assert!(
+            !tarball_is_upstream("crates/a/a/index", &info),
+            "only a .crate is upstream's"
+        );
+        let scan = RecordedScan {
+            score: 45,
+            against: Some("0.9.0".into()),
+            flags: vec!["x".repeat(MAX_RECORDED_FLAG_BYTES + 10); MAX_RECORDED_FLAGS + 3],
+        };
+        record_scan(&mut info, &scan);
+        assert!(tarball_is_upstream(path, &info), "recording keeps the mark");
+        assert_eq!(info.custom().unwrap()["other"], 1);
+        let recorded = recorded_scan(&info).unwrap();
+        assert_eq!(recorded.score, 45);
+        assert_eq!(recorded.flags.len(), MAX_RECORDED_FLAGS);
+        assert!(recorded
+            .flags
+            .iter()
+            .all(|f| f.len() == MAX_RECORDED_FLAG_BYTES));
+        // A custom that is not an object is replaced; an ill-formed or oversized scan in
+        // signed metadata reads as none.
+        info.unrecognized_fields
+            .insert("custom".into(), serde_json::json!("text"));
+        mark_tarball_upstream(&mut info);
+        assert!(tarball_is_upstream(path, &info));
+        info.unrecognized_fields.insert(
+            "custom".into(),
+            serde_json::json!({SCAN_FIELD: {"score": "high", "against": null, "flags": []}}),
+        );
+        assert_eq!(recorded_scan(&info), None);
+        let too_many: Vec<String> = vec!["f".into(); MAX_RECORDED_FLAGS + 1];
+        info.unrecognized_fields.insert(
+            "custom".into(),
+            serde_json::json!({SCAN_FIELD: {"score": 1, "against": null, "flags": too_many}}),
+        );
+        assert_eq!(recorded_scan(&info), None);
+        let long = vec!["é".repeat(MAX_RECORDED_FLAG_BYTES)];
+        info.unrecognized_fields.insert(
+            "custom".into(),
+            serde_json::json!({SCAN_FIELD: {"score": 1, "against": null, "flags": long}}),
+        );
+        assert_eq!(recorded_scan(&info), None);
+        // Truncation keeps UTF-8 whole.
+        let mut fresh = crate::metadata::TargetFile::from_bytes(b"t");
+        record_scan(
+            &mut fresh,
+            &RecordedScan {
+                score: 1,
+                against: None,
+                flags: vec!["é".repeat(MAX_RECORDED_FLAG_BYTES)],
+            },
+        );
+        let flag = &recorded_scan(&fresh).unwrap().flags[0];
+        assert!(flag.len() <= MAX_RECORDED_FLAG_BYTES && flag.len() >= MAX_RECORDED_FLAG_BYTES - 1);
+    }
 }
