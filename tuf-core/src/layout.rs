@@ -669,10 +669,12 @@ mod tests {
             &RecordedScan {
                 score: 1,
                 against: None,
-                flags: vec!["é".repeat(MAX_RECORDED_FLAG_BYTES)],
+                // Byte 256 falls inside a two-byte character.
+                flags: vec![format!("a{}", "é".repeat(MAX_RECORDED_FLAG_BYTES))],
             },
         );
         let flag = &recorded_scan(&fresh).unwrap().flags[0];
+        assert_eq!(flag.len(), MAX_RECORDED_FLAG_BYTES - 1);
         assert!(flag.len() <= MAX_RECORDED_FLAG_BYTES && flag.len() >= MAX_RECORDED_FLAG_BYTES - 1);
     }
 }
