@@ -19,15 +19,6 @@ use tuf_core::attestation::AttestationKind;
 use tuf_core::layout::RecordedScan;
 use tuf_core::{KeyAlgorithm, PrivateKey, Signer};
 
-fn locked(project: &CargoProject, name: &str) -> Vec<String> {
-    project
-        .locked_packages()
-        .into_iter()
-        .filter(|p| p.name == name)
-        .map(|p| p.version)
-        .collect()
-}
-
 /// Waits until the proxy trusts a snapshot newer than `than`.
 fn wait_for_snapshot(proxy: &Proxy, than: u64) {
     let started = Instant::now();
@@ -75,7 +66,7 @@ fn a_release_scored_above_the_threshold_waits_for_a_trusted_review() {
     );
     let project = CargoProject::new(&proxy.index_url(), &[("widget", "1")]);
     project.build().assert_success();
-    assert_eq!(locked(&project, "widget"), ["1.0.0"]);
+    assert_eq!(project.locked_versions("widget"), ["1.0.0"]);
 
     // 1.1.0: released by alice, and the scanner's recorded score is 65.
     let before = proxy.status()["trust"]["snapshot_version"]
@@ -100,7 +91,7 @@ fn a_release_scored_above_the_threshold_waits_for_a_trusted_review() {
     wait_for_snapshot(&proxy, before);
     project.update().assert_success();
     assert_eq!(
-        locked(&project, "widget"),
+        project.locked_versions("widget"),
         ["1.0.0"],
         "held: cargo stays on 1.0.0"
     );
@@ -138,6 +129,6 @@ fn a_release_scored_above_the_threshold_waits_for_a_trusted_review() {
     );
     wait_for_snapshot(&proxy, before);
     project.update().assert_success();
-    assert_eq!(locked(&project, "widget"), ["1.1.0"]);
+    assert_eq!(project.locked_versions("widget"), ["1.1.0"]);
     project.build().assert_success();
 }

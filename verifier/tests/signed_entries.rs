@@ -37,15 +37,6 @@ fn owner_key(registry: &Registry) -> PrivateKey {
 }
 
 /// Versions of `name` in a project's lockfile.
-fn locked(project: &CargoProject, name: &str) -> Vec<String> {
-    project
-        .locked_packages()
-        .into_iter()
-        .filter(|p| p.name == name)
-        .map(|p| p.version)
-        .collect()
-}
-
 /// `tuf-verifier explain ARGS --json`: exit code and the JSON object.
 fn explain_cli(args: &[&str]) -> (i32, serde_json::Value) {
     let output = Command::new(support::proxy::binary())
@@ -117,14 +108,14 @@ fn a_dependency_upstream_adds_to_a_signed_release_is_never_resolved_and_explain_
     // The control: straight at upstream, cargo locks sidecar for plainutil 0.1.1.
     let direct = CargoProject::new(&upstream.index_url(), &[("plainutil", "0.1")]);
     direct.generate_lockfile().assert_success();
-    assert_eq!(locked(&direct, "sidecar"), ["1.0.0"]);
+    assert_eq!(direct.locked_versions("sidecar"), ["1.0.0"]);
 
     // Through the proxy, plainutil 0.1.1 resolves as its owners signed it: no sidecar.
     let proxy = Proxy::start(&upstream, &registry.repo);
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.build().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
-    assert_eq!(locked(&project, "sidecar"), Vec::<String>::new());
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.1"]);
+    assert_eq!(project.locked_versions("sidecar"), Vec::<String>::new());
     let counts = proxy.status();
     assert_eq!(counts["index"]["lines_differing_upstream"], 1, "{counts}");
     assert_eq!(counts["index"]["lines_from_signed_index"], 2, "{counts}");
@@ -170,7 +161,7 @@ fn features_upstream_adds_to_a_signed_release_are_not_what_cargo_sees() {
     let direct = CargoProject::new(&upstream.index_url(), &[]);
     std::fs::write(direct.workspace().join("Cargo.toml"), manifest).unwrap();
     direct.generate_lockfile().assert_success();
-    assert_eq!(locked(&direct, "plainutil"), ["0.1.1"]);
+    assert_eq!(direct.locked_versions("plainutil"), ["0.1.1"]);
 
     // No signed version has the feature: cargo cannot resolve it through the proxy.
     let proxy = Proxy::start(&upstream, &registry.repo);
@@ -194,7 +185,7 @@ fn owners_yank_for_good_and_upstream_may_yank_but_never_unyank() {
     let proxy = Proxy::start(&upstream, &registry.repo);
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.0"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.0"]);
     let explanation = explain_cli(&["plainutil", "0.1.1", "--proxy", proxy.url()]).1;
     let yanked = version(&explanation, "0.1.1");
     assert_eq!(yanked["yanked"], true, "{explanation}");
@@ -208,7 +199,7 @@ fn owners_yank_for_good_and_upstream_may_yank_but_never_unyank() {
     let proxy = Proxy::start(&upstream, &registry.repo);
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.0"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.0"]);
     let counts = proxy.status();
     assert_eq!(counts["index"]["lines_yanked_upstream"], 1, "{counts}");
     let explanation = explain_here(&registry, &upstream, "plainutil");
@@ -221,7 +212,7 @@ fn owners_yank_for_good_and_upstream_may_yank_but_never_unyank() {
     registry.set_yanked("plainutil", "0.1.1", false);
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.1"]);
 }
 
 #[test]
@@ -232,12 +223,16 @@ fn a_withheld_version_or_a_crate_upstream_denies_is_still_served_from_the_signed
     let upstream = Upstream::start(&registry);
     let direct = CargoProject::new(&upstream.index_url(), &[("plainutil", "0.1")]);
     direct.generate_lockfile().assert_success();
-    assert_eq!(locked(&direct, "plainutil"), ["0.1.0"], "the control");
+    assert_eq!(
+        direct.locked_versions("plainutil"),
+        ["0.1.0"],
+        "the control"
+    );
 
     let proxy = Proxy::start(&upstream, &registry.repo);
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.build().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.1"]);
     let counts = proxy.status();
     assert_eq!(counts["index"]["lines_withheld_upstream"], 1, "{counts}");
     let log = proxy.stderr();
@@ -252,7 +247,7 @@ fn a_withheld_version_or_a_crate_upstream_denies_is_still_served_from_the_signed
     registry.remove_index_file("plainutil");
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.1"]);
     let explanation = explain_here(&registry, &upstream, "plainutil");
     assert_eq!(explanation["upstream"], "not found", "{explanation}");
     assert_eq!(version(&explanation, "0.1.0")["upstream_line"], "missing");
@@ -311,7 +306,7 @@ fn attestations_are_checked_and_invalid_ones_count_for_nothing() {
     // cargo never sees attestations, and resolves as before.
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
-    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.1"]);
     let index = get_index(&proxy, "plainutil").text().unwrap();
     assert!(!index.contains("x-tuf-crates-attestations"), "{index}");
 
@@ -529,7 +524,7 @@ fn the_index_answer_drops_what_it_cannot_vouch_for_one_version_at_a_time() {
     let project = CargoProject::new(&proxy.index_url(), &[("plainutil", "0.1")]);
     project.generate_lockfile().assert_success();
     // 0.1.1 by its cksum (signed entries not required), 0.9.0 dropped, not the crate.
-    assert_eq!(locked(&project, "plainutil"), ["0.1.1"]);
+    assert_eq!(project.locked_versions("plainutil"), ["0.1.1"]);
     let counts = proxy.status();
     assert_eq!(counts["index"]["lines_dropped"], 2, "{counts}");
     assert_eq!(counts["index"]["lines_checksum_only"], 1, "{counts}");

@@ -125,15 +125,6 @@ fn policy_dir() -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
-fn locked(project: &CargoProject, name: &str) -> Vec<String> {
-    project
-        .locked_packages()
-        .into_iter()
-        .filter(|p| p.name == name)
-        .map(|p| p.version)
-        .collect()
-}
-
 /// The proxy's explanation of `name`, as JSON.
 fn explain(proxy: &Proxy, name: &str) -> serde_json::Value {
     let body = support::http_client(None)
@@ -180,7 +171,7 @@ fn an_untrusted_developer_is_named_with_the_line_to_add_and_trusting_them_fixes_
     write_policy(&policy, &text);
     wait_for_generation(&proxy, generation);
     project.build().assert_success();
-    assert_eq!(locked(&project, "parameters"), ["0.3.1"]);
+    assert_eq!(project.locked_versions("parameters"), ["0.3.1"]);
 }
 
 #[test]
@@ -285,7 +276,7 @@ fn an_untrusted_newer_version_is_hidden_and_cargo_locks_the_trusted_one() {
     let proxy = proxy_with_policy(&upstream, &registry, &policy);
     let project = CargoProject::new(&proxy.index_url(), &[("solo", "1")]);
     project.build().assert_success();
-    assert_eq!(locked(&project, "solo"), ["1.0.0"]);
+    assert_eq!(project.locked_versions("solo"), ["1.0.0"]);
     // Each answer for solo hid one line (1.1.0).
     let status = proxy.status();
     let hidden = status["index"]["lines_dropped_policy"].as_u64().unwrap();

@@ -20,11 +20,14 @@ use anyhow::{Context, Error};
 use clap::Args;
 use serde::{Deserialize, Serialize};
 use tuf_core::client::{FetchError, HttpFetcher};
-use tuf_core::crate_archive::{parse_crate_release, ArchiveLimits};
+use tuf_core::crate_archive::{parse_crate_release, read_crate_files, ArchiveLimits};
 use tuf_core::index_entry::{download_url, sparse_index_path, IndexEntry};
 use tuf_core::repository::{Problem, Repository, Severity, UpstreamRelease, UpstreamReleaseFile};
 
-use super::upstream::{fetch_with_retries, parallel, registry_dl, FetchFn, MAX_INDEX_FILE_BYTES};
+use super::upstream::{
+    fetch_checked_tarball, fetch_with_retries, newest_earlier, parallel, registry_dl, FetchFn,
+    MAX_INDEX_FILE_BYTES,
+};
 use crate::output::{emit_outcome, Bar};
 use crate::secrets::read_capped;
 use crate::GlobalArgs;
@@ -425,12 +428,13 @@ pub fn import(
         to_fetch,
         jobs,
         |job| {
+            // With --scan the tarball just fetched is scanned, not fetched again.
             let result = fetch_release(&fetch, &dl, &job.entry, &limits).and_then(
-                |(mut release, length)| {
+                |(mut release, tarball)| {
                     if scan {
-                        scan_release(&fetch, &dl, &job, &mut release, &limits)?;
+                        scan_release(&fetch, &dl, &job, &tarball, &mut release, &limits)?;
                     }
-                    Ok((release, length))
+                    Ok((release, tarball.len() as u64))
                 },
             );
             (job, result)
@@ -659,62 +663,34 @@ fn resolve(
 
 /// The newest version of `lines` earlier than `entry`'s that upstream has not yanked.
 fn previous_of(entry: &IndexEntry, lines: &[IndexEntry]) -> Option<IndexEntry> {
-    let version = semver::Version::parse(&entry.vers).ok()?;
-    lines
-        .iter()
-        .filter(|e| !e.yanked)
-        .filter_map(|e| {
-            semver::Version::parse(&e.vers)
-                .ok()
-                .filter(|v| *v < version)
-                .map(|v| (v, e))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, e)| e.clone())
+    newest_earlier(&entry.vers, lines.iter().filter(|e| !e.yanked)).cloned()
 }
 
-/// Fetches a checked tarball's files (its sha256 must be the entry's cksum).
-fn fetch_files(
-    fetch: &FetchFn<'_>,
-    dl: &str,
-    entry: &IndexEntry,
-    limits: &ArchiveLimits,
-) -> Result<tuf_core::crate_archive::CrateFiles<Vec<u8>>, String> {
-    let url = download_url(dl, &entry.name, &entry.vers, &entry.cksum);
-    let bytes =
-        fetch(&url, limits.max_tarball_bytes).map_err(|e| format!("fetching {url}: {e}"))?;
-    let sha256 = tuf_core::hash::sha256_hashes(&bytes)
-        .remove("sha256")
-        .unwrap_or_default();
-    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
-        return Err(format!(
-            "{url}: sha256 {sha256} is not the index's cksum {}",
-            entry.cksum
-        ));
-    }
-    tuf_core::crate_archive::read_crate_files(
-        &format!("{}-{}.crate", entry.name, entry.vers),
-        &bytes,
-        limits,
-    )
-    .map_err(|e| format!("{url}: {e}"))
-}
-
-/// `--scan`: scans the release against its previous version and records the result in
-/// its target.
+/// `--scan`: scans the release (its tarball, `tarball`, already checked) against its
+/// previous version and records the result in its target.
 fn scan_release(
     fetch: &FetchFn<'_>,
     dl: &str,
     job: &Job,
+    tarball: &[u8],
     release: &mut UpstreamRelease,
     limits: &ArchiveLimits,
 ) -> Result<(), String> {
-    let new = fetch_files(fetch, dl, &job.entry, limits).map_err(|e| format!("scanning: {e}"))?;
+    let files = |entry: &IndexEntry, bytes: &[u8]| {
+        read_crate_files(
+            &format!("{}-{}.crate", entry.name, entry.vers),
+            bytes,
+            limits,
+        )
+        .map_err(|e| format!("scanning {} {}: {e}", entry.name, entry.vers))
+    };
+    let new = files(&job.entry, tarball)?;
     let old = match &job.previous {
-        Some(previous) => Some(
-            fetch_files(fetch, dl, previous, limits)
-                .map_err(|e| format!("scanning against {}: {e}", previous.vers))?,
-        ),
+        Some(previous) => {
+            let bytes = fetch_checked_tarball(fetch, dl, previous, limits.max_tarball_bytes)
+                .map_err(|e| format!("scanning against {}: {e}", previous.vers))?;
+            Some(files(previous, &bytes)?)
+        }
         None => None,
     };
     let report = tuf_core::scan::scan(old.as_ref(), &new);
@@ -723,33 +699,20 @@ fn scan_release(
 }
 
 /// Fetches and checks one release's tarball: a well-formed release of the entry's name
-/// and version whose sha256 is the entry's cksum. Returns what to stage and its length.
+/// and version whose sha256 is the entry's cksum. Returns what to stage and the tarball.
 fn fetch_release(
     fetch: &FetchFn<'_>,
     dl: &str,
     entry: &IndexEntry,
     limits: &ArchiveLimits,
-) -> Result<(UpstreamRelease, u64), String> {
-    let url = download_url(dl, &entry.name, &entry.vers, &entry.cksum);
-    let bytes = fetch(&url, limits.max_tarball_bytes).map_err(|e| match e {
-        FetchError::NotFound { .. } => format!("upstream has no such tarball ({url})"),
-        other => format!("fetching the tarball: {other}"),
-    })?;
-    let sha256 = tuf_core::hash::sha256_hashes(&bytes)
-        .remove("sha256")
-        .unwrap_or_default();
-    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
-        return Err(format!(
-            "the tarball from {url} has sha256 {sha256}, not the index's cksum {}: refused",
-            entry.cksum
-        ));
-    }
+) -> Result<(UpstreamRelease, Vec<u8>), String> {
+    let bytes = fetch_checked_tarball(fetch, dl, entry, limits.max_tarball_bytes)?;
     let file_name = format!("{}-{}.crate", entry.name, entry.vers);
-    let release = parse_crate_release(&file_name, bytes, limits)
-        .map_err(|e| format!("the tarball from {url} is not a release of it: {e}"))?;
-    let length = release.bytes.len() as u64;
+    let release = parse_crate_release(&file_name, bytes, limits).map_err(|e| {
+        format!("the tarball of {file_name} from upstream is not a release of it: {e}")
+    })?;
     Ok((
         UpstreamRelease::new(&entry.name, &entry.vers, &release.bytes, entry.clone()),
-        length,
+        release.bytes,
     ))
 }

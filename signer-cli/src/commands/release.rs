@@ -220,18 +220,8 @@ fn scan_against_previous(
 ) -> Result<tuf_core::scan::ScanReport, Error> {
     let new = read_crate_files(&format!("{name}-{version}.crate"), tarball, limits)?;
     let (index, _) = repo.crate_index(name)?;
-    let this = semver::Version::parse(version).ok();
-    let previous = index
-        .lines
-        .iter()
-        .filter_map(|l| {
-            semver::Version::parse(&l.entry.vers)
-                .ok()
-                .map(|v| (v, &l.entry))
-        })
-        .filter(|(v, _)| this.as_ref().is_some_and(|t| v < t))
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, entry)| entry.clone());
+    let previous =
+        super::upstream::newest_earlier(version, index.lines.iter().map(|l| &l.entry)).cloned();
     let old = match previous {
         None => None,
         Some(entry) => {
@@ -250,23 +240,13 @@ fn scan_against_previous(
                         super::upstream::fetch_with_retries(fetcher, url, max, 3)
                     };
                     let dl = super::upstream::registry_dl(&fetch, &index)?;
-                    let url = tuf_core::index_entry::download_url(
+                    super::upstream::fetch_checked_tarball(
+                        &fetch,
                         &dl,
-                        &entry.name,
-                        &entry.vers,
-                        &entry.cksum,
-                    );
-                    let bytes = fetch(&url, limits.max_tarball_bytes)?;
-                    let sha256 = tuf_core::hash::sha256_hashes(&bytes)
-                        .remove("sha256")
-                        .unwrap_or_default();
-                    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
-                        return Err(Error::msg(format!(
-                            "{url}: sha256 {sha256} is not the signed cksum {}",
-                            entry.cksum
-                        )));
-                    }
-                    bytes
+                        &entry,
+                        limits.max_tarball_bytes,
+                    )
+                    .map_err(Error::msg)?
                 }
             };
             Some(read_crate_files(

@@ -18,7 +18,9 @@ use tuf_core::layout::crate_target_path;
 use tuf_core::repository::Repository;
 use tuf_core::scan::{self, Finding, FindingKind, ScanReport, DEFAULT_HOLD_ABOVE};
 
-use super::upstream::{fetch_with_retries, registry_dl, MAX_INDEX_FILE_BYTES};
+use super::upstream::{
+    fetch_checked_tarball, fetch_with_retries, newest_earlier, registry_dl, MAX_INDEX_FILE_BYTES,
+};
 use crate::output::emit;
 use crate::GlobalArgs;
 
@@ -112,15 +114,17 @@ pub fn review(global: &GlobalArgs, args: &ReviewArgs) -> Result<ExitCode, Error>
     let limits = ArchiveLimits::default();
     let fetch_release =
         |repo: Option<&mut Repository>, entry: &IndexEntry| -> Result<Fetched, Error> {
-            let url = download_url(&dl, &entry.name, &entry.vers, &entry.cksum);
-            let tarball = fetch(&url, limits.max_tarball_bytes)
-                .with_context(|| format!("fetching {} {}", entry.name, entry.vers))?;
             let signed = match repo {
                 Some(repo) => signed_target(repo, &entry.name, &entry.vers)?,
                 None => None,
             };
-            let checked_by = match &signed {
+            let (tarball, checked_by) = match &signed {
                 Some(info) => {
+                    // Signed here: the signed length bounds the fetch, and every signed
+                    // digest must match.
+                    let url = download_url(&dl, &entry.name, &entry.vers, &entry.cksum);
+                    let tarball = fetch(&url, info.length)
+                        .with_context(|| format!("fetching {} {}", entry.name, entry.vers))?;
                     tuf_core::hash::verify_length_and_hashes(
                         &tarball,
                         Some(info.length),
@@ -132,20 +136,13 @@ pub fn review(global: &GlobalArgs, args: &ReviewArgs) -> Result<ExitCode, Error>
                             entry.name, entry.vers
                         )
                     })?;
-                    "its signed length and hashes"
+                    (tarball, "its signed length and hashes")
                 }
-                None => {
-                    let sha256 = tuf_core::hash::sha256_hashes(&tarball)
-                        .remove("sha256")
-                        .unwrap_or_default();
-                    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
-                        return Err(Error::msg(format!(
-                            "{url}: sha256 {sha256} is not the index's cksum {}: refused",
-                            entry.cksum
-                        )));
-                    }
-                    "the index line's cksum (this repository does not sign it)"
-                }
+                None => (
+                    fetch_checked_tarball(&fetch, &dl, entry, limits.max_tarball_bytes)
+                        .map_err(Error::msg)?,
+                    "the index line's cksum (this repository does not sign it)",
+                ),
             };
             let files = read_crate_files(
                 &format!("{}-{}.crate", entry.name, entry.vers),
@@ -211,33 +208,30 @@ fn previous_version(
     new: &IndexEntry,
     lines: &[IndexEntry],
 ) -> Result<(Option<String>, &'static str), Error> {
-    let Ok(new_version) = semver::Version::parse(&new.vers) else {
+    if semver::Version::parse(&new.vers).is_err() {
         return Ok((None, "the version is not semver: compared with nothing"));
-    };
-    let earlier = |v: &str| semver::Version::parse(v).ok().filter(|v| *v < new_version);
+    }
     if let Some(repo) = repo {
         let (index, _) = repo.crate_index(&new.name)?;
-        let attested = index
-            .lines
-            .iter()
-            .filter(|l| !l.attestations.is_empty())
-            .filter_map(|l| earlier(&l.entry.vers).map(|v| (v, l.entry.vers.clone())))
-            .max();
-        if let Some((_, version)) = attested {
+        let attested = newest_earlier(
+            &new.vers,
+            index
+                .lines
+                .iter()
+                .filter(|l| !l.attestations.is_empty())
+                .map(|l| &l.entry),
+        );
+        if let Some(entry) = attested {
             return Ok((
-                Some(version),
+                Some(entry.vers.clone()),
                 "the newest earlier version this repository has an attestation for",
             ));
         }
     }
-    let upstream = lines
-        .iter()
-        .filter(|e| !e.yanked)
-        .filter_map(|e| earlier(&e.vers).map(|v| (v, e.vers.clone())))
-        .max();
+    let upstream = newest_earlier(&new.vers, lines.iter().filter(|e| !e.yanked));
     Ok(match upstream {
-        Some((_, version)) => (
-            Some(version),
+        Some(entry) => (
+            Some(entry.vers.clone()),
             "the newest earlier version upstream (none is attested here)",
         ),
         None => (
@@ -296,18 +290,13 @@ fn annotate(
                         "attested by {label} ({}…), a key that never attested {name} before",
                         keyid.get(..8).unwrap_or(&keyid)
                     ),
+                    dependency: None,
                 });
             }
         }
     }
     for finding in &mut report.findings {
-        if !matches!(
-            finding.kind,
-            FindingKind::NewDependency | FindingKind::NewBuildDependency
-        ) {
-            continue;
-        }
-        let Some(dependency) = finding.message.split('`').nth(1).map(str::to_owned) else {
+        let Some(dependency) = finding.dependency.clone() else {
             continue;
         };
         let signed = repo

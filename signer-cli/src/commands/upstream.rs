@@ -8,11 +8,56 @@ use std::time::Duration;
 use anyhow::{Context, Error};
 use serde::Deserialize;
 use tuf_core::client::{FetchError, Fetcher};
+use tuf_core::index_entry::{download_url, IndexEntry};
 
 /// Largest upstream `config.json` read.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
 /// Largest upstream index file read (the proxy's default `max_index_size`).
 pub const MAX_INDEX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// The tarball of `entry` from the download template `dl`, at most `max` bytes, refused
+/// unless its sha256 is the entry's `cksum`. The error is in words, naming the URL.
+pub fn fetch_checked_tarball(
+    fetch: &FetchFn<'_>,
+    dl: &str,
+    entry: &IndexEntry,
+    max: u64,
+) -> Result<Vec<u8>, String> {
+    let url = download_url(dl, &entry.name, &entry.vers, &entry.cksum);
+    let bytes = fetch(&url, max).map_err(|e| match e {
+        FetchError::NotFound { .. } => format!("upstream has no such tarball ({url})"),
+        other => format!("fetching the tarball: {other}"),
+    })?;
+    let sha256 = tuf_core::hash::sha256_hashes(&bytes)
+        .remove("sha256")
+        .unwrap_or_default();
+    if !sha256.eq_ignore_ascii_case(&entry.cksum) {
+        return Err(format!(
+            "the tarball from {url} has sha256 {sha256}, not the index's cksum {}: refused",
+            entry.cksum
+        ));
+    }
+    Ok(bytes)
+}
+
+/// The newest of `candidates` whose version is earlier than `version` (semver; `None`
+/// when `version` is not semver or nothing is earlier).
+pub fn newest_earlier<'a>(
+    version: &str,
+    candidates: impl IntoIterator<Item = &'a IndexEntry>,
+) -> Option<&'a IndexEntry> {
+    let version = semver::Version::parse(version).ok()?;
+    candidates
+        .into_iter()
+        .filter_map(|e| {
+            semver::Version::parse(&e.vers)
+                .ok()
+                .filter(|v| *v < version)
+                .map(|v| (v, e))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, e)| e)
+}
 
 /// A bounded fetch of one URL (retried).
 pub type FetchFn<'a> = dyn Fn(&str, u64) -> Result<Vec<u8>, FetchError> + Sync + 'a;

@@ -74,6 +74,9 @@ pub struct Finding {
     pub weight: u32,
     /// In words.
     pub message: String,
+    /// The crate a new-dependency finding is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dependency: Option<String>,
 }
 
 /// A file added, removed or changed, with its line counts.
@@ -316,6 +319,39 @@ pub fn scan(old: Option<&CrateFiles<Vec<u8>>>, new: &CrateFiles<Vec<u8>>) -> Sca
     let old_files = old.map_or(&empty, |o| &o.files);
     let mut findings = Vec::new();
     let mut files = Vec::new();
+    // The manifest: new dependencies first, each naming its crate.
+    let before = old.map(manifest_facts).unwrap_or_default();
+    let after = manifest_facts(new);
+    let new_dependencies = after
+        .dependencies
+        .difference(&before.dependencies)
+        .map(|d| {
+            (
+                FindingKind::NewDependency,
+                d,
+                format!("new dependency `{d}`"),
+            )
+        });
+    let new_build_dependencies = after
+        .build_dependencies
+        .difference(&before.build_dependencies)
+        .map(|d| {
+            (
+                FindingKind::NewBuildDependency,
+                d,
+                format!("new build dependency `{d}`: it runs at build time"),
+            )
+        });
+    for (kind, dependency, message) in new_dependencies.chain(new_build_dependencies) {
+        findings.push(Finding {
+            kind,
+            file: Some("Cargo.toml".to_owned()),
+            line: None,
+            weight: weight(kind),
+            message,
+            dependency: Some(dependency.clone()),
+        });
+    }
     let mut finding =
         |kind: FindingKind, file: Option<&str>, line: Option<usize>, message: String| {
             findings.push(Finding {
@@ -324,31 +360,10 @@ pub fn scan(old: Option<&CrateFiles<Vec<u8>>>, new: &CrateFiles<Vec<u8>>) -> Sca
                 line,
                 weight: weight(kind),
                 message,
+                dependency: None,
             })
         };
 
-    // The manifest.
-    let before = old.map(manifest_facts).unwrap_or_default();
-    let after = manifest_facts(new);
-    for dependency in after.dependencies.difference(&before.dependencies) {
-        finding(
-            FindingKind::NewDependency,
-            Some("Cargo.toml"),
-            None,
-            format!("new dependency `{dependency}`"),
-        );
-    }
-    for dependency in after
-        .build_dependencies
-        .difference(&before.build_dependencies)
-    {
-        finding(
-            FindingKind::NewBuildDependency,
-            Some("Cargo.toml"),
-            None,
-            format!("new build dependency `{dependency}`: it runs at build time"),
-        );
-    }
     if after.proc_macro && !before.proc_macro {
         finding(
             FindingKind::BecomesProcMacro,

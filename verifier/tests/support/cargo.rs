@@ -321,6 +321,15 @@ impl CargoProject {
             .unwrap_or_default()
     }
 
+    /// The versions of `name` in the lockfile.
+    pub fn locked_versions(&self, name: &str) -> Vec<String> {
+        self.locked_packages()
+            .into_iter()
+            .filter(|p| p.name == name)
+            .map(|p| p.version)
+            .collect()
+    }
+
     /// The checksum `Cargo.lock` records for `name` `version`.
     pub fn locked_checksum(&self, name: &str, version: &str) -> Option<String> {
         self.locked_packages()
