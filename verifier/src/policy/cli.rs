@@ -747,6 +747,11 @@ mod tests {
             tuf_core::policy::file::Rule::default(),
             "{text}"
         );
+        // A path that cannot be opened for another reason than its absence is an
+        // error, not a new file.
+        let under_a_file = path.join("policy.toml");
+        let error = format!("{:#}", trust(&args(&under_a_file, "alice")).unwrap_err());
+        assert!(error.starts_with("cannot read"), "{error}");
         let broken = dir.path().join("broken.toml");
         std::fs::write(&broken, "[rule]\nattestations = \"x\"\n").unwrap();
         let error = format!("{:#}", trust(&args(&broken, "alice")).unwrap_err());
