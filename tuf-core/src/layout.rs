@@ -50,12 +50,27 @@ pub const MAX_CRATE_NAME_LEN: usize = 64;
 /// Longest version string accepted.
 pub const MAX_VERSION_LEN: usize = 128;
 
+/// `text` quoted and escaped as `{:?}` shows it, cut after `max` characters with how many
+/// there were: a name from a request or a file may be any length, and a message about it
+/// must not be.
+pub fn quoted_bounded(text: &str, max: usize) -> String {
+    let total = text.chars().count();
+    if total <= max {
+        return format!("{text:?}");
+    }
+    let kept: String = text.chars().take(max).collect();
+    format!("{kept:?}… ({total} characters)")
+}
+
 /// Why a crate name, version or target path does not fit the layout.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LayoutError {
     /// Not a valid crate name.
-    #[error("invalid crate name {name:?}: {reason}")]
+    #[error(
+        "invalid crate name {}: {reason}",
+        quoted_bounded(name, MAX_CRATE_NAME_LEN)
+    )]
     CrateName {
         /// The name given.
         name: String,
@@ -63,7 +78,10 @@ pub enum LayoutError {
         reason: &'static str,
     },
     /// Not a valid namespace.
-    #[error("invalid namespace {name:?}: {reason}")]
+    #[error(
+        "invalid namespace {}: {reason}",
+        quoted_bounded(name, MAX_CRATE_NAME_LEN)
+    )]
     Namespace {
         /// The namespace given.
         name: String,
@@ -71,7 +89,7 @@ pub enum LayoutError {
         reason: &'static str,
     },
     /// Not a semantic version.
-    #[error("invalid version {version:?}: {reason}{}", source.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]
+    #[error("invalid version {}: {reason}{}", quoted_bounded(version, MAX_VERSION_LEN), source.as_ref().map(|e| format!(" ({e})")).unwrap_or_default())]
     Version {
         /// The version given.
         version: String,
@@ -676,5 +694,30 @@ mod tests {
         let flag = &recorded_scan(&fresh).unwrap().flags[0];
         assert_eq!(flag.len(), MAX_RECORDED_FLAG_BYTES - 1);
         assert!(flag.len() <= MAX_RECORDED_FLAG_BYTES && flag.len() >= MAX_RECORDED_FLAG_BYTES - 1);
+    }
+
+    #[test]
+    fn a_name_in_an_error_is_quoted_and_bounded() {
+        assert_eq!(quoted_bounded("serde", 64), "\"serde\"");
+        assert_eq!(quoted_bounded("a\nb", 64), "\"a\\nb\"");
+        let long = "x".repeat(5000);
+        let error = crate_target_path(&long, "1.0.0").unwrap_err().to_string();
+        assert_eq!(
+            error,
+            format!(
+                "invalid crate name \"{}\"… (5000 characters): longer than 64 characters",
+                "x".repeat(64)
+            )
+        );
+        assert_eq!(
+            quoted_bounded(&long[..64], 64),
+            format!("\"{}\"", &long[..64])
+        );
+        let version = format!("1.0.0-{}", "y".repeat(300));
+        let error = crate_target_path("serde", &version)
+            .unwrap_err()
+            .to_string();
+        assert!(error.len() < 250, "{error}");
+        assert!(error.contains("(306 characters)"), "{error}");
     }
 }
