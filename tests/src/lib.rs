@@ -12,6 +12,8 @@
 //!   `TUF_CRATES_PYTHON` at any interpreter with the packages of
 //!   `tests/python/requirements.txt`.
 //! * openssl: found on `PATH`, or named by `TUF_CRATES_OPENSSL`.
+//! * Chromium (the status page's browser test): found on `PATH`, or named by
+//!   `TUF_CRATES_CHROMIUM`.
 #![forbid(unsafe_code)]
 // Test support code: its job is to fail loudly, with a clear message, when a tool the
 // interop tests need is missing or cannot be run, so panicking is the intended behaviour.
@@ -106,25 +108,49 @@ pub fn verify_repository_script() -> PathBuf {
 ///
 /// When neither is found: the interop tests must fail, not skip, when openssl is missing.
 pub fn openssl() -> PathBuf {
-    if let Some(openssl) = env_path(OPENSSL_ENV) {
-        if openssl.exists() {
-            return openssl;
+    required_tool(
+        OPENSSL_ENV,
+        "openssl",
+        "the openssl command line tool is required by the interop tests but was not found \
+         on PATH; install it (e.g. `apt-get install openssl`)",
+    )
+}
+
+/// The program `env_name` names, else `program` on `PATH`; panics with `missing` (and
+/// how to name it instead) when neither is there.
+fn required_tool(env_name: &str, program: &str, missing: &str) -> PathBuf {
+    if let Some(named) = env_path(env_name) {
+        if named.exists() {
+            return named;
         }
-        if let Some(found) = find_on_path(&openssl) {
+        if let Some(found) = find_on_path(&named) {
             return found;
         }
         panic!(
-            "{OPENSSL_ENV}={} does not name an existing openssl binary",
-            openssl.display()
+            "{env_name}={} does not name an existing program",
+            named.display()
         );
     }
-    find_on_path(Path::new("openssl")).unwrap_or_else(|| {
-        panic!(
-            "the openssl command line tool is required by the interop tests but was not \
-             found on PATH; install it (e.g. `apt-get install openssl`) or set \
-             {OPENSSL_ENV} to its path"
-        )
-    })
+    find_on_path(Path::new(program))
+        .unwrap_or_else(|| panic!("{missing}, or set {env_name} to its path"))
+}
+
+/// Environment variable naming the Chromium binary.
+pub const CHROMIUM_ENV: &str = "TUF_CRATES_CHROMIUM";
+
+/// Chromium, for the tests that look at a page in a real browser: `TUF_CRATES_CHROMIUM`
+/// if set, else `chromium` on `PATH` (Debian's package, which `scripts/test` installs).
+///
+/// # Panics
+///
+/// When neither is found: the browser tests fail, not skip, without it.
+pub fn chromium() -> PathBuf {
+    required_tool(
+        CHROMIUM_ENV,
+        "chromium",
+        "Chromium is required by the status page's browser test but was not found on PATH; \
+         install it (`apt-get install chromium`, as scripts/test does)",
+    )
 }
 
 /// The first `PATH` entry holding an executable file named `program` (a bare name).

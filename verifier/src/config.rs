@@ -16,6 +16,9 @@ use crate::index_line::RegistryAllowlist;
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
 /// Default interval between timestamp refreshes.
 pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(300);
+/// Default time the requests in flight get to finish when the proxy is asked to stop
+/// (below the 30 s after which docker and kubernetes kill a container by default).
+pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 /// Default whole-request timeout of upstream requests.
 pub const DEFAULT_UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 /// Default connect timeout of upstream requests.
@@ -80,6 +83,10 @@ pub struct ServeArgs {
     /// Whole-request timeout of each upstream request [default: 30s].
     #[arg(long, value_name = "DURATION")]
     pub upstream_timeout: Option<String>,
+    /// On SIGTERM or SIGINT, how long the requests in flight get to finish before they
+    /// are ended (exit status 3) [default: 20s].
+    #[arg(long, value_name = "DURATION")]
+    pub shutdown_grace: Option<String>,
     /// Connect timeout of each upstream request [default: 10s].
     #[arg(long, value_name = "DURATION")]
     pub connect_timeout: Option<String>,
@@ -136,6 +143,7 @@ struct ConfigFile {
     state_dir: Option<PathBuf>,
     refresh_interval: Option<String>,
     upstream_timeout: Option<String>,
+    shutdown_grace: Option<String>,
     connect_timeout: Option<String>,
     max_crate_size: Option<u64>,
     max_index_size: Option<u64>,
@@ -203,6 +211,8 @@ pub struct ServeConfig {
     pub state_dir: PathBuf,
     /// Refresh interval.
     pub refresh_interval: Duration,
+    /// How long requests in flight get to finish on a stop.
+    pub shutdown_grace: Duration,
     /// Upstream whole-request timeout.
     pub upstream_timeout: Duration,
     /// Upstream connect timeout.
@@ -263,6 +273,12 @@ impl ServeArgs {
             file.refresh_interval,
             DEFAULT_REFRESH_INTERVAL,
         )?;
+        let shutdown_grace = duration(
+            "shutdown_grace",
+            &self.shutdown_grace,
+            file.shutdown_grace.clone(),
+            DEFAULT_SHUTDOWN_GRACE,
+        )?;
         let max_crate_size = self
             .max_crate_size
             .or(file.max_crate_size)
@@ -297,6 +313,7 @@ impl ServeArgs {
             root: repository.root,
             state_dir,
             refresh_interval,
+            shutdown_grace,
             upstream_timeout: repository.upstream_timeout,
             connect_timeout: repository.connect_timeout,
             max_crate_size,

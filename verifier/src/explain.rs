@@ -376,7 +376,7 @@ pub fn explain(
             now,
         );
         if answer.versions.iter().all(|v| !v.served()) {
-            explanation.refusal = crate::policy::enforce::refusal_text(name, &answer);
+            explanation.refusal = crate::policy::enforce::refusal(name, &answer).map(|r| r.text);
         }
     }
     explanation.index_file = answer.index_file.as_deref().map(signed_file);

@@ -12,7 +12,9 @@ mod index_line;
 mod offline;
 mod policy;
 mod proxy;
+mod refresh_schedule;
 mod serve;
+mod shutdown;
 mod signed_index;
 mod signed_target;
 mod squat;
@@ -38,8 +40,10 @@ use clap::{Parser, Subcommand};
 /// `serve` with no options runs a built-in demo: a demo registry signed with the
 /// keys-example keys, and the proxy in front of it.
 ///
-/// Exit status: 0 success (or every package verified); 1 a failure, or packages that
-/// did not verify (each is listed); 2 the command line is wrong.
+/// Exit status: 0 success (or every package verified; `serve`: stopped by SIGTERM or
+/// SIGINT once the requests in flight finished); 1 a failure, or packages that did not
+/// verify (each is listed); 2 the command line is wrong; 3 `serve` stopped with requests
+/// still in flight (the --shutdown-grace ran out, or a second signal came).
 #[derive(Debug, Parser)]
 #[command(name = "tuf-verifier", version, about, long_about)]
 struct Cli {
@@ -96,18 +100,40 @@ fn log_colour() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
-async fn serve(args: config::ServeArgs) -> anyhow::Result<()> {
+async fn serve(args: config::ServeArgs) -> anyhow::Result<serve::Stopped> {
+    // From the very start: a signal while the demo is set up stops cleanly too.
+    let stop = shutdown::listen();
     if args.is_demo() {
-        let demo = demo::Demo::start().await?;
+        let demo = tokio::select! {
+            demo = demo::Demo::start() => demo?,
+            () = stop.clone().requested() => return Ok(serve::Stopped::BeforeServing),
+        };
         let config = demo.config(&args)?;
         // The demo always serves under a policy: its own unless --policy gave another.
         let policy = config.policy.clone().unwrap_or_else(|| demo.policy_path());
-        serve::run(config, |url| {
+        let stopped = serve::run(config, stop, |url| {
             println!("{}", demo.instructions(url, &policy));
         })
-        .await
+        .await;
+        // The demo's directory goes however the proxy stopped.
+        drop(demo);
+        stopped
     } else {
-        serve::run(args.resolve()?, |_| {}).await
+        serve::run(args.resolve()?, stop, |_| {}).await
+    }
+}
+
+/// The exit status of `serve` once it stopped.
+fn serve_exit(stopped: serve::Stopped) -> ExitCode {
+    match stopped {
+        serve::Stopped::Drained | serve::Stopped::BeforeServing => ExitCode::SUCCESS,
+        serve::Stopped::InFlightEnded { in_flight } => {
+            eprintln!(
+                "tuf-verifier: stopped with {in_flight} request(s) still in flight, ended \
+                 (the shutdown grace period ran out, or a second signal came)"
+            );
+            ExitCode::from(shutdown::EXIT_IN_FLIGHT_ENDED)
+        }
     }
 }
 
@@ -132,7 +158,19 @@ fn main() -> ExitCode {
         Command::Policy(args) => args.json(),
     };
     let result = match cli.command {
-        Command::Serve(args) => runtime.block_on(serve(*args)).map(|()| true),
+        Command::Serve(args) => {
+            let stopped = runtime.block_on(serve(*args));
+            // A refresh still running on a blocking thread has its own timeouts; it is
+            // not waited for past a moment (metadata is written atomically).
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            return match stopped {
+                Ok(stopped) => serve_exit(stopped),
+                Err(error) => {
+                    eprintln!("tuf-verifier: error: {error:#}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Command::VerifyLockfile(args) => runtime.block_on(offline::verify_lockfile(args)),
         Command::VerifyVendor(args) => runtime.block_on(offline::verify_vendor(args)),
         Command::Explain(args) => runtime.block_on(explain::run(args)),

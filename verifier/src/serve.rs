@@ -1,6 +1,8 @@
 //! `tuf-verifier serve`: wires the configuration, the trust store, the cache and the
-//! HTTP server together, and refreshes the timestamp on the configured interval.
+//! HTTP server together, refreshes the timestamp on the configured interval (with backoff
+//! after a failure, [`crate::refresh_schedule`]), and stops as [`crate::shutdown`] says.
 
+use std::future::IntoFuture;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -9,14 +11,36 @@ use tuf_core::client::Limits;
 
 use crate::cache::TarballCache;
 use crate::config::ServeConfig;
-use crate::proxy::{Proxy, ProxySettings};
+use crate::proxy::{InFlight, Proxy, ProxySettings};
+use crate::refresh_schedule::RefreshSchedule;
+use crate::shutdown::StopRequests;
 use crate::signed_index::SignedIndexFiles;
 use crate::trust::{TrustConfig, TrustStore};
 use crate::upstream;
 
-/// Runs the proxy until Ctrl-C or SIGTERM. `on_listening` is called with the proxy's URL
-/// once it accepts connections (after the first refresh, successful or not).
-pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow::Result<()> {
+/// How the proxy stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// Every request in flight finished.
+    Drained,
+    /// Asked to stop before it served (during the first refresh).
+    BeforeServing,
+    /// Requests were still in flight when the grace period ended or a second signal
+    /// came; they were ended.
+    InFlightEnded {
+        /// How many.
+        in_flight: u64,
+    },
+}
+
+/// Runs the proxy until `stop` asks it to stop (SIGINT or SIGTERM, [`crate::shutdown`]).
+/// `on_listening` is called with the proxy's URL once it accepts connections (after the
+/// first refresh, successful or not).
+pub async fn run(
+    config: ServeConfig,
+    stop: StopRequests,
+    on_listening: impl FnOnce(&str),
+) -> anyhow::Result<Stopped> {
     // A broken policy is fatal at start (the message names its file and line).
     let policy = match config.policy.clone() {
         Some(path) => {
@@ -59,12 +83,16 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
     let trust =
         Arc::new(tokio::task::spawn_blocking(move || TrustStore::new(trust_config)).await??);
     let first = Arc::clone(&trust);
-    match tokio::task::spawn_blocking(move || first.refresh()).await? {
-        Ok(()) => {}
-        Err(error) => {
-            tracing::error!(%error, "the first refresh failed; refusing everything until one succeeds")
-        }
+    let first_refresh = tokio::select! {
+        refreshed = tokio::task::spawn_blocking(move || first.refresh()) => refreshed?,
+        () = stop.clone().requested() => return Ok(Stopped::BeforeServing),
+    };
+    let mut schedule = RefreshSchedule::new(config.refresh_interval);
+    let first_wait = schedule.after(first_refresh.is_ok(), fastrand::f64());
+    if let Err(error) = first_refresh {
+        tracing::error!(%error, retry_in = ?first_wait, "the first refresh failed; refusing everything until one succeeds, retrying with backoff");
     }
+    trust.refresh_log().schedule(after(first_wait));
     let cache_dir = config.state_dir.join("tarballs");
     let (tuf_targets, timeouts, index_budget) = (
         config.tuf_targets.clone(),
@@ -122,15 +150,19 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
         crate::policy::enforce::watch(policy);
     }
     let refresher = Arc::clone(&trust);
-    let interval = config.refresh_interval;
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        ticks.tick().await;
+        let mut wait = first_wait;
         loop {
-            ticks.tick().await;
+            tokio::time::sleep(wait).await;
             let trust = Arc::clone(&refresher);
-            let _ = tokio::task::spawn_blocking(move || trust.refresh()).await;
+            let refreshed = tokio::task::spawn_blocking(move || trust.refresh().is_ok())
+                .await
+                .unwrap_or(false);
+            wait = schedule.after(refreshed, fastrand::f64());
+            if !refreshed {
+                tracing::info!(retry_in = ?wait, failures_in_a_row = schedule.failures_in_a_row(), "next refresh attempt");
+            }
+            refresher.refresh_log().schedule(after(wait));
         }
     });
     tracing::info!(%url, upstream = %config.upstream_index, "serving");
@@ -140,31 +172,54 @@ pub async fn run(config: ServeConfig, on_listening: impl FnOnce(&str)) -> anyhow
     println!("tuf-verifier listening on {url}");
     let _ = std::io::stdout().flush();
     on_listening(&url);
-    axum::serve(listener, proxy.router())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
-    tracing::info!("stopped");
-    Ok(())
+    let in_flight = proxy.in_flight_requests();
+    let server = axum::serve(listener, proxy.router())
+        .with_graceful_shutdown(stop.clone().requested())
+        .into_future();
+    let mut server = tokio::spawn(server);
+    tokio::select! {
+        ended = &mut server => {
+            // Only a stop request ends the server, unless it failed.
+            ended?.context("the HTTP server failed")?;
+            tracing::info!("stopped");
+            return Ok(Stopped::Drained);
+        }
+        () = stop.clone().requested() => {}
+    }
+    let grace = config.shutdown_grace;
+    tracing::info!(
+        in_flight = in_flight.count(),
+        ?grace,
+        "finishing the requests in flight"
+    );
+    tokio::select! {
+        ended = &mut server => {
+            ended?.context("the HTTP server failed")?;
+            tracing::info!("stopped");
+            Ok(Stopped::Drained)
+        }
+        () = tokio::time::sleep(grace) => Ok(end_in_flight(server, &in_flight, "the shutdown grace period ended")),
+        () = stop.insisted() => Ok(end_in_flight(server, &in_flight, "a second stop signal came")),
+    }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
+/// Ends the requests still in flight (their connections are closed).
+fn end_in_flight(
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    in_flight: &InFlight,
+    why: &str,
+) -> Stopped {
+    server.abort();
+    let in_flight = in_flight.count();
+    tracing::warn!(in_flight, "{why}: ending the requests still in flight");
+    Stopped::InFlightEnded { in_flight }
+}
+
+/// The time `wait` from now.
+fn after(wait: std::time::Duration) -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    chrono::Duration::from_std(wait)
+        .ok()
+        .and_then(|wait| now.checked_add_signed(wait))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
 }

@@ -43,6 +43,7 @@ use tuf_core::layout::{crate_index_path, crate_target_path, LayoutError};
 use tuf_core::metadata::format_expires;
 
 use crate::config::MetadataLocation;
+use crate::refresh_schedule::{RefreshLog, RefreshStatus};
 use crate::signed_target::SignedTarget;
 use crate::upstream::MetadataFetcher;
 
@@ -238,6 +239,11 @@ pub struct TrustSummary {
     pub lookups_budget: usize,
     /// Delegated roles refused under this snapshot, with why.
     pub roles_refused: Vec<String>,
+    /// Each trusted top-level role's version and expiry (empty before the first
+    /// successful refresh).
+    pub roles: Vec<RoleSummary>,
+    /// The recent refresh attempts and the next one due.
+    pub refresh: RefreshStatus,
 }
 
 /// A delegated role that was refused under the current snapshot.
@@ -287,6 +293,8 @@ struct RefreshedState {
     snapshot_version: u64,
     /// The top-level role that expires first.
     first_expiry: FirstExpiry,
+    /// Root, timestamp, snapshot and top-level targets: version and expiry.
+    top_level: [TopLevelRole; 4],
     refreshed_at: DateTime<Utc>,
     /// Whether top-level targets says every crate has a signed index file.
     signs_index_entries: bool,
@@ -421,6 +429,27 @@ impl RefreshedState {
     }
 }
 
+/// A top-level role as trusted: its version and expiry.
+#[derive(Debug, Clone, Copy)]
+struct TopLevelRole {
+    role: &'static str,
+    version: u64,
+    expires: DateTime<Utc>,
+}
+
+/// A top-level role as the status page shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RoleSummary {
+    /// `root`, `timestamp`, `snapshot` or `targets`.
+    pub role: &'static str,
+    /// The trusted version.
+    pub version: u64,
+    /// When it expires.
+    pub expires: String,
+    /// Seconds until then (negative once expired).
+    pub expires_in_seconds: i64,
+}
+
 /// The top-level role that expires first, and when.
 struct FirstExpiry {
     role: &'static str,
@@ -442,6 +471,8 @@ pub struct TrustStore {
     state: Mutex<State>,
     /// Serialises refreshes (a slow one must not overlap the next).
     refreshing: Mutex<()>,
+    /// The recent refresh attempts and the next one due.
+    refresh_log: RefreshLog,
 }
 
 /// Where the roots trusted so far are kept, by version, to check the chain at start.
@@ -548,6 +579,7 @@ impl TrustStore {
                 last_error: None,
             }),
             refreshing: Mutex::new(()),
+            refresh_log: RefreshLog::default(),
         };
         store.choose_root()?;
         Ok(store)
@@ -682,6 +714,11 @@ impl TrustStore {
         let _one_at_a_time = locked(&self.refreshing);
         let now = Utc::now();
         let result = self.update(now);
+        self.refresh_log.record(
+            now,
+            Utc::now(),
+            result.as_ref().err().map(ToString::to_string),
+        );
         let mut state = self.lock();
         match result {
             Ok(next) => {
@@ -743,24 +780,46 @@ impl TrustStore {
                 }
             }
         }
-        let first_expiry = [
-            ("root", root.signed().expires),
-            ("timestamp", timestamp.signed().expires),
-            ("snapshot", snapshot.signed().expires),
-            ("targets", targets.signed().expires),
+        let top_level = [
+            ("root", root_version, root.signed().expires),
+            (
+                "timestamp",
+                timestamp.signed().version,
+                timestamp.signed().expires,
+            ),
+            (
+                "snapshot",
+                snapshot.signed().version,
+                snapshot.signed().expires,
+            ),
+            (
+                "targets",
+                targets.signed().version,
+                targets.signed().expires,
+            ),
         ]
-        .into_iter()
-        .min_by_key(|(_, expires)| *expires)
-        .map(|(role, expires)| FirstExpiry { role, expires })
-        .unwrap_or(FirstExpiry {
-            role: "root",
-            expires: root.signed().expires,
+        .map(|(role, version, expires)| TopLevelRole {
+            role,
+            version,
+            expires,
         });
+        let first_expiry = top_level
+            .iter()
+            .min_by_key(|r| r.expires)
+            .map(|r| FirstExpiry {
+                role: r.role,
+                expires: r.expires,
+            })
+            .unwrap_or(FirstExpiry {
+                role: "root",
+                expires: root.signed().expires,
+            });
         Ok(RefreshedState {
             root_version,
             timestamp_version: timestamp.signed().version,
             snapshot_version: snapshot.signed().version,
             first_expiry,
+            top_level,
             refreshed_at: now,
             signs_index_entries,
             consistent_snapshot: root.signed().consistent_snapshot(),
@@ -925,10 +984,18 @@ impl TrustStore {
         self.lock().current.as_ref().map(|c| c.snapshot_version)
     }
 
+    /// The recent refresh attempts, and when the next one is due (the serve loop
+    /// schedules it).
+    pub fn refresh_log(&self) -> &RefreshLog {
+        &self.refresh_log
+    }
+
     /// A summary for the status page.
     pub fn summary(&self) -> TrustSummary {
+        let now = Utc::now();
+        let refresh = self.refresh_log.status(now);
         let state = self.lock();
-        let serving = Self::check_serving(&state, Utc::now()).map(|_| ());
+        let serving = Self::check_serving(&state, now).map(|_| ());
         let current = state.current.as_ref();
         let (lookups_cached, lookups_reused, roles_refused) =
             current.map_or((0, 0, Vec::new()), |c| {
@@ -960,6 +1027,18 @@ impl TrustStore {
             lookups_reused,
             lookups_budget: self.config.max_cached_lookups.get(),
             roles_refused,
+            roles: current.map_or_else(Vec::new, |c| {
+                c.top_level
+                    .iter()
+                    .map(|r| RoleSummary {
+                        role: r.role,
+                        version: r.version,
+                        expires: format_expires(&r.expires),
+                        expires_in_seconds: (r.expires - now).num_seconds(),
+                    })
+                    .collect()
+            }),
+            refresh,
         }
     }
 }

@@ -511,9 +511,13 @@ fn concurrent_requests_for_one_tarball_fetch_it_once() {
 #[test]
 fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
     use std::io::BufRead;
+    // The demo's directory goes in a temporary directory of the test's, which must be
+    // empty again once the demo stopped.
+    let tmp = tempfile::tempdir().unwrap();
     let mut child = Command::new(support::proxy::binary())
         .args(["serve", "--listen", "127.0.0.1:0"])
         .env("TUF_VERIFIER_LOG", "warn")
+        .env("TMPDIR", tmp.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -585,8 +589,10 @@ fn serve_without_arguments_runs_the_demo_that_cargo_builds_from() {
         .args(["explain", "tufdemo", "--proxy", &url])
         .output()
         .unwrap();
-    let _ = child.kill();
-    let _ = child.wait();
+    support::proxy::send_signal(child.id(), "TERM");
+    let stopped = child.wait().unwrap();
+    assert_eq!(stopped.code(), Some(0));
+    assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     refused.assert_failure_containing(
         "unclaimed-util ^1 is required by unclaimed-app-helper, and no matching version is \
          trusted: unclaimed-util 1.0.0: you do not trust developer @carol (7c24bc1c…)",

@@ -15,7 +15,8 @@ use lru::LruCache;
 use super::file::{Imported, Policy, PolicyError};
 use super::imports::{UrlImportStatus, UrlImports};
 use super::judge::{
-    explain, CheckedAttestation, Judge, Release, ReleaseSource, Verdict, VerdictStore,
+    developers_to_trust, explain, CheckedAttestation, DependencyFailure, Judge, Release,
+    ReleaseSource, Untrusted, Verdict, VerdictStore,
 };
 use crate::index_answer::{CrateAnswer, Dropped, UpstreamIndex, VersionAnswer};
 
@@ -354,9 +355,72 @@ pub fn apply(
     }
 }
 
+/// A trust-policy refusal: the words cargo shows, and what would admit the release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRefusal {
+    /// The refusal in the seed's words (with the policy lines to add, when trusting a
+    /// developer would admit it).
+    pub text: String,
+    /// The command that would admit it, when one would.
+    pub fix: Option<String>,
+}
+
+impl PolicyRefusal {
+    /// The refusal of `name` `version` for `why`.
+    pub fn new(name: &str, version: &str, why: &Untrusted) -> Self {
+        Self {
+            text: explain(name, version, why),
+            fix: fix(name, version, why),
+        }
+    }
+
+    /// A release that cannot be judged now, for `reason`: there is no fix to suggest.
+    fn unjudged(reason: String) -> Self {
+        Self {
+            text: reason,
+            fix: None,
+        }
+    }
+}
+
+impl std::fmt::Display for PolicyRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What would admit `name` `version`, refused for `why`: trusting the developers who
+/// released or vouched for it, or, for a release held for review, a review by a
+/// developer the policy trusts. Followed down a dependency that is not trusted.
+pub fn fix(name: &str, version: &str, why: &Untrusted) -> Option<String> {
+    let developers = developers_to_trust(why);
+    if !developers.is_empty() {
+        let commands: Vec<String> = developers
+            .iter()
+            .map(|d| format!("tuf-verifier policy trust {} --key {}", d.label, d.keyid))
+            .collect();
+        return Some(commands.join(" && "));
+    }
+    match why {
+        Untrusted::HeldForReview { .. } => Some(format!(
+            "a developer you trust for {name} reviews it: tuf-signer release attest {name} \
+             {version} --key REVIEWER.pem, then publish"
+        )),
+        Untrusted::Dependency {
+            dependency,
+            failure,
+            ..
+        } => match failure.as_ref() {
+            DependencyFailure::NoTrustedVersion { newest, why } => fix(dependency, newest, why),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// The refusal of a crate none of whose versions the policy trusts: the newest refused
 /// version's reason in the seed's words. `None` when the policy refused none.
-pub fn refusal_text(name: &str, answer: &CrateAnswer) -> Option<String> {
+pub fn refusal(name: &str, answer: &CrateAnswer) -> Option<PolicyRefusal> {
     let mut refused: Vec<(&VersionAnswer, &super::judge::Untrusted)> = answer
         .versions
         .iter()
@@ -370,7 +434,7 @@ pub fn refusal_text(name: &str, answer: &CrateAnswer) -> Option<String> {
         version(b.0).cmp(&version(a.0))
     });
     let (newest, why) = refused.first()?;
-    Some(explain(name, &newest.version, why))
+    Some(PolicyRefusal::new(name, &newest.version, why))
 }
 
 /// The verdict on `name` `version` under `policy`: a version the crate's signed index
@@ -420,14 +484,14 @@ pub fn download_verdict_cached(
     snapshot: u64,
     name: &str,
     version: &str,
-) -> Option<Result<(), String>> {
+) -> Option<Result<(), PolicyRefusal>> {
     let active = state.current();
     let parsed = semver::Version::parse(version).ok()?;
     let store = state.store(&active, snapshot);
     let verdict = store.get(&super::file::fold_name(name), &parsed)?;
     Some(match verdict {
         Ok(_) => Ok(()),
-        Err(why) => Err(explain(name, version, &why)),
+        Err(why) => Err(PolicyRefusal::new(name, version, &why)),
     })
 }
 
@@ -440,13 +504,20 @@ pub fn download_verdict(
     name: &str,
     version: &str,
     now: DateTime<Utc>,
-) -> Result<(), String> {
+) -> Result<(), PolicyRefusal> {
     let active = state.current();
     let store = state.store(&active, snapshot);
-    match release_verdict(&active.policy, Some(&store), judge, name, version, now)? {
+    match release_verdict(&active.policy, Some(&store), judge, name, version, now)
+        .map_err(PolicyRefusal::unjudged)?
+    {
         Ok(_) => Ok(()),
-        Err(why) => Err(explain(name, version, &why)),
+        Err(why) => Err(PolicyRefusal::new(name, version, &why)),
     }
+}
+
+/// [`download_verdict`] when its blocking thread did not finish.
+pub fn unjudged(error: &tokio::task::JoinError) -> PolicyRefusal {
+    PolicyRefusal::unjudged(format!("internal error: {error}"))
 }
 
 /// How often the policy files are read again to notice a change.
@@ -482,4 +553,99 @@ pub fn watch(state: Arc<PolicyState>) {
             let _ = tokio::task::spawn_blocking(move || state.reload(true)).await;
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tuf_core::policy::judge::Developer;
+
+    fn developer(label: &str, keyid: &str) -> Developer {
+        Developer {
+            label: label.into(),
+            keyid: keyid.into(),
+        }
+    }
+
+    fn held(version: &str) -> Untrusted {
+        Untrusted::HeldForReview {
+            version: version.into(),
+            score: 55,
+            threshold: 40,
+            against: Some("1.0.0".into()),
+            flags: vec!["build script changed".into()],
+        }
+    }
+
+    fn through(dependency: &str, failure: DependencyFailure) -> Untrusted {
+        Untrusted::Dependency {
+            dependency: dependency.into(),
+            req: "^1".into(),
+            failure: Box::new(failure),
+        }
+    }
+
+    #[test]
+    fn the_fix_is_the_trust_command_or_the_review_the_release_waits_for() {
+        let author = Untrusted::AuthorNotTrusted {
+            developers: vec![developer("carol", "7c24"), developer("dave", "d4e5")],
+        };
+        assert_eq!(
+            fix("util", "1.0.0", &author).as_deref(),
+            Some("tuf-verifier policy trust carol --key 7c24 && tuf-verifier policy trust dave --key d4e5")
+        );
+        let vouched = Untrusted::NotVouched {
+            trusted: Vec::new(),
+            needed: 1,
+            untrusted: vec![developer("bob", "b0b0")],
+        };
+        assert_eq!(
+            fix("util", "1.0.0", &vouched).as_deref(),
+            Some("tuf-verifier policy trust bob --key b0b0")
+        );
+        assert_eq!(
+            fix("widget", "1.1.0", &held("1.1.0")).as_deref(),
+            Some(
+                "a developer you trust for widget reviews it: tuf-signer release attest \
+                 widget 1.1.0 --key REVIEWER.pem, then publish"
+            )
+        );
+        // Down a dependency: the fix of the dependency's newest version.
+        let app = through(
+            "widget",
+            DependencyFailure::NoTrustedVersion {
+                newest: "1.1.0".into(),
+                why: held("1.1.0"),
+            },
+        );
+        assert_eq!(
+            fix("app", "0.3.0", &app),
+            fix("widget", "1.1.0", &held("1.1.0"))
+        );
+        let app = through(
+            "util",
+            DependencyFailure::NoTrustedVersion {
+                newest: "1.0.0".into(),
+                why: author.clone(),
+            },
+        );
+        assert_eq!(fix("app", "0.3.0", &app), fix("util", "1.0.0", &author));
+        // Nothing a command would cure.
+        for why in [
+            Untrusted::EntryNotSigned,
+            Untrusted::NotVouched {
+                trusted: Vec::new(),
+                needed: 1,
+                untrusted: Vec::new(),
+            },
+            through("util", DependencyFailure::NoMatchingVersion),
+            through("util", DependencyFailure::Cycle),
+        ] {
+            assert_eq!(fix("app", "0.3.0", &why), None, "{why:?}");
+        }
+        let refusal = PolicyRefusal::new("util", "1.0.0", &author);
+        assert_eq!(refusal.text, explain("util", "1.0.0", &author));
+        assert_eq!(refusal.to_string(), refusal.text);
+        assert_eq!(refusal.fix, fix("util", "1.0.0", &author));
+    }
 }

@@ -8,7 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::{bump, refusal_status, text, Proxy};
+use super::refusals::{shown, Asked, RefusedBy, Refusing};
+use super::upstream_health::UpstreamRequest;
+use super::{bump, refusal_status, refused_by, text, Proxy};
 use crate::signed_target::SignedTarget;
 use crate::upstream::{self, DownloadError};
 
@@ -16,14 +18,24 @@ pub(super) async fn download(
     State(proxy): State<Arc<Proxy>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
+    // The name and version come from the request: shown bounded and escaped.
+    let (shown_name, shown_version) = (shown(&name), shown(&version));
+    let refusing = |by: RefusedBy, fix: Option<String>| Refusing {
+        asked: Asked::Download,
+        crate_name: &name,
+        version: Some(&version),
+        by,
+        fix,
+    };
     let release = match proxy.lookup(&name, &version).await {
         Ok(release) => release,
         Err(refusal) => {
             bump(&proxy.counters.downloads_refused);
-            tracing::warn!(crate_name = %name, %version, %refusal, "download refused");
-            return text(
+            tracing::warn!(crate_name = %shown_name, version = %shown_version, %refusal, "download refused");
+            return proxy.refuse(
+                refusing(refused_by(&refusal), None),
                 refusal_status(&refusal),
-                format!("tuf-verifier refused {name} {version}: {refusal}\n"),
+                &format!("tuf-verifier refused {shown_name} {shown_version}: {refusal}"),
             );
         }
     };
@@ -47,15 +59,16 @@ pub(super) async fn download(
                 )
             })
             .await
-            .unwrap_or_else(|e| Err(format!("internal error: {e}"))),
+            .unwrap_or_else(|e| Err(crate::policy::enforce::unjudged(&e))),
         };
-        if let Err(reason) = verdict {
+        if let Err(refusal) = verdict {
             bump(&proxy.counters.downloads_refused);
             bump(&proxy.counters.downloads_refused_policy);
             tracing::warn!(crate_name = %name, %version, "download refused by the trust policy");
-            return text(
+            return proxy.refuse(
+                refusing(RefusedBy::Policy, refusal.fix),
                 StatusCode::FORBIDDEN,
-                format!("tuf-verifier refused {name} {version}: {reason}\n"),
+                &format!("tuf-verifier refused {name} {version}: {}", refusal.text),
             );
         }
     }
@@ -94,9 +107,10 @@ pub(super) async fn download(
         Err(error) => {
             bump(&proxy.counters.downloads_refused);
             tracing::warn!(crate_name = %name, %version, %error, "download refused");
-            text(
+            proxy.refuse(
+                refusing(RefusedBy::Tuf, None),
                 StatusCode::FORBIDDEN,
-                format!("tuf-verifier refused {name} {version}: {error}\n"),
+                &format!("tuf-verifier refused {name} {version}: {error}"),
             )
         }
     }
@@ -119,13 +133,18 @@ async fn fetch_once(
             let dl = proxy.upstream_dl().await?.to_owned();
             let url = upstream::download_url(&dl, name, version, &release.sha256);
             bump(&proxy.counters.upstream_downloads);
-            let bytes = upstream::fetch_tarball(
+            let fetched = upstream::fetch_tarball(
                 &proxy.client,
                 &url,
                 release,
                 proxy.settings.max_crate_size,
             )
-            .await?;
+            .await;
+            proxy.upstream_answered(
+                UpstreamRequest::Download,
+                fetched.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+            );
+            let bytes = fetched?;
             let cache = proxy.cache.clone();
             let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));
             let stored =

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use lru::LruCache;
 use sha2::{Digest, Sha256};
 
-use super::{bump, refusal_status, text, Proxy};
+use super::refusals::{shown, Asked, RefusedBy, Refusing};
+use super::upstream_health::UpstreamRequest;
+use super::{bump, refusal_status, refused_by, text, Proxy};
 use crate::index_answer::{CrateAnswer, Dropped, EntryAuth, UpstreamIndex, UpstreamLine};
 use crate::index_line::Escape;
 use crate::trust::Refusal;
@@ -163,6 +165,10 @@ async fn ask_upstream(
         cached.as_ref().map(|c| c.upstream_etag.as_str()),
     )
     .await;
+    proxy.upstream_answered(
+        UpstreamRequest::Index,
+        fetched.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+    );
     match fetched {
         Ok(IndexFetch::NotFound) => Upstream::NotFound,
         Ok(IndexFetch::NotModified) => match cached {
@@ -198,16 +204,25 @@ pub(super) async fn index_file(
         bump(&proxy.counters.index_not_found);
         return text(
             StatusCode::NOT_FOUND,
-            format!("tuf-verifier: {path} is not an index file\n"),
+            format!("tuf-verifier: {} is not an index file\n", shown(&path)),
         );
     };
+    // A plausible crate name (at most 64 letters, digits, `-` and `_`): shown as is.
     let name = name.to_owned();
+    let refusing = |by: RefusedBy, fix: Option<String>| Refusing {
+        asked: Asked::Index,
+        crate_name: &name,
+        version: None,
+        by,
+        fix,
+    };
     let refuse = |refusal: Refusal| {
         bump(&proxy.counters.index_refused);
         tracing::warn!(crate_name = %name, %refusal, "index refused");
-        text(
+        proxy.refuse(
+            refusing(refused_by(&refusal), None),
             refusal_status(&refusal),
-            format!("tuf-verifier refused the index of {name}: {refusal}\n"),
+            &format!("tuf-verifier refused the index of {name}: {refusal}"),
         )
     };
     // A name nobody you trust signed that looks like a trusted or well-known one is
@@ -218,11 +233,12 @@ pub(super) async fn index_file(
         if let Some(looks_like) = looks_like() {
             bump(&proxy.counters.index_typosquats);
             tracing::warn!(crate_name = %name, %looks_like, "index refused: a likely typosquat");
-            return text(
+            return proxy.refuse(
+                refusing(RefusedBy::Typosquat, None),
                 StatusCode::FORBIDDEN,
-                format!(
+                &format!(
                     "tuf-verifier refused the index of {name}: `{name}` is not signed by anyone \
-                     you trust and {looks_like}. Check the name in your Cargo.toml ({why}).\n"
+                     you trust and {looks_like}. Check the name in your Cargo.toml ({why})."
                 ),
             );
         }
@@ -312,7 +328,7 @@ pub(super) async fn index_file(
         return refuse(refusal);
     }
     if served == 0 {
-        if let Some(reason) = crate::policy::enforce::refusal_text(&name, &answer) {
+        if let Some(refusal) = crate::policy::enforce::refusal(&name, &answer) {
             bump(&proxy.counters.index_refused_policy);
             tracing::warn!(crate_name = %name, "index refused: the trust policy trusts no version");
             let squat = match looks_like() {
@@ -322,9 +338,13 @@ pub(super) async fn index_file(
                 }
                 None => String::new(),
             };
-            return text(
+            return proxy.refuse(
+                refusing(RefusedBy::Policy, refusal.fix),
                 StatusCode::FORBIDDEN,
-                format!("tuf-verifier refused the index of {name}: {squat}{reason}\n"),
+                &format!(
+                    "tuf-verifier refused the index of {name}: {squat}{}",
+                    refusal.text
+                ),
             );
         }
         tracing::info!(crate_name = %name, versions = answer.versions.len(), "no signed version");

@@ -16,7 +16,10 @@
 mod download;
 mod explain;
 mod index;
+mod refusals;
 mod status;
+mod status_page;
+mod upstream_health;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +41,8 @@ use crate::policy::enforce::PolicyState;
 use crate::signed_index::SignedIndexFiles;
 use crate::trust::{Lookup, Refusal, TrustStore};
 use crate::upstream::{self, DownloadError};
+use refusals::{RefusalLog, RefusedBy, Refusing};
+use upstream_health::{UpstreamHealth, UpstreamRequest};
 
 pub use index::content_etag;
 
@@ -119,6 +124,34 @@ pub struct ProxySettings {
 
 type Flight = Arc<OnceCell<Result<Bytes, DownloadError>>>;
 
+/// The requests being answered now, counted around every route: what a stop waits for.
+#[derive(Debug, Clone, Default)]
+pub struct InFlight(Arc<AtomicU64>);
+
+impl InFlight {
+    /// How many requests are being answered.
+    pub fn count(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Counts the request in [`InFlight`] until its answer is made.
+async fn count_in_flight(
+    axum::extract::State(in_flight): axum::extract::State<InFlight>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    struct Leaving(Arc<AtomicU64>);
+    impl Drop for Leaving {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    in_flight.0.fetch_add(1, Ordering::Relaxed);
+    let _leaving = Leaving(Arc::clone(&in_flight.0));
+    next.run(request).await
+}
+
 /// Shared state of the handlers.
 pub struct Proxy {
     settings: ProxySettings,
@@ -132,6 +165,9 @@ pub struct Proxy {
     index_files: SignedIndexFiles,
     policy: Option<Arc<PolicyState>>,
     squat_guard: Arc<crate::squat::SquatGuards>,
+    requests_in_flight: InFlight,
+    refusals: RefusalLog,
+    upstream_health: UpstreamHealth,
 }
 
 impl Proxy {
@@ -158,7 +194,28 @@ impl Proxy {
             upstream_dl: OnceCell::new(),
             in_flight: Mutex::new(HashMap::new()),
             index_cache: Mutex::new(index_cache),
+            requests_in_flight: InFlight::default(),
+            refusals: RefusalLog::default(),
+            upstream_health: UpstreamHealth::default(),
         })
+    }
+
+    /// Answers a refusal: `message` bounded, and kept for the status page.
+    fn refuse(&self, refusing: Refusing<'_>, status: StatusCode, message: &str) -> Response {
+        let body = refusing.answer(&self.refusals, status.as_u16(), message, Utc::now());
+        text(status, body)
+    }
+
+    /// Records how upstream answered a request (`failure`: why it failed).
+    fn upstream_answered(&self, request: UpstreamRequest, failure: Option<&dyn std::fmt::Display>) {
+        let failure = failure.map(ToString::to_string);
+        self.upstream_health
+            .record(Utc::now(), request, failure.as_deref());
+    }
+
+    /// The requests being answered now.
+    pub fn in_flight_requests(&self) -> InFlight {
+        self.requests_in_flight.clone()
     }
 
     /// The router serving cargo, `/healthz` and the status page.
@@ -177,6 +234,10 @@ impl Proxy {
             .route("/status.json", get(status::status_json))
             .route("/", get(status::status_page))
             .with_state(Arc::clone(self))
+            .layer(axum::middleware::from_fn_with_state(
+                self.requests_in_flight.clone(),
+                count_in_flight,
+            ))
     }
 
     /// The judge of index answers, with this proxy's trust and settings.
@@ -217,7 +278,12 @@ impl Proxy {
                 if let Some(dl) = &self.settings.upstream_dl {
                     return Ok(dl.clone());
                 }
-                Ok(upstream::registry_dl(&self.client, &self.settings.upstream_index).await?)
+                let dl = upstream::registry_dl(&self.client, &self.settings.upstream_index).await;
+                self.upstream_answered(
+                    UpstreamRequest::Config,
+                    dl.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+                );
+                Ok(dl?)
             })
             .await
             .map(String::as_str)
@@ -231,6 +297,15 @@ fn text(status: StatusCode, body: String) -> Response {
         body,
     )
         .into_response()
+}
+
+/// What refused a request refused for `refusal`.
+fn refused_by(refusal: &Refusal) -> RefusedBy {
+    if refusal.is_transient() {
+        RefusedBy::Unavailable
+    } else {
+        RefusedBy::Tuf
+    }
 }
 
 fn refusal_status(refusal: &Refusal) -> StatusCode {

@@ -1,5 +1,7 @@
-//! `/healthz`, `/status.json` and the status page: what is served and refused, the
-//! trusted metadata, and the caches against their budgets.
+//! `/healthz`, `/status.json` and the status page: whether the proxy serves and why not,
+//! the trusted metadata and its refreshes, upstream's health, the caches against their
+//! budgets, the last refusals with their reasons and fixes, and every counter. The page
+//! ([`super::status_page`]) is made from the same JSON value.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,15 +12,21 @@ use axum::response::{IntoResponse, Response};
 
 use super::{text, Proxy};
 
+/// `200 ok` or `503` and why nothing is served; then why the last refresh failed, if it
+/// did, and when the next one is due.
 pub(super) async fn healthz(State(proxy): State<Arc<Proxy>>) -> Response {
+    let refresh = proxy.trust.refresh_log().health_lines(chrono::Utc::now());
     match proxy.trust.serving() {
-        Ok(()) => text(StatusCode::OK, "ok\n".into()),
-        Err(refusal) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{refusal}\n")),
+        Ok(()) => text(StatusCode::OK, format!("ok\n{refresh}")),
+        Err(refusal) => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{refusal}\n{refresh}"),
+        ),
     }
 }
 
 /// The status as JSON (spec/proxy.md lists every field). Only short locks: no blocking.
-fn status_value(proxy: &Proxy) -> serde_json::Value {
+pub(super) fn status_value(proxy: &Proxy) -> serde_json::Value {
     let c = &proxy.counters;
     let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
     let index_cache = proxy
@@ -54,6 +62,12 @@ fn status_value(proxy: &Proxy) -> serde_json::Value {
             "failed_upstream": load(&c.downloads_failed),
             "upstream_requests": load(&c.upstream_downloads),
         },
+        "requests_in_flight": proxy.requests_in_flight.count(),
+        "upstream": proxy.upstream_health.status(chrono::Utc::now()),
+        "refusals": {
+            "total": proxy.refusals.total(),
+            "recent": proxy.refusals.recent(),
+        },
         "cache": proxy.cache.usage(),
         "index_cache": index_cache,
         "signed_index_files": proxy.index_files.usage(),
@@ -74,48 +88,18 @@ pub(super) async fn status_json(State(proxy): State<Arc<Proxy>>) -> Response {
         .into_response()
 }
 
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 pub(super) async fn status_page(State(proxy): State<Arc<Proxy>>) -> Response {
-    let value = status_value(&proxy);
-    let mut rows = String::new();
-    for section in [
-        "trust",
-        "index",
-        "downloads",
-        "cache",
-        "index_cache",
-        "signed_index_files",
-        "policy",
-    ] {
-        if let Some(fields) = value.get(section).and_then(|v| v.as_object()) {
-            for (key, field) in fields {
-                let shown = match field {
-                    serde_json::Value::String(s) => s.clone(),
-                    serde_json::Value::Null => "-".into(),
-                    other => other.to_string(),
-                };
-                rows.push_str(&format!(
-                    "<tr><th>{section}</th><td>{}</td><td>{}</td></tr>\n",
-                    escape(key),
-                    escape(&shown)
-                ));
-            }
-        }
-    }
-    let html = format!(
-        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>tuf-verifier</title></head>\n\
-         <body><h1>tuf-verifier</h1><p>A cargo source proxy passing on only what the TUF \
-         repository signed. <a href=\"/status.json\">JSON</a></p>\n<table>\n{rows}</table></body></html>\n"
-    );
+    let html = super::status_page::render(&status_value(&proxy));
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            // Nothing from elsewhere: no script, style or image from another origin.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+            ),
+        ],
         html,
     )
         .into_response()

@@ -356,6 +356,32 @@ impl Proxy {
         self.child.try_wait().expect("try_wait")
     }
 
+    /// Sends it signal `name` (`TERM`, `INT`) with kill(1).
+    pub fn signal(&self, name: &str) {
+        send_signal(self.child.id(), name);
+    }
+
+    /// Waits up to `timeout` for it to exit, then collects its output; `None` if it is
+    /// still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                for thread in [self.stdout_thread.take(), self.stderr_thread.take()]
+                    .into_iter()
+                    .flatten()
+                {
+                    let _ = thread.join();
+                }
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills it and waits until it has exited and its output is collected.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -386,4 +412,14 @@ impl Drop for Proxy {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends signal `name` (`TERM`, `INT`) to process `pid` with kill(1).
+pub fn send_signal(pid: u32, name: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{name}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{name} {pid}: {status}");
 }

@@ -475,6 +475,18 @@ impl Upstream {
     /// after writing the registry's `index/config.json` with `dl` = `<url>/dl`.
     pub fn start(registry: &Registry) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Self::start_listening(registry, listener)
+    }
+
+    /// Like [`Self::start`], on 127.0.0.1 port `port` (a server coming up late on a
+    /// port the proxy was configured with). Panics if the port is taken.
+    pub fn start_on(registry: &Registry, port: u16) -> Self {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))
+            .unwrap_or_else(|e| panic!("bind 127.0.0.1:{port}: {e}"));
+        Self::start_listening(registry, listener)
+    }
+
+    fn start_listening(registry: &Registry, listener: std::net::TcpListener) -> Self {
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
