@@ -29,8 +29,12 @@ pub const DEFAULT_MAX_CRATE_SIZE: u64 = 64 * 1024 * 1024;
 pub const DEFAULT_MAX_INDEX_SIZE: u64 = 16 * 1024 * 1024;
 /// Default number of lookup answers cached per snapshot.
 pub const DEFAULT_MAX_CACHED_LOOKUPS: usize = 100_000;
+/// Default time an index answer is served again without asking upstream.
+pub const DEFAULT_INDEX_FRESHNESS: Duration = Duration::from_secs(10);
 /// Default memory budget of the filtered index files kept.
 pub const DEFAULT_INDEX_CACHE_SIZE: u64 = 256 * 1024 * 1024;
+/// Default memory budget of the verified tarballs kept in memory.
+pub const DEFAULT_TARBALL_MEMORY_SIZE: u64 = 256 * 1024 * 1024;
 /// Default disk budget of the verified tarball cache.
 pub const DEFAULT_TARBALL_CACHE_SIZE: u64 = 8 * 1024 * 1024 * 1024;
 /// Cap on the configuration file itself.
@@ -112,10 +116,20 @@ pub struct ServeArgs {
     /// bytes [default: 256 MiB].
     #[arg(long, value_name = "BYTES")]
     pub index_cache_size: Option<u64>,
+    /// How long a crate's index answer is served again without asking upstream, while
+    /// the trusted snapshot and the policy are unchanged (0s: ask upstream every time).
+    /// It delays what only upstream says (its yanks); a signed change is never delayed
+    /// [default: 10s].
+    #[arg(long, value_name = "DURATION")]
+    pub index_freshness: Option<String>,
     /// Disk budget of the verified tarball cache in the state directory, in bytes; the
     /// least recently used tarballs are removed beyond it [default: 8 GiB].
     #[arg(long, value_name = "BYTES")]
     pub tarball_cache_size: Option<u64>,
+    /// Memory for the most recently used verified tarballs, in bytes, so that a cached
+    /// download needs no file read and no re-hash (0: none) [default: 256 MiB].
+    #[arg(long, value_name = "BYTES")]
+    pub tarball_memory_size: Option<u64>,
     /// Trust policy file (spec/trust-policy.md): serve only releases that developers it
     /// trusts vouched for. Reloaded on SIGHUP and when it changes [default: none, what
     /// the registry signed is served].
@@ -150,7 +164,9 @@ struct ConfigFile {
     allowed_registries: Option<Vec<String>>,
     max_cached_lookups: Option<usize>,
     index_cache_size: Option<u64>,
+    index_freshness: Option<String>,
     tarball_cache_size: Option<u64>,
+    tarball_memory_size: Option<u64>,
     policy: Option<PathBuf>,
     well_known_crates: Option<PathBuf>,
 }
@@ -227,8 +243,12 @@ pub struct ServeConfig {
     pub max_cached_lookups: NonZeroUsize,
     /// Memory budget of the index cache.
     pub index_cache_size: u64,
+    /// How long an index answer is served again without asking upstream.
+    pub index_freshness: Duration,
     /// Disk budget of the tarball cache.
     pub tarball_cache_size: u64,
+    /// Memory budget of the verified tarballs kept in memory.
+    pub tarball_memory_size: u64,
     /// The trust policy file, if any.
     pub policy: Option<PathBuf>,
     /// The well-known crate names file, if not the shipped list.
@@ -293,10 +313,22 @@ impl ServeArgs {
             .index_cache_size
             .or(file.index_cache_size)
             .unwrap_or(DEFAULT_INDEX_CACHE_SIZE);
+        let index_freshness = match self
+            .index_freshness
+            .clone()
+            .or(file.index_freshness.clone())
+        {
+            Some(text) if text.trim() == "0" || text.trim() == "0s" => Duration::ZERO,
+            given => duration("index_freshness", &given, None, DEFAULT_INDEX_FRESHNESS)?,
+        };
         let tarball_cache_size = self
             .tarball_cache_size
             .or(file.tarball_cache_size)
             .unwrap_or(DEFAULT_TARBALL_CACHE_SIZE);
+        let tarball_memory_size = self
+            .tarball_memory_size
+            .or(file.tarball_memory_size)
+            .unwrap_or(DEFAULT_TARBALL_MEMORY_SIZE);
         let well_known_crates = self.well_known_crates.clone().or(file
             .well_known_crates
             .map(|p| relative_to(base.as_deref(), p)));
@@ -321,7 +353,9 @@ impl ServeArgs {
             allowed_registries: repository.allowed_registries,
             max_cached_lookups,
             index_cache_size,
+            index_freshness,
             tarball_cache_size,
+            tarball_memory_size,
         })
     }
 
@@ -564,6 +598,30 @@ mod tests {
     }
 
     #[test]
+    fn the_index_freshness_may_be_zero_and_the_shutdown_grace_may_not() {
+        let args = |freshness: &str, grace: &str| ServeArgs {
+            upstream_index: Some("http://up.example/index/".into()),
+            metadata: Some("http://up.example/tuf/".into()),
+            root: Some("root.json".into()),
+            state_dir: Some("state".into()),
+            index_freshness: Some(freshness.into()),
+            shutdown_grace: Some(grace.into()),
+            ..ServeArgs::default()
+        };
+        for (text, expected) in [("0s", 0), ("0", 0), ("30s", 30), ("1m", 60)] {
+            let config = args(text, "5s").resolve().unwrap();
+            assert_eq!(
+                config.index_freshness,
+                Duration::from_secs(expected),
+                "{text}"
+            );
+            assert_eq!(config.shutdown_grace, Duration::from_secs(5));
+        }
+        assert!(args("500ms", "5s").resolve().is_err());
+        assert!(args("10s", "0s").resolve().is_err());
+    }
+
+    #[test]
     fn flags_override_the_file_and_paths_are_relative_to_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("verifier.toml");
@@ -591,6 +649,8 @@ mod tests {
         assert_eq!(config.state_dir, PathBuf::from("/var/lib/v"));
         assert_eq!(config.refresh_interval, Duration::from_secs(60));
         assert_eq!(config.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
+        assert_eq!(config.index_freshness, DEFAULT_INDEX_FRESHNESS);
+        assert_eq!(config.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
         assert_eq!(config.allowed_registries, RegistryAllowlist::default());
         assert_eq!(config.policy, Some(dir.path().join("policy.toml")));
         assert_eq!(

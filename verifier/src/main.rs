@@ -20,6 +20,7 @@ mod signed_target;
 mod squat;
 mod trust;
 mod upstream;
+mod verified_memory;
 
 use std::process::ExitCode;
 

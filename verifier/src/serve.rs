@@ -137,6 +137,8 @@ pub async fn run(
             max_index_size: config.max_index_size,
             allowed_registries: config.allowed_registries.clone(),
             index_cache_size: config.index_cache_size,
+            index_freshness: config.index_freshness,
+            tarball_memory_size: config.tarball_memory_size,
             require_signed_index_entries: config.require_signed_index_entries,
         },
         Arc::clone(&trust),

@@ -128,6 +128,9 @@ fn signed_crates_build_and_are_served_again_from_the_verified_cache() {
     assert_eq!(upstream.requests_under("/dl/"), fetched);
     let status = proxy.status();
     assert_eq!(status["downloads"]["served_from_cache"], 2, "{status}");
+    // Both were kept in memory when they were verified: no file read, no re-hash.
+    assert_eq!(status["downloads"]["served_from_memory"], 2, "{status}");
+    assert_eq!(status["tarball_memory"]["tarballs"], 2, "{status}");
     assert_eq!(status["downloads"]["refused"], 0, "{status}");
 
     // cargo's index cache: an update revalidates with If-None-Match and gets 304s.
@@ -424,6 +427,8 @@ fn a_rolled_back_snapshot_fails_closed_with_the_reason() {
 fn upstream_faults_give_cargo_an_error_and_never_unverified_bytes() {
     let registry = registry();
     let upstream = Upstream::start(&registry);
+    // Every index request asks upstream (the tests' default), so that its failures reach
+    // each one.
     let proxy = Proxy::start(&upstream, &registry.repo);
     let tarball = "/dl/plainutil/0.1.1/download";
     let signed_length = registry.signed_tarball("plainutil", "0.1.1").len();
@@ -687,4 +692,181 @@ fn logs_on_a_pipe_carry_no_colour_codes_and_offline_verbs_log_nothing_by_default
         .unwrap();
     assert!(output.status.success());
     assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
+/// The versions of an index answer, each with whether it is yanked.
+fn index_versions(body: &str) -> Vec<(String, bool)> {
+    body.lines()
+        .map(|line| {
+            let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+            (
+                entry["vers"].as_str().unwrap().to_owned(),
+                entry["yanked"].as_bool().unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn index_of(proxy: &Proxy, name: &str) -> (u16, String) {
+    let response = http_client(Some(Duration::from_secs(20)))
+        .get(format!(
+            "{}/index/{}",
+            proxy.url(),
+            support::index_path(name)
+        ))
+        .send()
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().unwrap())
+}
+
+#[test]
+fn a_burst_for_one_index_file_asks_upstream_once_and_fresh_answers_wait_only_for_upstream_news() {
+    let mut registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start_configured(&upstream, &registry.repo, |c| {
+        c.index_freshness = "60s".into();
+    });
+    let path = Upstream::index_file_path("plainutil");
+    // 32 clients at once, while upstream takes its time: one upstream request.
+    upstream.set_fault(&path, Fault::Delay(Duration::from_millis(600)));
+    let start = std::sync::Arc::new(std::sync::Barrier::new(32));
+    let bodies: Vec<(u16, String)> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..32)
+            .map(|_| {
+                let start = std::sync::Arc::clone(&start);
+                let proxy = &proxy;
+                scope.spawn(move || {
+                    start.wait();
+                    index_of(proxy, "plainutil")
+                })
+            })
+            .collect();
+        clients.into_iter().map(|c| c.join().unwrap()).collect()
+    });
+    upstream.clear_faults();
+    assert!(bodies.iter().all(|b| *b == bodies[0]), "{bodies:?}");
+    assert_eq!(bodies[0].0, 200);
+    assert_eq!(upstream.requests(&path), 1);
+    let index = &proxy.status()["index"];
+    let (shared, fresh) = (
+        index["upstream_shared"].as_u64().unwrap(),
+        index["answered_fresh"].as_u64().unwrap(),
+    );
+    assert!(shared >= 1, "{index}");
+    assert_eq!(shared + fresh, 31, "{index}");
+
+    // Upstream yanks 0.1.1: within the window that is not seen, and upstream is not asked.
+    registry.set_yanked("plainutil", "0.1.1", true);
+    let (_, body) = index_of(&proxy, "plainutil");
+    assert_eq!(
+        index_versions(&body),
+        [("0.1.0".to_owned(), false), ("0.1.1".to_owned(), false)]
+    );
+    assert_eq!(upstream.requests(&path), 1);
+    // A signed change is never late: a new snapshot filters again, asking upstream.
+    registry.publish("plainutil", "0.1.2", &[], "pub fn one() -> u32 { 1 }\n");
+    let snapshot = registry.repo.snapshot_version();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while proxy.status()["trust"]["snapshot_version"] != snapshot {
+        assert!(Instant::now() < deadline, "{}", proxy.describe());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, body) = index_of(&proxy, "plainutil");
+    assert_eq!(
+        index_versions(&body),
+        [
+            ("0.1.0".to_owned(), false),
+            ("0.1.1".to_owned(), true),
+            ("0.1.2".to_owned(), false)
+        ]
+    );
+    assert_eq!(upstream.requests(&path), 2);
+}
+
+#[test]
+fn after_the_freshness_window_upstream_is_asked_again() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let proxy = Proxy::start_configured(&upstream, &registry.repo, |c| {
+        c.index_freshness = "1s".into();
+    });
+    let path = Upstream::index_file_path("plainutil");
+    let (status, first) = index_of(&proxy, "plainutil");
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(index_of(&proxy, "plainutil").1, first);
+    assert_eq!(upstream.requests(&path), 1);
+    registry.set_yanked("plainutil", "0.1.1", true);
+    std::thread::sleep(Duration::from_millis(1200));
+    let (_, body) = index_of(&proxy, "plainutil");
+    assert_eq!(
+        index_versions(&body),
+        [("0.1.0".to_owned(), false), ("0.1.1".to_owned(), true)]
+    );
+    assert_eq!(upstream.requests(&path), 2);
+    // With no window, every request asks upstream (conditionally: 304).
+    let never = Proxy::start_configured(&upstream, &registry.repo, |c| {
+        c.index_freshness = "0s".into();
+    });
+    let before = upstream.requests(&path);
+    for _ in 0..3 {
+        assert_eq!(index_of(&never, "plainutil").1, body);
+    }
+    assert_eq!(upstream.requests(&path), before + 3);
+    assert_eq!(never.status()["index"]["answered_fresh"], 0);
+}
+
+#[test]
+fn a_tarball_altered_in_the_disk_cache_is_fetched_again_not_served() {
+    let registry = registry();
+    let upstream = Upstream::start(&registry);
+    let mut proxy = Proxy::start(&upstream, &registry.repo);
+    let url = format!("{}/api/v1/crates/plainutil/0.1.1/download", proxy.url());
+    let get = |url: &str| {
+        let response = http_client(Some(Duration::from_secs(20)))
+            .get(url)
+            .send()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().unwrap().to_vec(),
+        )
+    };
+    let signed = registry.signed_tarball("plainutil", "0.1.1");
+    assert_eq!(get(&url), (200, signed.clone()));
+    assert_eq!(upstream.requests_under("/dl/"), 1);
+    // The disk is shared, untrusted storage: someone alters the cached file, keeping
+    // its length. The copy in memory was verified when it was kept, so this proxy still
+    // serves the signed bytes; a restarted one (nothing in memory) reads the file back,
+    // finds it is not the signed target, and fetches the tarball again.
+    let cached = proxy
+        .state_dir()
+        .join("tarballs")
+        .join(registry.signed_sha256("plainutil", "0.1.1"));
+    let mut altered = std::fs::read(&cached).unwrap();
+    altered[10] ^= 0xff;
+    std::fs::write(&cached, &altered).unwrap();
+    assert_eq!(get(&url), (200, signed.clone()));
+    assert_eq!(upstream.requests_under("/dl/"), 1);
+    proxy.restart();
+    let url = format!("{}/api/v1/crates/plainutil/0.1.1/download", proxy.url());
+    assert_eq!(get(&url), (200, signed.clone()));
+    assert_eq!(upstream.requests_under("/dl/"), 2);
+    assert_eq!(std::fs::read(&cached).unwrap(), signed);
+    assert!(
+        proxy
+            .stderr()
+            .contains("cached tarball no longer matches its signed target; removing it"),
+        "{}",
+        proxy.describe()
+    );
+    // Read back intact from disk, it is kept in memory again.
+    proxy.restart();
+    let url = format!("{}/api/v1/crates/plainutil/0.1.1/download", proxy.url());
+    assert_eq!(get(&url), (200, signed.clone()));
+    assert_eq!(get(&url), (200, signed));
+    let status = proxy.status();
+    assert_eq!(status["downloads"]["served_from_cache"], 2, "{status}");
+    assert_eq!(status["downloads"]["served_from_memory"], 1, "{status}");
+    assert_eq!(upstream.requests_under("/dl/"), 2);
 }

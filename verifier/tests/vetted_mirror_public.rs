@@ -312,6 +312,8 @@ fn a_real_project_builds_through_a_vetted_mirror_of_the_public_registry() {
         refresh_interval: "1s".into(),
         upstream_timeout: "120s".into(),
         connect_timeout: "10s".into(),
+        // The proxy's own default, in front of the public registry.
+        index_freshness: "10s".into(),
         extra: vec![format!(
             "policy = {}",
             serde_json::to_string(&policy.to_string_lossy()).unwrap()

@@ -72,18 +72,30 @@ pub(super) async fn download(
             );
         }
     }
-    let cache = proxy.cache.clone();
-    let cached_release = Arc::clone(&release);
-    let cached = tokio::task::spawn_blocking(move || cache.get(&cached_release))
-        .await
-        .ok()
-        .flatten();
-    let bytes = match cached {
+    let bytes = match proxy.memory.get(&release) {
+        // Verified when it was kept (verified_memory's threat model): no hop, no hash.
         Some(bytes) => {
             bump(&proxy.counters.downloads_from_cache);
+            bump(&proxy.counters.downloads_from_memory);
             Ok(bytes)
         }
-        None => fetch_once(&proxy, &name, &version, &release).await,
+        None => {
+            // The disk is untrusted: `get` re-hashes what it reads.
+            let cache = proxy.cache.clone();
+            let cached_release = Arc::clone(&release);
+            let cached = tokio::task::spawn_blocking(move || cache.get(&cached_release))
+                .await
+                .ok()
+                .flatten();
+            match cached {
+                Some(bytes) => {
+                    bump(&proxy.counters.downloads_from_cache);
+                    proxy.memory.put(&release, bytes.clone());
+                    Ok(bytes)
+                }
+                None => fetch_once(&proxy, &name, &version, &release).await,
+            }
+        }
     };
     match bytes {
         Ok(bytes) => {
@@ -124,44 +136,31 @@ async fn fetch_once(
     version: &str,
     release: &Arc<SignedTarget>,
 ) -> Result<Bytes, DownloadError> {
-    let flight = {
-        let mut in_flight = proxy.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-        Arc::clone(in_flight.entry(release.sha256.clone()).or_default())
+    let fetch = || async {
+        let dl = proxy.upstream_dl().await?.to_owned();
+        let url = upstream::download_url(&dl, name, version, &release.sha256);
+        bump(&proxy.counters.upstream_downloads);
+        let fetched =
+            upstream::fetch_tarball(&proxy.client, &url, release, proxy.settings.max_crate_size)
+                .await;
+        proxy.upstream_answered(
+            UpstreamRequest::Download,
+            fetched.as_ref().err().map(|e| e as &dyn std::fmt::Display),
+        );
+        let bytes = fetched?;
+        let cache = proxy.cache.clone();
+        let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));
+        let stored =
+            tokio::task::spawn_blocking(move || cache.put(&stored_release, &to_store)).await;
+        if let Ok(Err(error)) = stored {
+            tracing::warn!(%error, "cannot write the verified tarball to the cache");
+        }
+        proxy.memory.put(release, bytes.clone());
+        Ok(bytes)
     };
-    let result = flight
-        .get_or_init(|| async {
-            let dl = proxy.upstream_dl().await?.to_owned();
-            let url = upstream::download_url(&dl, name, version, &release.sha256);
-            bump(&proxy.counters.upstream_downloads);
-            let fetched = upstream::fetch_tarball(
-                &proxy.client,
-                &url,
-                release,
-                proxy.settings.max_crate_size,
-            )
-            .await;
-            proxy.upstream_answered(
-                UpstreamRequest::Download,
-                fetched.as_ref().err().map(|e| e as &dyn std::fmt::Display),
-            );
-            let bytes = fetched?;
-            let cache = proxy.cache.clone();
-            let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));
-            let stored =
-                tokio::task::spawn_blocking(move || cache.put(&stored_release, &to_store)).await;
-            if let Ok(Err(error)) = stored {
-                tracing::warn!(%error, "cannot write the verified tarball to the cache");
-            }
-            Ok(bytes)
-        })
-        .await
-        .clone();
-    let mut in_flight = proxy.in_flight.lock().unwrap_or_else(|e| e.into_inner());
-    if in_flight
-        .get(&release.sha256)
-        .is_some_and(|current| Arc::ptr_eq(current, &flight))
-    {
-        in_flight.remove(&release.sha256);
-    }
+    let (result, _) = proxy
+        .tarball_flights
+        .run(release.sha256.clone(), fetch)
+        .await;
     result
 }

@@ -3,6 +3,7 @@
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -34,7 +35,7 @@ pub(super) async fn config_json(State(proxy): State<Arc<Proxy>>) -> Response {
 
 /// An index file as last filtered.
 #[derive(Clone)]
-struct CachedIndex {
+pub(super) struct CachedIndex {
     upstream_etag: String,
     upstream_body: Bytes,
     snapshot_version: u64,
@@ -43,6 +44,8 @@ struct CachedIndex {
     filtered: Bytes,
     etag: String,
     valid_until: DateTime<Utc>,
+    /// When upstream last answered for it (200, or 304 for `upstream_etag`).
+    fetched_at: Instant,
 }
 
 impl CachedIndex {
@@ -78,6 +81,34 @@ impl IndexCache {
 
     fn get(&mut self, path: &str) -> Option<&CachedIndex> {
         self.entries.get(path)
+    }
+
+    /// The answer kept for `path` if it was filtered under `snapshot_version` and
+    /// `policy_generation`, its delegation chain has not expired at `now`, and upstream
+    /// answered for it less than `freshness` ago.
+    fn fresh(
+        &mut self,
+        path: &str,
+        snapshot_version: u64,
+        policy_generation: u64,
+        freshness: Duration,
+        now: DateTime<Utc>,
+    ) -> Option<CachedIndex> {
+        let entry = self.entries.get(path)?;
+        (entry.snapshot_version == snapshot_version
+            && entry.policy_generation == policy_generation
+            && entry.valid_until > now
+            && entry.fetched_at.elapsed() < freshness)
+            .then(|| entry.clone())
+    }
+
+    /// Notes that upstream just confirmed (304) the file kept for `path`.
+    fn confirmed(&mut self, path: &str, upstream_etag: &str) {
+        if let Some(entry) = self.entries.peek_mut(path) {
+            if entry.upstream_etag == upstream_etag {
+                entry.fetched_at = Instant::now();
+            }
+        }
     }
 
     /// Keeps `entry`, replacing what `path` had, then evicts the least recently used
@@ -132,8 +163,13 @@ fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
         })
 }
 
+/// Requests for one index file under one snapshot and policy generation share one
+/// upstream request.
+pub(super) type FlightKey = (String, u64, u64);
+
 /// What upstream answered for an index file.
-enum Upstream {
+#[derive(Clone)]
+pub(super) enum Upstream {
     /// A file, and its ETag.
     Body { body: Bytes, etag: Option<String> },
     /// 304, and the answer kept from before is still good: serve it.
@@ -144,6 +180,29 @@ enum Upstream {
     NotFound,
     /// Upstream failed, or answered 304 for a file the proxy does not have.
     Failed(String),
+}
+
+/// [`ask_upstream`] once for all the requests for `path` under this snapshot and policy
+/// generation that arrive while it runs (single flight): a burst of clients asking for
+/// one file costs upstream one request.
+async fn ask_upstream_once(
+    proxy: &Proxy,
+    path: &str,
+    name: &str,
+    snapshot_version: u64,
+    policy_generation: u64,
+) -> Upstream {
+    let key: FlightKey = (path.to_owned(), snapshot_version, policy_generation);
+    let (answer, joined) = proxy
+        .index_flights
+        .run(key, || {
+            ask_upstream(proxy, path, name, snapshot_version, policy_generation)
+        })
+        .await;
+    if joined {
+        bump(&proxy.counters.index_upstream_shared);
+    }
+    answer
 }
 
 async fn ask_upstream(
@@ -177,6 +236,8 @@ async fn ask_upstream(
                     && c.policy_generation == policy_generation
                     && c.valid_until > Utc::now() =>
             {
+                let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+                cache.confirmed(path, &c.upstream_etag);
                 Upstream::Reuse(c)
             }
             Some(c) => Upstream::Refilter {
@@ -253,6 +314,23 @@ pub(super) async fn index_file(
     // One policy for the whole request, however many reloads happen meanwhile.
     let active_policy = proxy.policy.as_ref().map(|state| state.current());
     let policy_generation = active_policy.as_ref().map_or(0, |a| a.generation);
+    // Filtered under this snapshot and policy, and upstream answered for it moments ago:
+    // the same answer, with no lookup and no upstream request. A signed change (a new
+    // snapshot) or a policy reload is never served late; only upstream's own word is.
+    let fresh = {
+        let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache.fresh(
+            &path,
+            snapshot_version,
+            policy_generation,
+            proxy.settings.index_freshness,
+            Utc::now(),
+        )
+    };
+    if let Some(fresh) = fresh {
+        bump(&proxy.counters.index_answered_fresh);
+        return answer_index(&proxy, &headers, fresh.filtered, &fresh.etag);
+    }
     // A lookup already made under this snapshot is answered here, without a thread hop;
     // one that may fetch delegated roles runs on a blocking thread.
     let index_file = match proxy.judge().index_file_cached(&name, Utc::now()) {
@@ -277,7 +355,7 @@ pub(super) async fn index_file(
         Err(refusal) => return refuse(refusal),
     };
     let signed = index_file.is_some();
-    let asked = ask_upstream(&proxy, &path, &name, snapshot_version, policy_generation).await;
+    let asked = ask_upstream_once(&proxy, &path, &name, snapshot_version, policy_generation).await;
     let (upstream, upstream_etag) = match asked {
         Upstream::Reuse(c) => return answer_index(&proxy, &headers, c.filtered, &c.etag),
         Upstream::Body { body, etag } => (UpstreamIndex::Listed(body), etag),
@@ -367,6 +445,7 @@ pub(super) async fn index_file(
                 filtered: body.clone(),
                 etag: etag.clone(),
                 valid_until: answer.valid_until,
+                fetched_at: Instant::now(),
             },
         );
     }
@@ -531,6 +610,7 @@ mod tests {
             filtered: Bytes::from(vec![b'f'; filtered]),
             etag: String::new(),
             valid_until: DateTime::<Utc>::MAX_UTC,
+            fetched_at: Instant::now(),
         }
     }
 
@@ -572,5 +652,37 @@ mod tests {
         cache.put("c".into(), entry_of(1, 0, 0));
         assert!(cache.get("a").is_none() && cache.get("b").is_some());
         assert_eq!(cache.usage().bytes, 51);
+    }
+
+    #[test]
+    fn a_kept_answer_is_fresh_only_under_its_snapshot_policy_expiry_and_window() {
+        let window = Duration::from_secs(10);
+        let now = Utc::now();
+        let mut cache = IndexCache::new(1000);
+        cache.put("f".into(), entry(10));
+        assert!(cache.fresh("f", 1, 0, window, now).is_some());
+        assert!(cache.fresh("g", 1, 0, window, now).is_none());
+        // Another snapshot or policy generation: filtered again.
+        assert!(cache.fresh("f", 2, 0, window, now).is_none());
+        assert!(cache.fresh("f", 1, 1, window, now).is_none());
+        // A window of zero: never fresh.
+        assert!(cache.fresh("f", 1, 0, Duration::ZERO, now).is_none());
+        // A delegation chain expired at `now`: not fresh.
+        let mut expiring = entry(10);
+        expiring.valid_until = now;
+        cache.put("e".into(), expiring);
+        assert!(cache.fresh("e", 1, 0, window, now).is_none());
+        assert!(cache
+            .fresh("e", 1, 0, window, now - chrono::Duration::seconds(1))
+            .is_some());
+        // Upstream answered too long ago, until it confirms the file again (its ETag).
+        let mut old = entry_of(10, 0, 3);
+        old.fetched_at = Instant::now() - Duration::from_secs(11);
+        cache.put("o".into(), old);
+        assert!(cache.fresh("o", 1, 0, window, now).is_none());
+        cache.confirmed("o", "xxx");
+        assert!(cache.fresh("o", 1, 0, window, now).is_none());
+        cache.confirmed("o", "eee");
+        assert!(cache.fresh("o", 1, 0, window, now).is_some());
     }
 }

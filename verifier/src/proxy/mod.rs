@@ -17,11 +17,11 @@ mod download;
 mod explain;
 mod index;
 mod refusals;
+mod single_flight;
 mod status;
 mod status_page;
 mod upstream_health;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -42,6 +42,7 @@ use crate::signed_index::SignedIndexFiles;
 use crate::trust::{Lookup, Refusal, TrustStore};
 use crate::upstream::{self, DownloadError};
 use refusals::{RefusalLog, RefusedBy, Refusing};
+use single_flight::SingleFlights;
 use upstream_health::{UpstreamHealth, UpstreamRequest};
 
 pub use index::content_etag;
@@ -53,6 +54,11 @@ pub struct Counters {
     pub index_served: AtomicU64,
     /// Index requests answered 304.
     pub index_not_modified: AtomicU64,
+    /// Index requests answered from the filtered cache within `index_freshness`,
+    /// upstream not asked.
+    pub index_answered_fresh: AtomicU64,
+    /// Index requests that shared another request's upstream request for the same file.
+    pub index_upstream_shared: AtomicU64,
     /// Index requests answered 404 (no signed version, or not upstream).
     pub index_not_found: AtomicU64,
     /// Index requests refused (403) or failed (502, 503).
@@ -86,8 +92,10 @@ pub struct Counters {
     pub downloads_refused_policy: AtomicU64,
     /// Tarballs sent to cargo.
     pub downloads_served: AtomicU64,
-    /// ... of which from the verified cache.
+    /// ... of which from the verified cache (memory or disk).
     pub downloads_from_cache: AtomicU64,
+    /// ... of which from the verified tarballs kept in memory (no file read, no re-hash).
+    pub downloads_from_memory: AtomicU64,
     /// Tarballs refused (not signed, or not matching what was signed).
     pub downloads_refused: AtomicU64,
     /// Downloads that failed upstream (timeouts, errors, missing files).
@@ -118,11 +126,14 @@ pub struct ProxySettings {
     /// Memory budget of the filtered index files kept (and, apart, of the signed index
     /// files).
     pub index_cache_size: u64,
+    /// How long a filtered index answer is served again without asking upstream, while
+    /// the snapshot and the policy generation are the ones it was filtered under.
+    pub index_freshness: std::time::Duration,
+    /// Memory budget of the verified tarballs kept in memory.
+    pub tarball_memory_size: u64,
     /// Whether every line must come from a signed index file.
     pub require_signed_index_entries: RequireSignedEntries,
 }
-
-type Flight = Arc<OnceCell<Result<Bytes, DownloadError>>>;
 
 /// The requests being answered now, counted around every route: what a stop waits for.
 #[derive(Debug, Clone, Default)]
@@ -158,10 +169,14 @@ pub struct Proxy {
     trust: Arc<TrustStore>,
     client: reqwest::Client,
     cache: TarballCache,
+    memory: crate::verified_memory::VerifiedTarballs,
     counters: Counters,
     upstream_dl: OnceCell<String>,
-    in_flight: Mutex<HashMap<String, Flight>>,
+    /// Tarballs being fetched and verified, by signed sha256.
+    tarball_flights: SingleFlights<String, Result<Bytes, DownloadError>>,
     index_cache: Mutex<index::IndexCache>,
+    /// Index files being asked of upstream.
+    index_flights: SingleFlights<index::FlightKey, index::Upstream>,
     index_files: SignedIndexFiles,
     policy: Option<Arc<PolicyState>>,
     squat_guard: Arc<crate::squat::SquatGuards>,
@@ -182,6 +197,7 @@ impl Proxy {
         squat_guard: Arc<crate::squat::SquatGuards>,
     ) -> Arc<Self> {
         let index_cache = index::IndexCache::new(settings.index_cache_size);
+        let memory = crate::verified_memory::VerifiedTarballs::new(settings.tarball_memory_size);
         Arc::new(Self {
             index_files,
             policy,
@@ -190,10 +206,12 @@ impl Proxy {
             trust,
             client,
             cache,
+            memory,
             counters: Counters::default(),
             upstream_dl: OnceCell::new(),
-            in_flight: Mutex::new(HashMap::new()),
+            tarball_flights: SingleFlights::default(),
             index_cache: Mutex::new(index_cache),
+            index_flights: SingleFlights::default(),
             requests_in_flight: InFlight::default(),
             refusals: RefusalLog::default(),
             upstream_health: UpstreamHealth::default(),

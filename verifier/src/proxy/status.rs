@@ -39,6 +39,8 @@ pub(super) fn status_value(proxy: &Proxy) -> serde_json::Value {
         "index": {
             "served": load(&c.index_served),
             "not_modified": load(&c.index_not_modified),
+            "answered_fresh": load(&c.index_answered_fresh),
+            "upstream_shared": load(&c.index_upstream_shared),
             "not_found": load(&c.index_not_found),
             "refused": load(&c.index_refused),
             "lines_served": load(&c.lines_served),
@@ -57,6 +59,7 @@ pub(super) fn status_value(proxy: &Proxy) -> serde_json::Value {
         "downloads": {
             "served": load(&c.downloads_served),
             "served_from_cache": load(&c.downloads_from_cache),
+            "served_from_memory": load(&c.downloads_from_memory),
             "refused": load(&c.downloads_refused),
             "refused_policy": load(&c.downloads_refused_policy),
             "failed_upstream": load(&c.downloads_failed),
@@ -69,6 +72,7 @@ pub(super) fn status_value(proxy: &Proxy) -> serde_json::Value {
             "recent": proxy.refusals.recent(),
         },
         "cache": proxy.cache.usage(),
+        "tarball_memory": proxy.memory.usage(),
         "index_cache": index_cache,
         "signed_index_files": proxy.index_files.usage(),
         "policy": proxy.policy.as_ref().map(|p| p.status()),

@@ -346,6 +346,11 @@ fn caches(out: &mut String, status: &Value) {
             ),
         ),
         (
+            "verified tarballs (memory)",
+            "/tarball_memory",
+            format!("{} tarballs", unsigned(status, "/tarball_memory/tarballs")),
+        ),
+        (
             "filtered index files (memory)",
             "/index_cache",
             format!("{} files", unsigned(status, "/index_cache/files")),

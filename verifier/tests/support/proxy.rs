@@ -48,6 +48,10 @@ pub struct ProxyConfig {
     pub upstream_timeout: String,
     /// `connect_timeout`, default `2s`.
     pub connect_timeout: String,
+    /// `index_freshness`, default `0s` here (the proxy's own default is 10 s): every
+    /// index request asks upstream, as the tests of what upstream says expect. The
+    /// tests of the window set it.
+    pub index_freshness: String,
     /// Further raw `key = value` lines, written after the others.
     pub extra: Vec<String>,
     /// Environment variables for the child process.
@@ -67,6 +71,7 @@ impl ProxyConfig {
             refresh_interval: "1s".into(),
             upstream_timeout: "3s".into(),
             connect_timeout: "2s".into(),
+            index_freshness: "0s".into(),
             extra: Vec::new(),
             env: Vec::new(),
         }
@@ -82,7 +87,8 @@ impl ProxyConfig {
     pub fn to_toml(&self) -> String {
         let mut toml = format!(
             "listen = {}\nupstream_index = {}\nmetadata = {}\nroot = {}\nstate_dir = {}\n\
-             refresh_interval = {}\nupstream_timeout = {}\nconnect_timeout = {}\n",
+             refresh_interval = {}\nupstream_timeout = {}\nconnect_timeout = {}\n\
+             index_freshness = {}\n",
             quoted(&self.listen),
             quoted(&self.upstream_index),
             quoted(&self.metadata),
@@ -91,6 +97,7 @@ impl ProxyConfig {
             quoted(&self.refresh_interval),
             quoted(&self.upstream_timeout),
             quoted(&self.connect_timeout),
+            quoted(&self.index_freshness),
         );
         for line in &self.extra {
             toml.push_str(line);
@@ -180,9 +187,20 @@ impl Proxy {
 
     /// Like [`Self::start`] with extra `key = value` config lines.
     pub fn start_with(upstream: &Upstream, repo: &TestRepo, extra: &[&str]) -> Self {
+        Self::start_configured(upstream, repo, |config| {
+            config.extra = extra.iter().map(|l| (*l).to_owned()).collect();
+        })
+    }
+
+    /// Like [`Self::start`], with the configuration changed by `edit` first.
+    pub fn start_configured(
+        upstream: &Upstream,
+        repo: &TestRepo,
+        edit: impl FnOnce(&mut ProxyConfig),
+    ) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut config = ProxyConfig::new(upstream, repo, &dir.path().join("proxy-state"));
-        config.extra = extra.iter().map(|l| (*l).to_owned()).collect();
+        edit(&mut config);
         let mut proxy =
             Self::spawn(config, &dir.path().join("proxy.toml")).unwrap_or_else(|e| panic!("{e}"));
         proxy.dir = Some(dir);
