@@ -146,9 +146,12 @@ mod tests {
                 budget_bytes: 100
             }
         );
-        // Larger than the whole budget, or a budget of zero: not kept.
+        // Larger than the whole budget, or a budget of zero: not kept, and nothing else
+        // is evicted for it.
         memory.put(&release("dd", 101), Bytes::from(vec![5; 101]));
         assert!(memory.get(&release("dd", 101)).is_none());
+        assert_eq!(memory.usage().bytes, 70);
+        assert!(memory.get(&a).is_some() && memory.get(&c).is_some());
         let none = VerifiedTarballs::new(0);
         none.put(&a, Bytes::from(vec![1; 40]));
         assert!(none.get(&a).is_none());

@@ -85,20 +85,21 @@ impl IndexCache {
 
     /// The answer kept for `path` if it was filtered under `snapshot_version` and
     /// `policy_generation`, its delegation chain has not expired at `now`, and upstream
-    /// answered for it less than `freshness` ago.
+    /// answered for it less than `freshness` before `now_instant`.
     fn fresh(
         &mut self,
         path: &str,
-        snapshot_version: u64,
-        policy_generation: u64,
+        (snapshot_version, policy_generation): (u64, u64),
         freshness: Duration,
         now: DateTime<Utc>,
+        now_instant: Instant,
     ) -> Option<CachedIndex> {
         let entry = self.entries.get(path)?;
+        let since_upstream = now_instant.saturating_duration_since(entry.fetched_at);
         (entry.snapshot_version == snapshot_version
             && entry.policy_generation == policy_generation
             && entry.valid_until > now
-            && entry.fetched_at.elapsed() < freshness)
+            && since_upstream < freshness)
             .then(|| entry.clone())
     }
 
@@ -321,10 +322,10 @@ pub(super) async fn index_file(
         let mut cache = proxy.index_cache.lock().unwrap_or_else(|e| e.into_inner());
         cache.fresh(
             &path,
-            snapshot_version,
-            policy_generation,
+            (snapshot_version, policy_generation),
             proxy.settings.index_freshness,
             Utc::now(),
+            Instant::now(),
         )
     };
     if let Some(fresh) = fresh {
@@ -659,30 +660,38 @@ mod tests {
         let window = Duration::from_secs(10);
         let now = Utc::now();
         let mut cache = IndexCache::new(1000);
-        cache.put("f".into(), entry(10));
-        assert!(cache.fresh("f", 1, 0, window, now).is_some());
-        assert!(cache.fresh("g", 1, 0, window, now).is_none());
+        let kept = entry(10);
+        let at = kept.fetched_at;
+        let later = |seconds: u64| at + Duration::from_secs(seconds);
+        cache.put("f".into(), kept);
+        assert!(cache.fresh("f", (1, 0), window, now, at).is_some());
+        assert!(cache.fresh("g", (1, 0), window, now, at).is_none());
         // Another snapshot or policy generation: filtered again.
-        assert!(cache.fresh("f", 2, 0, window, now).is_none());
-        assert!(cache.fresh("f", 1, 1, window, now).is_none());
-        // A window of zero: never fresh.
-        assert!(cache.fresh("f", 1, 0, Duration::ZERO, now).is_none());
+        assert!(cache.fresh("f", (2, 0), window, now, at).is_none());
+        assert!(cache.fresh("f", (1, 1), window, now, at).is_none());
+        // Within the window up to its end, not at it; a window of zero: never fresh.
+        assert!(cache.fresh("f", (1, 0), window, now, later(9)).is_some());
+        assert!(cache.fresh("f", (1, 0), window, now, later(10)).is_none());
+        assert!(cache.fresh("f", (1, 0), Duration::ZERO, now, at).is_none());
         // A delegation chain expired at `now`: not fresh.
         let mut expiring = entry(10);
         expiring.valid_until = now;
+        let expiring_at = expiring.fetched_at;
         cache.put("e".into(), expiring);
-        assert!(cache.fresh("e", 1, 0, window, now).is_none());
+        assert!(cache.fresh("e", (1, 0), window, now, expiring_at).is_none());
+        let before = now - chrono::Duration::seconds(1);
         assert!(cache
-            .fresh("e", 1, 0, window, now - chrono::Duration::seconds(1))
+            .fresh("e", (1, 0), window, before, expiring_at)
             .is_some());
         // Upstream answered too long ago, until it confirms the file again (its ETag).
-        let mut old = entry_of(10, 0, 3);
-        old.fetched_at = Instant::now() - Duration::from_secs(11);
-        cache.put("o".into(), old);
-        assert!(cache.fresh("o", 1, 0, window, now).is_none());
+        cache.put("o".into(), entry_of(10, 0, 3));
+        let stale = Instant::now() + Duration::from_secs(11);
+        assert!(cache.fresh("o", (1, 0), window, now, stale).is_none());
         cache.confirmed("o", "xxx");
-        assert!(cache.fresh("o", 1, 0, window, now).is_none());
+        assert!(cache.fresh("o", (1, 0), window, now, stale).is_none());
         cache.confirmed("o", "eee");
-        assert!(cache.fresh("o", 1, 0, window, now).is_some());
+        assert!(cache
+            .fresh("o", (1, 0), window, now, Instant::now())
+            .is_some());
     }
 }
