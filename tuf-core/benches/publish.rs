@@ -8,7 +8,9 @@
 //! disk's fsync). With VERSIONS above 1, release `i` is version `1.0.(i % VERSIONS)` of
 //! crate `i / VERSIONS`, and the one more release is a new version of crate 0.
 //! `PUBLISH_BENCH_REPEAT=N` then adds and publishes N more releases one at a time and
-//! prints the median, min and max of those publishes.
+//! prints the median, min and max of those publishes. `PUBLISH_BENCH_UPSTREAM=1` stages
+//! the N releases metadata-only (`Repository::add_upstream_releases`, as a vetted mirror's
+//! `release import` does): no tarball files, so 1,000,000 releases fit `/dev/shm`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
@@ -119,9 +121,40 @@ fn main() {
             format!("1.0.{}", i % versions),
         )
     };
-    for i in 0..releases {
-        let (name, version) = release(i);
-        add_release(&mut repo, &name, &version, now);
+    // PUBLISH_BENCH_UPSTREAM=1: the releases are metadata-only (a vetted mirror's, whose
+    // tarballs stay upstream: no tarball file, so a million of them fit the inodes), staged
+    // in batches as `release import` stages them.
+    let upstream = std::env::var("PUBLISH_BENCH_UPSTREAM").is_ok_and(|v| v == "1");
+    if upstream {
+        let mut batch = Vec::new();
+        for i in 0..releases {
+            let (name, version) = release(i);
+            let body = format!("tarball of {name} {version}");
+            let entry = tuf_core::index_entry::IndexEntry::without_dependencies(
+                &name,
+                &version,
+                body.as_bytes(),
+            );
+            batch.push(tuf_core::repository::UpstreamRelease::new(
+                &name,
+                &version,
+                body.as_bytes(),
+                entry,
+            ));
+            if batch.len() == 10_000 || i + 1 == releases {
+                for outcome in repo
+                    .add_upstream_releases(std::mem::take(&mut batch), now)
+                    .unwrap()
+                {
+                    outcome.unwrap();
+                }
+            }
+        }
+    } else {
+        for i in 0..releases {
+            let (name, version) = release(i);
+            add_release(&mut repo, &name, &version, now);
+        }
     }
     repo.save().unwrap();
     let staged = started.elapsed();
@@ -212,7 +245,8 @@ fn main() {
 
     let targets_bytes = dir_bytes_recursive(&dir.join("published/targets"));
     println!(
-        "releases: {releases} ({versions} per crate), bins: {}",
+        "releases: {releases} ({versions} per crate{}), bins: {}",
+        if upstream { ", metadata-only" } else { "" },
         1u64 << bits
     );
     println!(
