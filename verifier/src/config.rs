@@ -313,14 +313,12 @@ impl ServeArgs {
             .index_cache_size
             .or(file.index_cache_size)
             .unwrap_or(DEFAULT_INDEX_CACHE_SIZE);
-        let index_freshness = match self
-            .index_freshness
-            .clone()
-            .or(file.index_freshness.clone())
-        {
-            Some(text) if text.trim() == "0" || text.trim() == "0s" => Duration::ZERO,
-            given => duration("index_freshness", &given, None, DEFAULT_INDEX_FRESHNESS)?,
-        };
+        let index_freshness = duration_or_off(
+            "index_freshness",
+            &self.index_freshness,
+            file.index_freshness.clone(),
+            DEFAULT_INDEX_FRESHNESS,
+        )?;
         let tarball_cache_size = self
             .tarball_cache_size
             .or(file.tarball_cache_size)
@@ -530,12 +528,38 @@ fn duration(
     file: Option<String>,
     default: Duration,
 ) -> anyhow::Result<Duration> {
+    duration_setting(name, flag, file, default, false)
+}
+
+/// Like [`duration`], where zero (`0s`, `0m`, …) means off.
+fn duration_or_off(
+    name: &str,
+    flag: &Option<String>,
+    file: Option<String>,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    duration_setting(name, flag, file, default, true)
+}
+
+fn duration_setting(
+    name: &str,
+    flag: &Option<String>,
+    file: Option<String>,
+    default: Duration,
+    zero_is_off: bool,
+) -> anyhow::Result<Duration> {
     let value = match flag.clone().or(file) {
         None => default,
         Some(text) => humantime::parse_duration(&text)
             .with_context(|| format!("{name}: {text:?} is not a duration like 30s, 5m or 1h"))?,
     };
+    if value.is_zero() && zero_is_off {
+        return Ok(value);
+    }
     if value < Duration::from_secs(1) {
+        if zero_is_off {
+            bail!("{name}: must be 0s (off) or at least one second");
+        }
         bail!("{name}: must be at least one second");
     }
     // Far beyond any sensible setting, and short enough for timer arithmetic not to
@@ -608,7 +632,7 @@ mod tests {
             shutdown_grace: Some(grace.into()),
             ..ServeArgs::default()
         };
-        for (text, expected) in [("0s", 0), ("0", 0), ("30s", 30), ("1m", 60)] {
+        for (text, expected) in [("0s", 0), ("0", 0), ("0m", 0), ("30s", 30), ("1m", 60)] {
             let config = args(text, "5s").resolve().unwrap();
             assert_eq!(
                 config.index_freshness,

@@ -7,9 +7,8 @@
 //! therefore serves within seconds of the repository coming up, instead of a whole
 //! interval later, and replicas that failed together do not retry together.
 //!
-//! Sans-I/O: [`RefreshSchedule`] says how long to wait, the serve loop sleeps;
-//! [`RefreshLog`] keeps the recent attempts and the next one due, for `/healthz` and the
-//! status page.
+//! Sans-I/O: [`RefreshLog`] keeps the recent attempts and the next one due, for the
+//! schedule ([`next_wait`]), `/healthz` and the status page; the serve loop sleeps.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -42,36 +41,14 @@ pub fn backoff(failures: u32, interval: Duration, jitter: f64) -> Duration {
     base.mul_f64(0.5 + 0.5 * jitter)
 }
 
-/// How long to wait before each refresh, given how the last ones went.
-#[derive(Debug, Clone)]
-pub struct RefreshSchedule {
-    interval: Duration,
-    failures_in_a_row: u32,
-}
-
-impl RefreshSchedule {
-    /// A schedule refreshing every `interval` while refreshes succeed.
-    pub fn new(interval: Duration) -> Self {
-        Self {
-            interval,
-            failures_in_a_row: 0,
-        }
-    }
-
-    /// Takes an attempt's outcome; returns how long to wait before the next attempt.
-    /// `jitter` is a uniform random number in `[0, 1]`.
-    pub fn after(&mut self, succeeded: bool, jitter: f64) -> Duration {
-        if succeeded {
-            self.failures_in_a_row = 0;
-            return self.interval;
-        }
-        self.failures_in_a_row = self.failures_in_a_row.saturating_add(1);
-        backoff(self.failures_in_a_row, self.interval, jitter)
-    }
-
-    /// Failed attempts since the last success.
-    pub fn failures_in_a_row(&self) -> u32 {
-        self.failures_in_a_row
+/// How long to wait before the next refresh, after `failures_in_a_row` failed attempts
+/// since the last success: `interval` after a success, else [`backoff`]. `jitter` is a
+/// uniform random number in `[0, 1]`.
+pub fn next_wait(failures_in_a_row: u32, interval: Duration, jitter: f64) -> Duration {
+    if failures_in_a_row == 0 {
+        interval
+    } else {
+        backoff(failures_in_a_row, interval, jitter)
     }
 }
 
@@ -138,6 +115,11 @@ impl RefreshLog {
             ok: error.is_none(),
             error,
         });
+    }
+
+    /// Failed attempts since the last success.
+    pub fn failures_in_a_row(&self) -> u32 {
+        self.state().failures_in_a_row
     }
 
     /// Records when the next attempt is due.
@@ -220,14 +202,20 @@ mod tests {
 
     #[test]
     fn a_success_resets_the_backoff_and_waits_the_interval() {
-        let mut schedule = RefreshSchedule::new(MINUTE);
-        assert_eq!(schedule.after(false, 1.0), Duration::from_secs(1));
-        assert_eq!(schedule.after(false, 1.0), Duration::from_secs(2));
-        assert_eq!(schedule.after(false, 1.0), Duration::from_secs(4));
-        assert_eq!(schedule.failures_in_a_row(), 3);
-        assert_eq!(schedule.after(true, 0.0), MINUTE);
-        assert_eq!(schedule.failures_in_a_row(), 0);
-        assert_eq!(schedule.after(false, 1.0), Duration::from_secs(1));
+        let log = RefreshLog::default();
+        let now = Utc::now();
+        let attempt = |error: Option<&str>| {
+            log.record(now, now, error.map(str::to_owned));
+            next_wait(log.failures_in_a_row(), MINUTE, 1.0)
+        };
+        assert_eq!(next_wait(log.failures_in_a_row(), MINUTE, 0.0), MINUTE);
+        assert_eq!(attempt(Some("down")), Duration::from_secs(1));
+        assert_eq!(attempt(Some("down")), Duration::from_secs(2));
+        assert_eq!(attempt(Some("down")), Duration::from_secs(4));
+        assert_eq!(log.failures_in_a_row(), 3);
+        assert_eq!(attempt(None), MINUTE);
+        assert_eq!(log.failures_in_a_row(), 0);
+        assert_eq!(attempt(Some("down")), Duration::from_secs(1));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tuf_core::client::Limits;
 use crate::cache::TarballCache;
 use crate::config::ServeConfig;
 use crate::proxy::{InFlight, Proxy, ProxySettings};
-use crate::refresh_schedule::RefreshSchedule;
+use crate::refresh_schedule::next_wait;
 use crate::shutdown::StopRequests;
 use crate::signed_index::SignedIndexFiles;
 use crate::trust::{TrustConfig, TrustStore};
@@ -87,8 +87,12 @@ pub async fn run(
         refreshed = tokio::task::spawn_blocking(move || first.refresh()) => refreshed?,
         () = stop.clone().requested() => return Ok(Stopped::BeforeServing),
     };
-    let mut schedule = RefreshSchedule::new(config.refresh_interval);
-    let first_wait = schedule.after(first_refresh.is_ok(), fastrand::f64());
+    let interval = config.refresh_interval;
+    let first_wait = next_wait(
+        trust.refresh_log().failures_in_a_row(),
+        interval,
+        fastrand::f64(),
+    );
     if let Err(error) = first_refresh {
         tracing::error!(%error, retry_in = ?first_wait, "the first refresh failed; refusing everything until one succeeds, retrying with backoff");
     }
@@ -157,14 +161,22 @@ pub async fn run(
         loop {
             tokio::time::sleep(wait).await;
             let trust = Arc::clone(&refresher);
-            let refreshed = tokio::task::spawn_blocking(move || trust.refresh().is_ok())
-                .await
-                .unwrap_or(false);
-            wait = schedule.after(refreshed, fastrand::f64());
-            if !refreshed {
-                tracing::info!(retry_in = ?wait, failures_in_a_row = schedule.failures_in_a_row(), "next refresh attempt");
+            let started = chrono::Utc::now();
+            if let Err(error) = tokio::task::spawn_blocking(move || trust.refresh()).await {
+                // The refresh recorded nothing: its thread panicked.
+                refresher.refresh_log().record(
+                    started,
+                    chrono::Utc::now(),
+                    Some(format!("the refresh did not finish: {error}")),
+                );
             }
-            refresher.refresh_log().schedule(after(wait));
+            let log = refresher.refresh_log();
+            let failures_in_a_row = log.failures_in_a_row();
+            wait = next_wait(failures_in_a_row, interval, fastrand::f64());
+            if failures_in_a_row > 0 {
+                tracing::info!(retry_in = ?wait, failures_in_a_row, "next refresh attempt");
+            }
+            log.schedule(after(wait));
         }
     });
     tracing::info!(%url, upstream = %config.upstream_index, "serving");
@@ -179,13 +191,9 @@ pub async fn run(
         .with_graceful_shutdown(stop.clone().requested())
         .into_future();
     let mut server = tokio::spawn(server);
+    // Only a stop request ends the server, unless it fails.
     tokio::select! {
-        ended = &mut server => {
-            // Only a stop request ends the server, unless it failed.
-            ended?.context("the HTTP server failed")?;
-            tracing::info!("stopped");
-            return Ok(Stopped::Drained);
-        }
+        ended = &mut server => return server_ended(ended),
         () = stop.clone().requested() => {}
     }
     let grace = config.shutdown_grace;
@@ -195,14 +203,19 @@ pub async fn run(
         "finishing the requests in flight"
     );
     tokio::select! {
-        ended = &mut server => {
-            ended?.context("the HTTP server failed")?;
-            tracing::info!("stopped");
-            Ok(Stopped::Drained)
-        }
+        ended = &mut server => server_ended(ended),
         () = tokio::time::sleep(grace) => Ok(end_in_flight(server, &in_flight, "the shutdown grace period ended")),
         () = stop.insisted() => Ok(end_in_flight(server, &in_flight, "a second stop signal came")),
     }
+}
+
+/// What the server task's end means: it drained, or it failed.
+fn server_ended(
+    ended: Result<std::io::Result<()>, tokio::task::JoinError>,
+) -> anyhow::Result<Stopped> {
+    ended?.context("the HTTP server failed")?;
+    tracing::info!("stopped");
+    Ok(Stopped::Drained)
 }
 
 /// Ends the requests still in flight (their connections are closed).

@@ -18,8 +18,6 @@ pub(super) async fn download(
     State(proxy): State<Arc<Proxy>>,
     Path((name, version)): Path<(String, String)>,
 ) -> Response {
-    // The name and version come from the request: shown bounded and escaped.
-    let (shown_name, shown_version) = (shown(&name), shown(&version));
     let refusing = |by: RefusedBy, fix: Option<String>| Refusing {
         asked: Asked::Download,
         crate_name: &name,
@@ -30,6 +28,9 @@ pub(super) async fn download(
     let release = match proxy.lookup(&name, &version).await {
         Ok(release) => release,
         Err(refusal) => {
+            // The name and version come from the request, and may not be a crate's:
+            // shown bounded and escaped.
+            let (shown_name, shown_version) = (shown(&name), shown(&version));
             bump(&proxy.counters.downloads_refused);
             tracing::warn!(crate_name = %shown_name, version = %shown_version, %refusal, "download refused");
             return proxy.refuse(
@@ -143,10 +144,7 @@ async fn fetch_once(
         let fetched =
             upstream::fetch_tarball(&proxy.client, &url, release, proxy.settings.max_crate_size)
                 .await;
-        proxy.upstream_answered(
-            UpstreamRequest::Download,
-            fetched.as_ref().err().map(|e| e as &dyn std::fmt::Display),
-        );
+        proxy.upstream_answered(UpstreamRequest::Download, &fetched);
         let bytes = fetched?;
         let cache = proxy.cache.clone();
         let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));

@@ -85,7 +85,8 @@ impl IndexCache {
 
     /// The answer kept for `path` if it was filtered under `snapshot_version` and
     /// `policy_generation`, its delegation chain has not expired at `now`, and upstream
-    /// answered for it less than `freshness` before `now_instant`.
+    /// answered for it less than `freshness` before `now_instant`: its filtered bytes and
+    /// their ETag.
     fn fresh(
         &mut self,
         path: &str,
@@ -93,14 +94,14 @@ impl IndexCache {
         freshness: Duration,
         now: DateTime<Utc>,
         now_instant: Instant,
-    ) -> Option<CachedIndex> {
+    ) -> Option<(Bytes, String)> {
         let entry = self.entries.get(path)?;
         let since_upstream = now_instant.saturating_duration_since(entry.fetched_at);
         (entry.snapshot_version == snapshot_version
             && entry.policy_generation == policy_generation
             && entry.valid_until > now
             && since_upstream < freshness)
-            .then(|| entry.clone())
+            .then(|| (entry.filtered.clone(), entry.etag.clone()))
     }
 
     /// Notes that upstream just confirmed (304) the file kept for `path`.
@@ -225,10 +226,7 @@ async fn ask_upstream(
         cached.as_ref().map(|c| c.upstream_etag.as_str()),
     )
     .await;
-    proxy.upstream_answered(
-        UpstreamRequest::Index,
-        fetched.as_ref().err().map(|e| e as &dyn std::fmt::Display),
-    );
+    proxy.upstream_answered(UpstreamRequest::Index, &fetched);
     match fetched {
         Ok(IndexFetch::NotFound) => Upstream::NotFound,
         Ok(IndexFetch::NotModified) => match cached {
@@ -328,9 +326,9 @@ pub(super) async fn index_file(
             Instant::now(),
         )
     };
-    if let Some(fresh) = fresh {
+    if let Some((filtered, etag)) = fresh {
         bump(&proxy.counters.index_answered_fresh);
-        return answer_index(&proxy, &headers, fresh.filtered, &fresh.etag);
+        return answer_index(&proxy, &headers, filtered, &etag);
     }
     // A lookup already made under this snapshot is answered here, without a thread hop;
     // one that may fetch delegated roles runs on a blocking thread.

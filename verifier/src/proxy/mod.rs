@@ -224,9 +224,13 @@ impl Proxy {
         text(status, body)
     }
 
-    /// Records how upstream answered a request (`failure`: why it failed).
-    fn upstream_answered(&self, request: UpstreamRequest, failure: Option<&dyn std::fmt::Display>) {
-        let failure = failure.map(ToString::to_string);
+    /// Records how upstream answered a request: `outcome`'s error is why it failed.
+    fn upstream_answered<T, E: std::fmt::Display>(
+        &self,
+        request: UpstreamRequest,
+        outcome: &Result<T, E>,
+    ) {
+        let failure = outcome.as_ref().err().map(ToString::to_string);
         self.upstream_health
             .record(Utc::now(), request, failure.as_deref());
     }
@@ -297,10 +301,7 @@ impl Proxy {
                     return Ok(dl.clone());
                 }
                 let dl = upstream::registry_dl(&self.client, &self.settings.upstream_index).await;
-                self.upstream_answered(
-                    UpstreamRequest::Config,
-                    dl.as_ref().err().map(|e| e as &dyn std::fmt::Display),
-                );
+                self.upstream_answered(UpstreamRequest::Config, &dl);
                 Ok(dl?)
             })
             .await

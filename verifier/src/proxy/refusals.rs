@@ -25,9 +25,9 @@ pub const MAX_REASON: usize = 2048;
 /// other invisible characters escaped, at most [`MAX_SHOWN_NAME`] characters, and how
 /// much more there was.
 pub fn shown(untrusted: &str) -> Cow<'_, str> {
-    let plain = untrusted.chars().count() <= MAX_SHOWN_NAME
-        && untrusted.chars().all(|c| !c.is_control() && c != '\u{7f}');
-    if plain {
+    let total = untrusted.chars().count();
+    // `is_control` covers DEL and the C1 controls too.
+    if total <= MAX_SHOWN_NAME && !untrusted.chars().any(char::is_control) {
         return Cow::Borrowed(untrusted);
     }
     let mut out = String::new();
@@ -43,7 +43,6 @@ pub fn shown(untrusted: &str) -> Cow<'_, str> {
             out.push(c);
         }
     }
-    let total = untrusted.chars().count();
     if total > shown_chars {
         out.push_str(&format!("… ({total} characters)"));
     }
