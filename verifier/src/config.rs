@@ -675,6 +675,10 @@ mod tests {
         assert_eq!(config.upstream_timeout, DEFAULT_UPSTREAM_TIMEOUT);
         assert_eq!(config.index_freshness, DEFAULT_INDEX_FRESHNESS);
         assert_eq!(config.shutdown_grace, DEFAULT_SHUTDOWN_GRACE);
+        // The documented defaults (spec/proxy.md, "Configuration").
+        assert_eq!(config.index_freshness, Duration::from_secs(10));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(20));
+        assert_eq!(config.tarball_memory_size, 256 * 1024 * 1024);
         assert_eq!(config.allowed_registries, RegistryAllowlist::default());
         assert_eq!(config.policy, Some(dir.path().join("policy.toml")));
         assert_eq!(
