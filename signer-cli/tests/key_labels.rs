@@ -44,7 +44,7 @@ fn keyid_of_three_fields(file: &Value) -> String {
         "scheme": file["scheme"],
         "keyval": file["keyval"],
     });
-    sha256_hashes(&to_canonical(&three).unwrap())["sha256"].clone()
+    sha256_hashes(&to_canonical(&three).unwrap())["sha256"].to_owned()
 }
 
 #[test]

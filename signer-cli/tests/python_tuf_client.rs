@@ -44,7 +44,7 @@ fn forge(
     let mut doc =
         Metadata::<Targets>::from_bytes(&read(&format!("{role_version}.{role}.json"))).unwrap();
     let info = TargetFile::from_bytes(tarball);
-    let sha256 = info.hashes["sha256"].clone();
+    let sha256 = info.hashes["sha256"].to_owned();
     doc.signed_mut().targets.insert(path.to_owned(), info);
     doc.signed_mut().version = role_version + 1;
     doc.sign(role_key, false).unwrap();

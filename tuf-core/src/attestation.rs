@@ -310,7 +310,7 @@ impl ReleaseStatement {
         let hashes: Map<String, Value> = self
             .hashes
             .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .map(|(k, v)| (k.to_owned(), Value::String(v.to_owned())))
             .collect();
         // The modelled fields last, so that they win over an extension field of the same
         // name (which `validate` refuses anyway).
@@ -679,8 +679,8 @@ impl Attestation {
             if !same {
                 return differs(
                     &format!("hashes.{algorithm}"),
-                    attested.map_or(NONE, String::as_str),
-                    expected.map_or(NONE, String::as_str),
+                    attested.unwrap_or(NONE),
+                    expected.unwrap_or(NONE),
                 );
             }
         }

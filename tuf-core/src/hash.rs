@@ -1,13 +1,213 @@
 //! Lengths and digests over exact file bytes (TUF §5: every file is checked against the
 //! length and hashes its referrer signed, before it is parsed or used).
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
 
-/// Hash algorithm name to lowercase hex digest, e.g. `{"sha256": "ab12…"}`: the `hashes`
-/// of targets and `meta` entries.
-pub type Hashes = BTreeMap<String, String>;
+/// Hash algorithm name to hex digest, e.g. `{"sha256": "ab12…"}`: the `hashes` of targets
+/// and `meta` entries.
+///
+/// A map in JSON, kept as a short sorted list: a targets document holds one of these per
+/// target, and a map node per entry would cost more than the entry itself. The names of
+/// the SHA-2 algorithms are not allocated per entry.
+#[derive(Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Hashes(Vec<(Cow<'static, str>, Box<str>)>);
+
+/// The algorithm names shared by every [`Hashes`] that uses them.
+const KNOWN_ALGORITHMS: [&str; 4] = ["sha224", "sha256", "sha384", "sha512"];
+
+fn algorithm_name(name: &str) -> Cow<'static, str> {
+    match KNOWN_ALGORITHMS.iter().find(|known| **known == name) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(name.to_owned()),
+    }
+}
+
+impl Hashes {
+    /// No digests.
+    pub fn new() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The digest for `algorithm`, if listed.
+    pub fn get(&self, algorithm: &str) -> Option<&str> {
+        self.position(algorithm)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, digest)| &**digest)
+    }
+
+    /// Whether `algorithm` is listed.
+    pub fn contains_key(&self, algorithm: &str) -> bool {
+        self.position(algorithm).is_ok()
+    }
+
+    /// Sets the digest for `algorithm`, returning the one it replaces.
+    pub fn insert(&mut self, algorithm: String, digest: String) -> Option<String> {
+        match self.position(&algorithm) {
+            Ok(i) => self
+                .0
+                .get_mut(i)
+                .map(|slot| std::mem::replace(&mut slot.1, digest.into_boxed_str()).into()),
+            Err(i) => {
+                self.0
+                    .insert(i, (algorithm_name(&algorithm), digest.into_boxed_str()));
+                None
+            }
+        }
+    }
+
+    /// Removes the digest for `algorithm`, returning it.
+    pub fn remove(&mut self, algorithm: &str) -> Option<String> {
+        let i = self.position(algorithm).ok()?;
+        Some(self.0.remove(i).1.into())
+    }
+
+    /// Removes every digest.
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    /// How many digests are listed.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether no digest is listed.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Algorithm and digest pairs, by algorithm name.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
+        self.0.iter().map(|(name, digest)| (&**name, &**digest))
+    }
+
+    /// The digests, in the order of their algorithm names.
+    pub fn values(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.0.iter().map(|(_, digest)| &**digest)
+    }
+
+    /// The algorithm names, in order.
+    pub fn keys(&self) -> impl ExactSizeIterator<Item = &str> + '_ {
+        self.0.iter().map(|(name, _)| &**name)
+    }
+
+    fn position(&self, algorithm: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(name, _)| (**name).cmp(algorithm))
+    }
+}
+
+impl std::fmt::Debug for Hashes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+impl std::ops::Index<&str> for Hashes {
+    type Output = str;
+    /// The digest for an algorithm; panics if it is not listed (as a map's index does).
+    fn index(&self, algorithm: &str) -> &str {
+        #[allow(clippy::expect_used)]
+        self.get(algorithm).expect("no digest for this algorithm")
+    }
+}
+
+impl FromIterator<(String, String)> for Hashes {
+    /// Later pairs replace earlier ones of the same algorithm, as in a map.
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(pairs: I) -> Self {
+        let mut hashes = Self::new();
+        for (algorithm, digest) in pairs {
+            hashes.insert(algorithm, digest);
+        }
+        hashes
+    }
+}
+
+impl<const N: usize> From<[(String, String); N]> for Hashes {
+    fn from(pairs: [(String, String); N]) -> Self {
+        pairs.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a Hashes {
+    type Item = (&'a str, &'a str);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (Cow<'static, str>, Box<str>)>,
+        fn(&'a (Cow<'static, str>, Box<str>)) -> (&'a str, &'a str),
+    >;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(name, digest)| (&**name, &**digest))
+    }
+}
+
+impl Serialize for Hashes {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.iter())
+    }
+}
+
+/// A digest as metadata holds it: a non-empty hex string (either case). The check is
+/// made as the value is read, so that an error names the digest's own path.
+struct HexDigest(String);
+
+impl<'de> Deserialize<'de> for HexDigest {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let digest = String::deserialize(deserializer)?;
+        // Without an early exit the check runs many bytes at a time: a targets document
+        // holds a million of these.
+        let all_hex = digest.bytes().fold(true, |all, b| {
+            all & (b.is_ascii_digit() | ((b | 0x20).wrapping_sub(b'a') < 6))
+        });
+        if digest.is_empty() || !all_hex {
+            return Err(serde::de::Error::custom("digest must be a hex string"));
+        }
+        Ok(Self(digest))
+    }
+}
+
+/// Reading checks what TUF asks of a `hashes` object (§4.5 and §4.4): at least one digest,
+/// each a hex string, no algorithm twice.
+impl<'de> Deserialize<'de> for Hashes {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct HashesVisitor;
+        impl<'de> Visitor<'de> for HashesVisitor {
+            type Value = Hashes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of algorithm names to hex digests")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Hashes, A::Error> {
+                // Most entries list one or two digests: room for one, then exactly what
+                // was read (a `Vec` would otherwise start at four).
+                let mut hashes = Hashes(Vec::with_capacity(1));
+                while let Some(algorithm) = map.next_key::<crate::json::FieldName<'de>>()? {
+                    let HexDigest(digest) = map.next_value()?;
+                    match hashes.position(&algorithm) {
+                        Ok(_) => {
+                            return Err(serde::de::Error::custom(format!(
+                                "duplicate hash algorithm {:?}",
+                                &*algorithm
+                            )))
+                        }
+                        Err(i) => hashes
+                            .0
+                            .insert(i, (algorithm_name(&algorithm), digest.into_boxed_str())),
+                    }
+                }
+                if hashes.is_empty() {
+                    return Err(serde::de::Error::custom("hashes must not be empty"));
+                }
+                hashes.0.shrink_to_fit();
+                Ok(hashes)
+            }
+        }
+        deserializer.deserialize_map(HashesVisitor)
+    }
+}
 
 /// Why bytes did not match what metadata says of them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,8 +289,8 @@ impl StreamVerifier {
         let mut hashers = Vec::new();
         for (algorithm, digest) in hashes.into_iter().flatten() {
             let hasher = Hasher::new(algorithm)
-                .ok_or_else(|| HashError::UnsupportedAlgorithm(algorithm.clone()))?;
-            hashers.push((algorithm.clone(), digest.to_ascii_lowercase(), hasher));
+                .ok_or_else(|| HashError::UnsupportedAlgorithm(algorithm.to_owned()))?;
+            hashers.push((algorithm.to_owned(), digest.to_ascii_lowercase(), hasher));
         }
         Ok(Self {
             expected_length,

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use ed25519_dalek::Verifier as _;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use spki::DecodePublicKey;
 
@@ -97,7 +97,7 @@ fn disguises_text(c: char) -> bool {
 }
 
 /// A public key entry of root or delegations metadata (`{"keytype", "scheme", "keyval"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Key {
     /// Key type, e.g. `ed25519`, `ecdsa`, `rsa`.
     pub keytype: String,

@@ -140,7 +140,7 @@ fn the_json_form_is_as_documented_and_round_trips() {
             r#""label":"alice","length":18,"name":"serde","spec_version":"1","#,
             r#""version":"1.0.203","x-comment":{{"n":3,"reviewed":["src/lib.rs"]}}}}"#
         ),
-        tarball_hashes()["sha256"],
+        &tarball_hashes()["sha256"],
         INDEX_DIGEST
     );
     assert_eq!(
@@ -299,7 +299,7 @@ fn a_statement_about_another_release_is_refused_naming_the_field() {
     let key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
     let attestation = signed(&key);
     let hashes = tarball_hashes();
-    let sha256 = hashes["sha256"].clone();
+    let sha256 = hashes["sha256"].to_owned();
     let check = |name: &str, version: &str, length: u64, hashes: &Hashes, entry: &str| {
         other_release_field(attestation.verify_for(name, version, length, hashes, entry))
     };
@@ -321,7 +321,7 @@ fn a_statement_about_another_release_is_refused_naming_the_field() {
         (
             "hashes.sha256".into(),
             sha256.clone(),
-            other["sha256"].clone()
+            other["sha256"].to_owned()
         )
     );
     // A digest the release has and the statement lacks, and the other way round.
@@ -484,7 +484,7 @@ fn every_field_is_required() {
 fn malformed_fields_are_named() {
     let key = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let value = signed(&key).to_value();
-    let sha256 = tarball_hashes()["sha256"].clone();
+    let sha256 = tarball_hashes()["sha256"].to_owned();
     for (path, changed) in [
         ("signed.kind", json!("approval")),
         ("signed.kind", json!(1)),

@@ -264,7 +264,7 @@ fn arbitrary_software_installation_is_refused() {
     std::fs::write(
         repo.dir
             .path()
-            .join(format!("targets/{}.app.bin", info.hashes["sha256"])),
+            .join(format!("targets/{}.app.bin", &info.hashes["sha256"])),
         b"evil",
     )
     .unwrap();
@@ -442,7 +442,7 @@ fn endless_data_attack_is_cut_off() {
     std::fs::write(
         repo.dir
             .path()
-            .join(format!("targets/{}.big.bin", info.hashes["sha256"])),
+            .join(format!("targets/{}.big.bin", &info.hashes["sha256"])),
         vec![0u8; 1 << 20],
     )
     .unwrap();

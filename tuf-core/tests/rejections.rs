@@ -193,3 +193,105 @@ fn missing_and_mistyped_fields_name_their_place() {
         Err(MetadataError::Schema { .. })
     ));
 }
+
+#[test]
+fn hashes_must_list_hex_digests() {
+    let cases = [
+        (
+            r#""hashes":{}"#,
+            "signed.targets.a.crate.hashes",
+            "hashes must not be empty",
+        ),
+        (
+            r#""hashes":{"sha256":""}"#,
+            "signed.targets.a.crate.hashes.sha256",
+            "digest must be a hex string",
+        ),
+        (
+            r#""hashes":{"sha256":"xy"}"#,
+            "signed.targets.a.crate.hashes.sha256",
+            "digest must be a hex string",
+        ),
+        (
+            r#""hashes":{"sha256":"ab","sha512":"ab cd"}"#,
+            "signed.targets.a.crate.hashes.sha512",
+            "digest must be a hex string",
+        ),
+    ];
+    for (hashes, want_path, want_message) in cases {
+        let doc = targets_doc(&VALID.replace(r#""hashes":{"sha256":"ab"}"#, hashes));
+        match parse(&doc) {
+            Err(MetadataError::Schema { path, message }) => {
+                assert_eq!(
+                    (path.as_str(), message.as_str()),
+                    (want_path, want_message),
+                    "{doc}"
+                );
+            }
+            other => panic!("{doc}: {other:?}"),
+        }
+    }
+    // Either case of hex is a digest; the case is kept as written.
+    let doc = targets_doc(&VALID.replace(r#""sha256":"ab""#, r#""sha256":"AB""#));
+    assert_eq!(
+        parse(&doc).unwrap().signed().targets["a.crate"]
+            .hashes
+            .get("sha256"),
+        Some("AB")
+    );
+}
+
+#[test]
+fn snapshot_meta_hashes_follow_the_same_rules() {
+    let doc = r#"{"signatures":[],"signed":{"_type":"snapshot","spec_version":"1.0.31","version":1,"expires":"2030-01-01T00:00:00Z","meta":{"targets.json":{"version":1,"hashes":{"sha256":"zz"}}}}}"#;
+    match Metadata::<Snapshot>::from_bytes(doc.as_bytes()) {
+        Err(MetadataError::Schema { path, message }) => {
+            assert_eq!(path, "signed.meta.targets.json.hashes.sha256");
+            assert_eq!(message, "digest must be a hex string");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// Many targets, as a registry's documents have: a duplicate late in a large map is found
+/// with its path, whichever way the document is laid out.
+#[test]
+fn a_duplicate_deep_in_a_large_targets_map_is_refused() {
+    let mut entries: Vec<String> = (0..5000)
+        .map(|i| format!(r#""t/{i:05}.crate":{{"hashes":{{"sha256":"ab"}},"length":{i}}}"#))
+        .collect();
+    entries.push(r#""t/04321.crate":{"hashes":{"sha256":"cd"},"length":1}"#.to_owned());
+    let sorted_but_repeated = entries.join(",");
+    entries.reverse();
+    let unsorted = entries.join(",");
+    for body in [sorted_but_repeated, unsorted] {
+        let doc = format!(
+            r#"{{"signatures":[],"signed":{{"_type":"targets","expires":"2030-01-01T00:00:00Z","spec_version":"1.0.31","targets":{{{body}}},"version":1}}}}"#
+        );
+        assert_eq!(
+            parse(&doc).err(),
+            Some(MetadataError::Json(JsonError::DuplicateKey {
+                path: "signed.targets".into(),
+                key: "t/04321.crate".into()
+            }))
+        );
+    }
+}
+
+/// The canonical bytes of `signed` do not depend on how the document was laid out: keys
+/// in any order, whitespace, escapes of characters canonical JSON writes raw.
+#[test]
+fn the_signed_bytes_do_not_depend_on_the_layout() {
+    let compact = r#"{"signatures":[],"signed":{"_type":"targets","expires":"2030-01-01T00:00:00Z","spec_version":"1.0.31","targets":{"caf\u00e9.crate":{"hashes":{"sha256":"ab"},"length":3},"z.crate":{"custom":{"b":[1,{"y":2,"x":1}],"a":"\"\\\/"},"hashes":{"sha256":"cd"},"length":4}},"version":1}}"#;
+    let laid_out = "{ \"signed\" : {\n \"version\": 1,\n \"targets\": {\"z.crate\": {\"length\": 4, \"hashes\": {\"sha256\": \"cd\"}, \"custom\": {\"a\": \"\\\"\\\\/\", \"b\": [1, {\"x\": 1, \"y\": 2}]}}, \"café.crate\": {\"length\": 3, \"hashes\": {\"sha256\": \"ab\"}}},\n \"spec_version\": \"1.0.31\", \"expires\": \"2030-01-01T00:00:00Z\", \"_type\": \"targets\"}, \"signatures\": [] }";
+    let want = "{\"_type\":\"targets\",\"expires\":\"2030-01-01T00:00:00Z\",\"spec_version\":\"1.0.31\",\"targets\":{\"café.crate\":{\"hashes\":{\"sha256\":\"ab\"},\"length\":3},\"z.crate\":{\"custom\":{\"a\":\"\\\"\\\\/\",\"b\":[1,{\"x\":1,\"y\":2}]},\"hashes\":{\"sha256\":\"cd\"},\"length\":4}},\"version\":1}";
+    for doc in [compact, laid_out] {
+        let md = parse(doc).unwrap();
+        assert_eq!(
+            String::from_utf8(md.signed_bytes().unwrap().to_vec()).unwrap(),
+            want,
+            "{doc}"
+        );
+        assert_eq!(md.signed().targets.len(), 2);
+    }
+}

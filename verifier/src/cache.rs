@@ -211,7 +211,7 @@ mod tests {
             role: "unclaimed-00".into(),
             delegator: "unclaimed".into(),
             length: bytes.len() as u64,
-            sha256: hashes.get("sha256").cloned().unwrap(),
+            sha256: hashes.get("sha256").unwrap().to_owned(),
             hashes,
             valid_until: chrono::Utc::now(),
             scan: None,

@@ -111,7 +111,7 @@ mod tests {
             delegator: "unclaimed".into(),
             length,
             sha256: sha256.into(),
-            hashes: std::collections::BTreeMap::new(),
+            hashes: tuf_core::hash::Hashes::new(),
             valid_until: chrono::DateTime::<chrono::Utc>::MAX_UTC,
             scan: None,
         }

@@ -202,7 +202,7 @@ pub fn check_upstream_tarballs(
                         .to_owned(),
                 ));
             };
-            let sha256 = release.info.hashes.get("sha256").map_or("", String::as_str);
+            let sha256 = release.info.hashes.get("sha256").unwrap_or("");
             let url = download_url(&dl, name, version, sha256);
             let checked = fetch(&url, release.info.length)
                 .map_err(|e| e.to_string())

@@ -103,7 +103,7 @@ pub fn whole_seconds(when: DateTime<Utc>) -> DateTime<Utc> {
 }
 
 /// The keys and threshold of one role (root's `roles` entries).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoleKeys {
     /// Keyids authorised to sign the role.
     pub keyids: Vec<KeyId>,
@@ -149,25 +149,9 @@ pub(crate) fn validate_role_keys(
     Ok(())
 }
 
-/// Checks a hashes object: not empty, digests are hex.
-pub(crate) fn validate_hashes(path: &str, hashes: &Hashes) -> Result<(), MetadataError> {
-    if hashes.is_empty() {
-        return Err(MetadataError::schema(path, "hashes must not be empty"));
-    }
-    for (algorithm, digest) in hashes {
-        if digest.is_empty() || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(MetadataError::schema(
-                format!("{path}.{algorithm}"),
-                "digest must be a hex string",
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// An entry of snapshot or timestamp `meta`: the version (and optionally length and
 /// hashes) of another metadata file (TUF §4.4, METAFILES).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MetaFile {
     /// Version of the listed metadata.
     pub version: u64,
@@ -208,9 +192,7 @@ impl MetaFile {
                 "version must be at least 1",
             ));
         }
-        if let Some(hashes) = &self.hashes {
-            validate_hashes(&format!("{path}.hashes"), hashes)?;
-        }
+        // `hashes` was checked as it was read (see `Hashes`).
         Ok(())
     }
 }

@@ -20,6 +20,7 @@ macro_rules! role_accessors {
 }
 
 mod common;
+mod deserialize;
 mod root;
 mod snapshot;
 mod targets;
@@ -30,7 +31,7 @@ use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 pub use common::{
     format_expires, parse_expires, whole_seconds, MetaFile, RoleKeys, RootType, SnapshotType,
@@ -135,7 +136,7 @@ pub trait Role: Serialize + DeserializeOwned + Clone {
 }
 
 /// One signature of the envelope (`{"keyid", "sig"}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Signature {
     /// The keyid of the signing key.
     pub keyid: KeyId,
@@ -164,11 +165,10 @@ impl Signature {
     }
 }
 
-#[derive(Deserialize)]
+/// The document as read (its `Deserialize` is in `deserialize.rs`).
 struct Envelope<T> {
     signatures: Vec<Signature>,
     signed: T,
-    #[serde(flatten)]
     unrecognized_fields: UnrecognizedFields,
 }
 
@@ -210,9 +210,66 @@ impl<T: Role> Metadata<T> {
     }
 
     /// Parses a document, refusing it unread if it is longer than `max_len` bytes.
+    ///
+    /// A valid document is read in two passes over its bytes and no tree: typed
+    /// deserialisation, then one strict pass (duplicate keys, integers, syntax) that writes
+    /// the canonical bytes of `signed`. When either pass refuses the document, the full
+    /// strict parser reads it again to say exactly what is wrong and where: the same
+    /// errors, with the same paths, as [`Metadata::from_value`] after
+    /// [`json::parse_strict`].
     pub fn from_bytes_with_limit(bytes: &[u8], max_len: usize) -> Result<Self, MetadataError> {
+        if bytes.len() > max_len {
+            return Err(JsonError::TooLarge {
+                len: bytes.len(),
+                max: max_len,
+            }
+            .into());
+        }
+        if let Some(metadata) = Self::load_valid(bytes) {
+            return Ok(metadata);
+        }
         let value = json::parse_strict(bytes, max_len)?;
         Self::from_value(&value)
+    }
+
+    /// The fast path of [`Metadata::from_bytes_with_limit`]: the metadata if the document
+    /// passes every check, `None` if any check fails (the full parser then says which).
+    fn load_valid(bytes: &[u8]) -> Option<Self> {
+        let (envelope, canonical) = if bytes.len() >= PARALLEL_LOAD_BYTES && cores() > 1 {
+            // The typed read and the strict pass share nothing but the input: a large
+            // document is read on two cores.
+            std::thread::scope(|scope| {
+                let strict = std::thread::Builder::new()
+                    .name("tuf-core strict pass".into())
+                    .spawn_scoped(scope, || json::strict_scan::canonical_signed(bytes));
+                let envelope = serde_json::from_slice::<Envelope<T>>(bytes).ok();
+                let canonical = match strict {
+                    Ok(handle) => handle.join().ok().and_then(Result::ok),
+                    Err(_) => json::strict_scan::canonical_signed(bytes).ok(),
+                };
+                (envelope, canonical)
+            })
+        } else {
+            let envelope = serde_json::from_slice::<Envelope<T>>(bytes).ok()?;
+            (
+                Some(envelope),
+                json::strict_scan::canonical_signed(bytes).ok(),
+            )
+        };
+        let (envelope, canonical) = (envelope?, canonical?);
+        // `_type` is checked by the typed read, `expires` by its date parser; the header
+        // check of the full path also covers `spec_version`.
+        if !spec_version_supported(envelope.signed.spec_version()) {
+            return None;
+        }
+        envelope.signed.validate().ok()?;
+        check_signature_keyids(&envelope.signatures).ok()?;
+        Some(Self {
+            signatures: envelope.signatures,
+            unrecognized_fields: envelope.unrecognized_fields,
+            signed: envelope.signed,
+            canonical_signed: OnceLock::from(canonical.into_owned()),
+        })
     }
 
     /// Builds typed metadata from a strictly parsed JSON value.
@@ -310,6 +367,15 @@ impl<T: Role> Metadata<T> {
     pub fn to_canonical_bytes(&self) -> Result<Vec<u8>, MetadataError> {
         Ok(json::to_canonical(&self.to_value()?)?)
     }
+}
+
+/// Documents at least this large are read on two threads when the machine has two cores.
+const PARALLEL_LOAD_BYTES: usize = 4 << 20;
+
+/// The number of cores this process may use, asked once.
+fn cores() -> usize {
+    static CORES: OnceLock<usize> = OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, usize::from))
 }
 
 /// Why signing failed.

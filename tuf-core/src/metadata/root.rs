@@ -3,14 +3,14 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::common::{expires_serde, validate_role_keys, RoleKeys, RootType, UnrecognizedFields};
 use super::{validate_version, MetadataError, Role, SPEC_VERSION, TOP_LEVEL_ROLE_NAMES};
 use crate::keys::{Key, KeyId};
 
 /// The `signed` content of root metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Root {
     /// Always `"root"`.
     #[serde(rename = "_type")]

@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::common::{expires_serde, MetaFile, SnapshotType, UnrecognizedFields};
 use super::{validate_version, MetadataError, Role, SPEC_VERSION};
 
 /// The `signed` content of snapshot metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Snapshot {
     /// Always `"snapshot"`.
     #[serde(rename = "_type")]

@@ -4,19 +4,17 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::common::{
-    expires_serde, validate_hashes, validate_role_keys, TargetsType, UnrecognizedFields,
-};
+use super::common::{expires_serde, validate_role_keys, TargetsType, UnrecognizedFields};
 use super::{validate_version, MetadataError, Role, SPEC_VERSION, TOP_LEVEL_ROLE_NAMES};
 use crate::hash::Hashes;
 use crate::json::Value;
 use crate::keys::{Key, KeyId};
 
 /// The `signed` content of targets metadata (top-level or delegated).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Targets {
     /// Always `"targets"`.
     #[serde(rename = "_type")]
@@ -96,9 +94,7 @@ impl Role for Targets {
 
     fn validate(&self) -> Result<(), MetadataError> {
         validate_version(self.version)?;
-        for (path, target) in &self.targets {
-            validate_hashes(&format!("signed.targets.{path}.hashes"), &target.hashes)?;
-        }
+        // Each target's `hashes` was checked as it was read (see `Hashes`).
         if let Some(delegations) = &self.delegations {
             delegations.validate("signed.delegations")?;
         }
@@ -108,7 +104,7 @@ impl Role for Targets {
 
 /// A target file entry (TUF §4.5, TARGETS): exact length and digests, plus optional custom
 /// data (kept among the extension fields, as python-tuf does).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TargetFile {
     /// Exact length in bytes.
     pub length: u64,
@@ -141,7 +137,7 @@ impl TargetFile {
 }
 
 /// The delegations of a targets role: keys, and either named roles or succinct hash bins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Delegations {
     /// Keys of the delegated roles, by keyid.
     pub keys: BTreeMap<KeyId, Key>,
@@ -200,7 +196,7 @@ impl Delegations {
 }
 
 /// A delegated role (TUF §4.5, DELEGATIONS).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DelegatedRole {
     /// Role name; its metadata is `NAME.json`.
     pub name: String,
@@ -353,7 +349,7 @@ impl<'a> CharClass<'a> {
 
 /// Succinct hash bin delegation (TAP 15): `2^bit_length` roles named
 /// `NAME_PREFIX-XX`, each trusted for the targets whose SHA-256 path digest falls in it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SuccinctRoles {
     /// Keyids authorised to sign every bin.
     pub keyids: Vec<KeyId>,

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use super::common::{expires_serde, MetaFile, TimestampType, UnrecognizedFields};
 use super::{validate_version, MetadataError, Role, SPEC_VERSION};
@@ -12,7 +12,7 @@ use super::{validate_version, MetadataError, Role, SPEC_VERSION};
 pub const SNAPSHOT_META_NAME: &str = "snapshot.json";
 
 /// The `signed` content of timestamp metadata.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timestamp {
     /// Always `"timestamp"`.
     #[serde(rename = "_type")]

@@ -661,7 +661,7 @@ impl Audit<'_> {
                         entry.name,
                         entry.vers,
                         entry.cksum,
-                        sha256.map_or("none", String::as_str)
+                        sha256.unwrap_or("none")
                     ),
                 );
                 continue;

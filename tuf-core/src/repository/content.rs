@@ -51,7 +51,7 @@ impl UpstreamRelease {
     }
 
     fn sha256(&self) -> &str {
-        self.target.hashes.get("sha256").map_or("", String::as_str)
+        self.target.hashes.get("sha256").unwrap_or("")
     }
 }
 
@@ -282,7 +282,7 @@ impl Repository {
         let path = crate_target_path(name, version)?;
         let role = self.role_for_path(&path)?;
         let info = TargetFile::from_bytes(bytes);
-        let sha256 = info.hashes.get("sha256").cloned().unwrap_or_default();
+        let sha256 = info.hashes.get("sha256").unwrap_or_default().to_owned();
         if let Some(existing) = self
             .current_targets(&role)?
             .and_then(|doc| doc.signed().targets.get(&path))
@@ -301,7 +301,7 @@ impl Repository {
             return Err(RepositoryError::ReleaseConflict {
                 path,
                 listed_length: existing.length,
-                listed_sha256: existing.hashes.get("sha256").cloned().unwrap_or_default(),
+                listed_sha256: existing.hashes.get("sha256").unwrap_or_default().to_owned(),
             });
         }
         // The entry first: a refused entry leaves nothing staged.
@@ -414,7 +414,7 @@ impl Repository {
                 return Err(RepositoryError::ReleaseConflict {
                     path,
                     listed_length: existing.length,
-                    listed_sha256: existing.hashes.get("sha256").cloned().unwrap_or_default(),
+                    listed_sha256: existing.hashes.get("sha256").unwrap_or_default().to_owned(),
                 });
             }
         }

@@ -245,7 +245,7 @@ impl Repo {
         let dir = self.dir.path().join("targets").join(parent);
         std::fs::create_dir_all(&dir).unwrap();
         let file = if self.consistent {
-            format!("{}.{name}", info.hashes["sha256"])
+            format!("{}.{name}", &info.hashes["sha256"])
         } else {
             name.to_owned()
         };

@@ -271,7 +271,7 @@ impl TestRepo {
         let info = tuf_core::metadata::TargetFile::from_bytes(&bytes);
         let path = crate_index_path(name).expect("crate name");
         let (dir, file) = path.rsplit_once('/').expect("a directory");
-        let sha256 = info.hashes.get("sha256").expect("sha256").clone();
+        let sha256 = info.hashes.get("sha256").expect("sha256").to_owned();
         let on_disk = self
             .targets_dir()
             .join(dir)

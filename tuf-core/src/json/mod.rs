@@ -12,6 +12,8 @@
 //!   (`json.dumps(sort_keys=True)`, ASCII-only, compact as `Metadata.to_file()` writes or
 //!   indented), so files we write are byte-identical to the reference implementation's.
 
+pub(crate) mod strict_scan;
+
 use std::cell::Cell;
 use std::fmt;
 
@@ -193,6 +195,60 @@ impl<'de> Visitor<'de> for StrictSeed<'_> {
             }
         }
         Ok(Value::Object(map))
+    }
+}
+
+/// An object key read by a typed deserialiser: borrowed from the document when it has no
+/// escapes, owned otherwise, so that matching field names allocates nothing.
+pub(crate) enum FieldName<'de> {
+    /// A key borrowed from the input.
+    Borrowed(&'de str),
+    /// A key that had to be unescaped (or came from a transient buffer).
+    Owned(String),
+}
+
+impl FieldName<'_> {
+    /// The key as an owned string, for a map of extension fields.
+    pub(crate) fn into_string(self) -> String {
+        match self {
+            Self::Borrowed(name) => name.to_owned(),
+            Self::Owned(name) => name,
+        }
+    }
+}
+
+impl std::ops::Deref for FieldName<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Self::Borrowed(name) => name,
+            Self::Owned(name) => name,
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for FieldName<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct FieldNameVisitor;
+        impl<'de> Visitor<'de> for FieldNameVisitor {
+            type Value = FieldName<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object key")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(FieldName::Borrowed(v))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(FieldName::Owned(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(FieldName::Owned(v))
+            }
+        }
+        deserializer.deserialize_str(FieldNameVisitor)
     }
 }
 

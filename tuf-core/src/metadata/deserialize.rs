@@ -1,0 +1,295 @@
+//! Typed deserialisation of every metadata struct that keeps extension fields, with no
+//! `#[serde(flatten)]`.
+//!
+//! serde's `flatten` reads a struct by first buffering all of its fields into an untyped
+//! tree, then reading the typed fields out of that tree. For a targets document that is
+//! the whole `targets` map held twice. Here each struct reads its known fields straight
+//! from the input and collects the rest into `unrecognized_fields`, as python-tuf does.
+//!
+//! The rules are the derive's: every field at most once, required fields present, `null`
+//! for an optional field is the same as its absence, any other key kept as an extension
+//! field. Large maps (`targets`, snapshot `meta`) are collected into a list and built into
+//! their `BTreeMap` in one go, which packs its nodes full.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+
+use super::common::{
+    expires_serde, MetaFile, RoleKeys, RootType, SnapshotType, TargetsType, TimestampType,
+    UnrecognizedFields,
+};
+use super::targets::{DelegatedRole, Delegations, SuccinctRoles, TargetFile, Targets};
+use super::{Envelope, Role, Root, Signature, Snapshot, Timestamp};
+use crate::hash::Hashes;
+use crate::json::{FieldName, Value};
+use crate::keys::{Key, KeyId};
+
+/// Reads the value of a field that may appear only once.
+fn read_once<'de, A: MapAccess<'de>, T: Deserialize<'de>>(
+    map: &mut A,
+    slot: &mut Option<T>,
+    name: &'static str,
+) -> Result<(), A::Error> {
+    if slot.is_some() {
+        return Err(A::Error::duplicate_field(name));
+    }
+    *slot = Some(map.next_value()?);
+    Ok(())
+}
+
+/// Keeps the value of a field this implementation does not model.
+fn read_unrecognized<'de, A: MapAccess<'de>>(
+    map: &mut A,
+    fields: &mut UnrecognizedFields,
+    name: FieldName<'de>,
+) -> Result<(), A::Error> {
+    let value: Value = map.next_value()?;
+    let name = name.into_string();
+    if fields.contains_key(&name) {
+        return Err(A::Error::custom(format!("duplicate field `{name}`")));
+    }
+    fields.insert(name, value);
+    Ok(())
+}
+
+/// Implements `Deserialize` for a struct of named fields plus `unrecognized_fields`.
+/// `required` fields are read as the given type and converted with `From`; `optional`
+/// fields are `Option`s of the given type. Missing fields are reported in the order listed
+/// (the declaration order, as the derive reports them).
+macro_rules! deserialize_with_unrecognized {
+    (
+        $ty:ident $(<$param:ident: $bound:path>)?, $expecting:literal,
+        required { $($required:ident: $required_ty:ty = $required_name:literal),* $(,)? }
+        optional { $($optional:ident: $optional_ty:ty = $optional_name:literal),* $(,)? }
+    ) => {
+        impl<'de $(, $param: $bound)?> Deserialize<'de> for $ty $(<$param>)? {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct FieldsVisitor $(<$param>)? (PhantomData<($($param,)?)>);
+                impl<'de $(, $param: $bound)?> Visitor<'de> for FieldsVisitor $(<$param>)? {
+                    type Value = $ty $(<$param>)?;
+
+                    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                        f.write_str($expecting)
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(
+                        self,
+                        mut map: A,
+                    ) -> Result<Self::Value, A::Error> {
+                        $(let mut $required: Option<$required_ty> = None;)*
+                        $(let mut $optional: Option<Option<$optional_ty>> = None;)*
+                        let mut unrecognized_fields = UnrecognizedFields::new();
+                        while let Some(name) = map.next_key::<FieldName<'de>>()? {
+                            match &*name {
+                                $($required_name => {
+                                    read_once(&mut map, &mut $required, $required_name)?
+                                })*
+                                $($optional_name => {
+                                    read_once(&mut map, &mut $optional, $optional_name)?
+                                })*
+                                _ => read_unrecognized(&mut map, &mut unrecognized_fields, name)?,
+                            }
+                        }
+                        $(let $required = $required
+                            .ok_or_else(|| A::Error::missing_field($required_name))?;)*
+                        Ok($ty {
+                            $($required: $required.into(),)*
+                            $($optional: $optional.flatten().map(Into::into),)*
+                            unrecognized_fields,
+                        })
+                    }
+                }
+                deserializer.deserialize_map(FieldsVisitor(PhantomData))
+            }
+        }
+    };
+}
+
+/// An `expires` value read with the one date format metadata uses.
+struct Expires(DateTime<Utc>);
+
+impl<'de> Deserialize<'de> for Expires {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        expires_serde::deserialize(deserializer).map(Self)
+    }
+}
+
+impl From<Expires> for DateTime<Utc> {
+    fn from(expires: Expires) -> Self {
+        expires.0
+    }
+}
+
+/// A map from names to entries, built in one go once all entries are read.
+struct BulkMap<V>(BTreeMap<String, V>);
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for BulkMap<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct BulkMapVisitor<V>(PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for BulkMapVisitor<V> {
+            type Value = BulkMap<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BulkMap<V>, A::Error> {
+                let mut entries: Vec<(String, V)> = Vec::new();
+                while let Some((name, value)) = map.next_entry::<String, V>()? {
+                    entries.push((name, value));
+                }
+                let sorted = entries.windows(2).all(|pair| match pair {
+                    [a, b] => a.0 < b.0,
+                    _ => true,
+                });
+                if !sorted {
+                    entries.sort_by(|a, b| a.0.cmp(&b.0));
+                    if let Some(pair) = entries.windows(2).find(|pair| match pair {
+                        [a, b] => a.0 == b.0,
+                        _ => false,
+                    }) {
+                        let name = pair.first().map(|(name, _)| name.as_str()).unwrap_or("");
+                        return Err(A::Error::custom(format!("duplicate key {name:?}")));
+                    }
+                }
+                // Sorted and unique: `from_iter` builds the tree bottom-up, nodes full.
+                Ok(BulkMap(entries.into_iter().collect()))
+            }
+        }
+        deserializer.deserialize_map(BulkMapVisitor(PhantomData))
+    }
+}
+
+impl<V> From<BulkMap<V>> for BTreeMap<String, V> {
+    fn from(map: BulkMap<V>) -> Self {
+        map.0
+    }
+}
+
+deserialize_with_unrecognized! {
+    Envelope<T: Role>, "struct Envelope",
+    required {
+        signatures: Vec<Signature> = "signatures",
+        signed: T = "signed",
+    }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Signature, "struct Signature",
+    required { keyid: KeyId = "keyid", sig: String = "sig" }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Root, "struct Root",
+    required {
+        type_tag: RootType = "_type",
+        spec_version: String = "spec_version",
+        version: u64 = "version",
+        expires: Expires = "expires",
+        keys: BTreeMap<KeyId, Key> = "keys",
+        roles: BTreeMap<String, RoleKeys> = "roles",
+    }
+    optional { consistent_snapshot: bool = "consistent_snapshot" }
+}
+
+deserialize_with_unrecognized! {
+    RoleKeys, "struct RoleKeys",
+    required { keyids: Vec<KeyId> = "keyids", threshold: u64 = "threshold" }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Key, "struct Key",
+    required {
+        keytype: String = "keytype",
+        scheme: String = "scheme",
+        keyval: crate::json::Map<String, Value> = "keyval",
+    }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Targets, "struct Targets",
+    required {
+        type_tag: TargetsType = "_type",
+        spec_version: String = "spec_version",
+        version: u64 = "version",
+        expires: Expires = "expires",
+        targets: BulkMap<TargetFile> = "targets",
+    }
+    optional { delegations: Delegations = "delegations" }
+}
+
+deserialize_with_unrecognized! {
+    TargetFile, "struct TargetFile",
+    required { length: u64 = "length", hashes: Hashes = "hashes" }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Delegations, "struct Delegations",
+    required { keys: BTreeMap<KeyId, Key> = "keys" }
+    optional {
+        roles: Vec<DelegatedRole> = "roles",
+        succinct_roles: SuccinctRoles = "succinct_roles",
+    }
+}
+
+deserialize_with_unrecognized! {
+    DelegatedRole, "struct DelegatedRole",
+    required {
+        name: String = "name",
+        keyids: Vec<KeyId> = "keyids",
+        threshold: u64 = "threshold",
+        terminating: bool = "terminating",
+    }
+    optional {
+        paths: Vec<String> = "paths",
+        path_hash_prefixes: Vec<String> = "path_hash_prefixes",
+    }
+}
+
+deserialize_with_unrecognized! {
+    SuccinctRoles, "struct SuccinctRoles",
+    required {
+        keyids: Vec<KeyId> = "keyids",
+        threshold: u64 = "threshold",
+        bit_length: u32 = "bit_length",
+        name_prefix: String = "name_prefix",
+    }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Snapshot, "struct Snapshot",
+    required {
+        type_tag: SnapshotType = "_type",
+        spec_version: String = "spec_version",
+        version: u64 = "version",
+        expires: Expires = "expires",
+        meta: BulkMap<MetaFile> = "meta",
+    }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    Timestamp, "struct Timestamp",
+    required {
+        type_tag: TimestampType = "_type",
+        spec_version: String = "spec_version",
+        version: u64 = "version",
+        expires: Expires = "expires",
+        meta: BTreeMap<String, MetaFile> = "meta",
+    }
+    optional {}
+}
+
+deserialize_with_unrecognized! {
+    MetaFile, "struct MetaFile",
+    required { version: u64 = "version" }
+    optional { length: u64 = "length", hashes: Hashes = "hashes" }
+}
