@@ -396,6 +396,49 @@ mod tests {
     }
 
     #[test]
+    fn hashes_behave_as_a_map_of_algorithm_names() {
+        let mut hashes = Hashes::new();
+        assert!(!hashes.contains_key("sha256"));
+        assert_eq!(hashes.insert("sha512".into(), "bb".into()), None);
+        assert_eq!(hashes.insert("sha256".into(), "aa".into()), None);
+        assert_eq!(
+            hashes.insert("sha256".into(), "cc".into()),
+            Some("aa".into())
+        );
+        assert!(hashes.contains_key("sha256"));
+        assert!(!hashes.contains_key("md5"));
+        assert_eq!(hashes.keys().collect::<Vec<_>>(), ["sha256", "sha512"]);
+        assert_eq!(format!("{hashes:?}"), r#"{"sha256": "cc", "sha512": "bb"}"#);
+        assert_eq!(hashes.remove("sha512"), Some("bb".into()));
+        assert_eq!(hashes.len(), 1);
+    }
+
+    #[test]
+    fn reading_hashes_refuses_what_is_not_a_digest() {
+        let read = |text: &str| serde_json::from_str::<Hashes>(text).map_err(|e| e.to_string());
+        assert_eq!(
+            read(r#"{"sha256":"0aF9"}"#).unwrap().get("sha256"),
+            Some("0aF9")
+        );
+        for bad in [
+            r#"{"sha256":"abg"}"#,
+            r#"{"sha256":"ab`"}"#,
+            r#"{"sha256":"a/"}"#,
+        ] {
+            assert!(
+                read(bad)
+                    .unwrap_err()
+                    .contains("digest must be a hex string"),
+                "{bad}"
+            );
+        }
+        assert!(read("{}").unwrap_err().contains("hashes must not be empty"));
+        assert!(read(r#""ab""#)
+            .unwrap_err()
+            .contains("an object of algorithm names to hex digests"));
+    }
+
+    #[test]
     fn stream_stops_at_the_first_byte_past_the_signed_length() {
         let mut verifier = StreamVerifier::new(Some(4), None).expect("ok");
         verifier.update(b"abc").expect("within");

@@ -235,7 +235,7 @@ impl<T: Role> Metadata<T> {
     /// The fast path of [`Metadata::from_bytes_with_limit`]: the metadata if the document
     /// passes every check, `None` if any check fails (the full parser then says which).
     fn load_valid(bytes: &[u8]) -> Option<Self> {
-        let (envelope, canonical) = if bytes.len() >= PARALLEL_LOAD_BYTES && cores() > 1 {
+        let (envelope, canonical) = if read_on_two_threads(bytes.len(), cores()) {
             // The typed read and the strict pass share nothing but the input: a large
             // document is read on two cores.
             std::thread::scope(|scope| {
@@ -371,6 +371,11 @@ impl<T: Role> Metadata<T> {
 
 /// Documents at least this large are read on two threads when the machine has two cores.
 const PARALLEL_LOAD_BYTES: usize = 4 << 20;
+
+/// Whether a document of `len` bytes is read on two threads, with `cores` available.
+fn read_on_two_threads(len: usize, cores: usize) -> bool {
+    len >= PARALLEL_LOAD_BYTES && cores > 1
+}
 
 /// The number of cores this process may use, asked once.
 fn cores() -> usize {
@@ -550,6 +555,39 @@ mod tests {
         assert_eq!(metadata.signatures.len(), 2);
         metadata.sign(&signer, false).expect("signs");
         assert_eq!(metadata.signatures, vec![signature]);
+    }
+
+    #[test]
+    fn large_documents_are_read_on_two_threads_when_there_are_two_cores() {
+        assert!(!read_on_two_threads(PARALLEL_LOAD_BYTES - 1, 2));
+        assert!(read_on_two_threads(PARALLEL_LOAD_BYTES, 2));
+        assert!(!read_on_two_threads(PARALLEL_LOAD_BYTES, 1));
+        assert!(!read_on_two_threads(1 << 20, 8));
+        assert_eq!(PARALLEL_LOAD_BYTES, 4 * 1024 * 1024);
+        assert_eq!(
+            cores(),
+            std::thread::available_parallelism().map_or(1, usize::from)
+        );
+    }
+
+    #[test]
+    fn a_valid_document_takes_the_fast_path_in_either_layout() {
+        let mut metadata = Metadata::new(Targets::new(chrono::DateTime::UNIX_EPOCH));
+        metadata
+            .signatures
+            .push(Signature::new("ab".into(), "cd".into()));
+        for bytes in [
+            metadata.to_bytes().expect("compact"),
+            metadata.to_pretty_bytes().expect("pretty"),
+        ] {
+            let loaded = Metadata::<Targets>::load_valid(&bytes).expect("fast path");
+            assert_eq!(
+                loaded.signed_bytes().expect("canonical"),
+                metadata.signed_bytes().expect("canonical")
+            );
+        }
+        // A refused document is for the full parser to explain.
+        assert!(Metadata::<Targets>::load_valid(b"{\"signed\":1}").is_none());
     }
 
     #[test]
