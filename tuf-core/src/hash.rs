@@ -84,7 +84,7 @@ impl Hashes {
 
     /// Algorithm and digest pairs, by algorithm name.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.0.iter().map(|(name, digest)| (&**name, &**digest))
+        self.into_iter()
     }
 
     /// The digests, in the order of their algorithm names.

@@ -527,6 +527,29 @@ mod tests {
     }
 
     #[test]
+    fn a_document_exactly_at_the_size_cap_is_read() {
+        assert!(parse_strict(b"[1,2,3]", 7).is_ok());
+    }
+
+    #[test]
+    fn field_names_borrow_when_they_can_and_refuse_what_is_not_a_string() {
+        use serde::Deserialize;
+        let mut de = serde_json::Deserializer::from_str(r#""plain""#);
+        assert!(matches!(
+            FieldName::deserialize(&mut de),
+            Ok(FieldName::Borrowed("plain"))
+        ));
+        let mut de = serde_json::Deserializer::from_str(r#""esc\u0061ped""#);
+        let name = FieldName::deserialize(&mut de).expect("a string");
+        assert!(matches!(&name, FieldName::Owned(_)));
+        assert_eq!(name.into_string(), "escaped");
+        let err = FieldName::deserialize(Value::from(1))
+            .err()
+            .expect("not a string");
+        assert!(err.to_string().contains("expected an object key"), "{err}");
+    }
+
+    #[test]
     fn deep_nesting_is_an_error_not_a_stack_overflow() {
         let doc = "[".repeat(100_000);
         assert!(matches!(

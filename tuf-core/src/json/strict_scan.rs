@@ -53,14 +53,13 @@ type Scan<T = ()> = Result<T, Stop>;
 /// ours) holds the canonical bytes of `signed` as they are: one check-only pass proves it
 /// and they are borrowed. Any other layout takes a second pass that writes them.
 pub(crate) fn canonical_signed(bytes: &[u8]) -> Result<Cow<'_, [u8]>, NotStrict> {
-    let mut no_output = Vec::new();
-    match scan_envelope::<false>(bytes, &mut no_output) {
+    match scan_envelope::<false>(bytes) {
         Ok(SignedValue::InInput(start, end)) => {
             bytes.get(start..end).map(Cow::Borrowed).ok_or(NotStrict)
         }
         Ok(SignedValue::Written(canonical)) => Ok(Cow::Owned(canonical)),
         Err(Stop::NotStrict) => Err(NotStrict),
-        Err(Stop::Rewrite) => match scan_envelope::<true>(bytes, &mut no_output) {
+        Err(Stop::Rewrite) => match scan_envelope::<true>(bytes) {
             Ok(SignedValue::Written(canonical)) => Ok(Cow::Owned(canonical)),
             _ => Err(NotStrict),
         },
@@ -77,17 +76,14 @@ enum SignedValue {
 
 /// Scans the envelope: an object whose members are checked, and whose `signed` value is
 /// checked to be canonical as it is (`WRITE` false) or written canonically (`WRITE` true).
-/// `scratch` takes the canonical form of the other members, which nothing needs.
-fn scan_envelope<const WRITE: bool>(bytes: &[u8], scratch: &mut Vec<u8>) -> Scan<SignedValue> {
+fn scan_envelope<const WRITE: bool>(bytes: &[u8]) -> Scan<SignedValue> {
     let mut scanner = Scanner::<WRITE> { bytes, pos: 0 };
     scanner.skip_whitespace();
     scanner.expect(b'{')?;
     let mut keys: Vec<Vec<u8>> = Vec::new();
     let mut signed = None;
-    scanner.skip_whitespace();
-    if scanner.peek() == Some(b'}') {
-        return Err(Stop::NotStrict);
-    }
+    // The canonical form of the other members, which nothing needs.
+    let mut scratch = Vec::new();
     loop {
         scanner.skip_whitespace();
         // Keys are compared as text: decode this one in a writing scanner of its own.
@@ -112,7 +108,7 @@ fn scan_envelope<const WRITE: bool>(bytes: &[u8], scratch: &mut Vec<u8>) -> Scan
                 out.shrink_to_fit();
                 signed = Some(SignedValue::Written(out));
             } else {
-                scanner.value(scratch, 1)?;
+                scanner.value(&mut scratch, 1)?;
                 signed = Some(SignedValue::InInput(start, scanner.pos));
             }
         } else {
@@ -122,7 +118,7 @@ fn scan_envelope<const WRITE: bool>(bytes: &[u8], scratch: &mut Vec<u8>) -> Scan
                 bytes,
                 pos: scanner.pos,
             };
-            member_scanner.value(scratch, 1)?;
+            member_scanner.value(&mut scratch, 1)?;
             scanner.pos = member_scanner.pos;
         }
         keys.push(key);
@@ -307,23 +303,20 @@ impl<const WRITE: bool> Scanner<'_, WRITE> {
             b'r' => '\r',
             b't' => '\t',
             b'u' => {
-                let unit = self.hex4()?;
-                match unit {
-                    0xD800..=0xDBFF => {
-                        self.expect(b'\\')?;
-                        self.expect(b'u')?;
-                        let low = self.hex4()?;
-                        if !(0xDC00..=0xDFFF).contains(&low) {
-                            return Err(Stop::NotStrict);
-                        }
-                        let code = 0x10000
-                            + ((u32::from(unit) - 0xD800) << 10)
-                            + (u32::from(low) - 0xDC00);
-                        char::from_u32(code).ok_or(Stop::NotStrict)?
-                    }
-                    0xDC00..=0xDFFF => return Err(Stop::NotStrict),
-                    _ => char::from_u32(u32::from(unit)).ok_or(Stop::NotStrict)?,
-                }
+                let first = self.hex4()?;
+                // A high surrogate must be followed by the escape of a low one.
+                let second = if (0xD800..=0xDBFF).contains(&first) {
+                    self.expect(b'\\')?;
+                    self.expect(b'u')?;
+                    Some(self.hex4()?)
+                } else {
+                    None
+                };
+                // A lone or unpaired surrogate is an error, as serde_json makes it.
+                char::decode_utf16(std::iter::once(first).chain(second))
+                    .next()
+                    .and_then(Result::ok)
+                    .ok_or(Stop::NotStrict)?
             }
             _ => return Err(Stop::NotStrict),
         };
@@ -335,15 +328,16 @@ impl<const WRITE: bool> Scanner<'_, WRITE> {
         Ok(())
     }
 
+    /// The four hex digits of a `\\u` escape, as a UTF-16 code unit.
     fn hex4(&mut self) -> Scan<u16> {
-        let mut unit: u16 = 0;
+        let mut unit: u32 = 0;
         for _ in 0..4 {
             let digit = char::from(self.next_byte()?)
                 .to_digit(16)
                 .ok_or(Stop::NotStrict)?;
-            unit = (unit << 4) | u16::try_from(digit).map_err(|_| Stop::NotStrict)?;
+            unit = unit * 16 + digit;
         }
-        Ok(unit)
+        u16::try_from(unit).map_err(|_| Stop::NotStrict)
     }
 
     fn array(&mut self, out: &mut Vec<u8>, depth: usize) -> Scan {
@@ -461,15 +455,20 @@ fn unescape_canonical_string(quoted: &[u8]) -> Cow<'_, [u8]> {
 fn sort_members(out: &mut Vec<u8>, start: usize) -> Scan {
     let object = out.get(start..).ok_or(Stop::NotStrict)?;
     let mut members: Vec<(Cow<'_, [u8]>, &[u8])> = Vec::new();
-    // Skip the `{`; each member is `"key":value` followed by `,` or the final `}`.
+    // Past the `{`, members `"key":value`, each followed by `,` or the final `}`. (The
+    // object was written with at least two members: it is sorted only when a key came
+    // out of order.)
     let mut pos = 1;
-    while pos < object.len().saturating_sub(1) {
+    loop {
         let key_end = skip_canonical_string(object, pos)?;
-        let value_end = skip_canonical_value(object, key_end + 1)?;
+        // From the `:`, which the value's scan steps over like any byte outside a string.
+        let value_end = skip_canonical_value(object, key_end)?;
         let key = unescape_canonical_string(object.get(pos..key_end).ok_or(Stop::NotStrict)?);
         members.push((key, object.get(pos..value_end).ok_or(Stop::NotStrict)?));
-        // Past the `,` (or the `}`).
-        pos = value_end + 1;
+        match object.get(value_end) {
+            Some(b',') => pos = value_end + 1,
+            _ => break,
+        }
     }
     members.sort_unstable_by(|a, b| a.0.cmp(&b.0));
     if members.windows(2).any(|pair| match pair {
@@ -632,8 +631,23 @@ mod tests {
             let doc = format!("{{\"signed\":{}{}}}", "[".repeat(inner), "]".repeat(inner));
             check(&doc);
         }
-        let deep = format!("{{\"signed\":{}", "[".repeat(100_000));
-        assert_eq!(canonical_signed(deep.as_bytes()), Err(NotStrict));
+        for depth in [126, 127, 128] {
+            let inner = depth - 1;
+            let doc = format!(
+                "{{\"signed\":{}1{}}}",
+                "{\"a\":".repeat(inner),
+                "}".repeat(inner)
+            );
+            check(&doc);
+        }
+        // Nesting far past the limit is refused, not a stack overflow, in either layout.
+        for deep in [
+            format!("{{\"signed\":{}", "[".repeat(100_000)),
+            format!("{{\"signed\":{}", "{\"a\":".repeat(100_000)),
+            format!("{{\"signed\":{}", "{\"a\": [".repeat(50_000)),
+        ] {
+            assert_eq!(canonical_signed(deep.as_bytes()), Err(NotStrict));
+        }
     }
 
     /// Arbitrary JSON text: values of every kind, keys drawn from a small set (so that

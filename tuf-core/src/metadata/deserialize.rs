@@ -48,12 +48,16 @@ fn read_unrecognized<'de, A: MapAccess<'de>>(
     name: FieldName<'de>,
 ) -> Result<(), A::Error> {
     let value: Value = map.next_value()?;
-    let name = name.into_string();
-    if fields.contains_key(&name) {
-        return Err(A::Error::custom(format!("duplicate field `{name}`")));
+    match fields.entry(name.into_string()) {
+        std::collections::btree_map::Entry::Vacant(slot) => {
+            slot.insert(value);
+            Ok(())
+        }
+        std::collections::btree_map::Entry::Occupied(slot) => Err(A::Error::custom(format!(
+            "duplicate field `{}`",
+            slot.key()
+        ))),
     }
-    fields.insert(name, value);
-    Ok(())
 }
 
 /// Implements `Deserialize` for a struct of named fields plus `unrecognized_fields`.
@@ -125,6 +129,7 @@ impl From<Expires> for DateTime<Utc> {
 }
 
 /// A map from names to entries, built in one go once all entries are read.
+#[derive(Debug)]
 struct BulkMap<V>(BTreeMap<String, V>);
 
 impl<'de, V: Deserialize<'de>> Deserialize<'de> for BulkMap<V> {
@@ -140,19 +145,14 @@ impl<'de, V: Deserialize<'de>> Deserialize<'de> for BulkMap<V> {
                 while let Some((name, value)) = map.next_entry::<String, V>()? {
                     entries.push((name, value));
                 }
-                let sorted = entries.windows(2).all(|pair| match pair {
-                    [a, b] => a.0 < b.0,
-                    _ => true,
-                });
-                if !sorted {
-                    entries.sort_by(|a, b| a.0.cmp(&b.0));
-                    if let Some(pair) = entries.windows(2).find(|pair| match pair {
-                        [a, b] => a.0 == b.0,
-                        _ => false,
-                    }) {
-                        let name = pair.first().map(|(name, _)| name.as_str()).unwrap_or("");
-                        return Err(A::Error::custom(format!("duplicate key {name:?}")));
-                    }
+                // Documents list entries sorted, and a stable sort of sorted input is
+                // one pass: it is there for the duplicate check.
+                entries.sort_by(|a, b| a.0.cmp(&b.0));
+                if let Some([a, _]) = entries.windows(2).find(|pair| match pair {
+                    [a, b] => a.0 == b.0,
+                    _ => false,
+                }) {
+                    return Err(A::Error::custom(format!("duplicate key {:?}", a.0)));
                 }
                 // Sorted and unique: `from_iter` builds the tree bottom-up, nodes full.
                 Ok(BulkMap(entries.into_iter().collect()))
@@ -292,4 +292,61 @@ deserialize_with_unrecognized! {
     MetaFile, "struct MetaFile",
     required { version: u64 = "version" }
     optional { length: u64 = "length", hashes: Hashes = "hashes" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, String> {
+        serde_json::from_str::<T>(text).map_err(|e| e.to_string())
+    }
+
+    /// The strict pass refuses duplicate keys before these readers' results are used; the
+    /// readers refuse them too, so that no reader takes the last of two values.
+    #[test]
+    fn each_reader_refuses_a_key_twice() {
+        let err = read::<TargetFile>(r#"{"length":1,"length":2,"hashes":{"sha256":"ab"}}"#);
+        assert!(err.unwrap_err().contains("duplicate field `length`"));
+        let err = read::<TargetFile>(r#"{"length":1,"hashes":{"sha256":"ab"},"x":1,"x":2}"#);
+        assert!(err.unwrap_err().contains("duplicate field `x`"));
+        let err = read::<MetaFile>(r#"{"version":1,"length":null,"length":2}"#);
+        assert!(err.unwrap_err().contains("duplicate field `length`"));
+        let err = read::<BulkMap<u64>>(r#"{"b":1,"a":2,"b":3}"#);
+        assert!(err.unwrap_err().contains(r#"duplicate key "b""#));
+        let err = read::<Hashes>(r#"{"sha256":"ab","sha256":"cd"}"#);
+        assert!(err
+            .unwrap_err()
+            .contains(r#"duplicate hash algorithm "sha256""#));
+    }
+
+    #[test]
+    fn readers_keep_unknown_fields_and_treat_null_as_absent() {
+        let target: TargetFile =
+            read(r#"{"custom":{"a":[1]},"hashes":{"sha256":"ab"},"length":3,"z":null}"#).unwrap();
+        assert_eq!(target.length, 3);
+        assert_eq!(target.custom(), Some(&serde_json::json!({"a": [1]})));
+        assert_eq!(target.unrecognized_fields.get("z"), Some(&Value::Null));
+        let meta: MetaFile = read(r#"{"version":2,"length":null}"#).unwrap();
+        assert_eq!((meta.version, meta.length, meta.hashes), (2, None, None));
+        let err = read::<TargetFile>(r#"{"hashes":{"sha256":"ab"}}"#).unwrap_err();
+        assert!(err.contains("missing field `length`"), "{err}");
+        let err = read::<TargetFile>("[1]").unwrap_err();
+        assert!(err.contains("expected struct TargetFile"), "{err}");
+    }
+
+    #[test]
+    fn a_large_map_comes_out_sorted_whatever_order_it_was_read_in() {
+        let map: BulkMap<u64> = read(r#"{"c":3,"a":1,"b":2}"#).unwrap();
+        assert_eq!(
+            map.0.into_iter().collect::<Vec<_>>(),
+            [
+                ("a".to_owned(), 1),
+                ("b".to_owned(), 2),
+                ("c".to_owned(), 3)
+            ]
+        );
+        let err = read::<BulkMap<u64>>("[1]").unwrap_err();
+        assert!(err.contains("expected a map"), "{err}");
+    }
 }
