@@ -11,12 +11,15 @@
 //! prints the median, min and max of those publishes. `PUBLISH_BENCH_UPSTREAM=1` stages
 //! the N releases metadata-only (`Repository::add_upstream_releases`, as a vetted mirror's
 //! `release import` does): no tarball files, so 1,000,000 releases fit `/dev/shm`.
+//! `PUBLISH_BENCH_KEEP=1` keeps the repository and prints its path, for timing
+//! `tuf-signer -C PATH verify` on it (BENCHMARKS.md); remove it by hand afterwards.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
 use std::time::Instant;
 
 use chrono::Utc;
+use tuf_core::client::{DirectoryFetcher, FetchError, Fetcher, Updater, UpdaterConfig};
 use tuf_core::repository::{
     audit_repository, AuditOptions, DirectorySource, InitOptions, Repository, RoleKeySpec, Settings,
 };
@@ -86,6 +89,7 @@ fn main() {
     });
     let temp = tempfile::tempdir_in(base).unwrap();
     let dir = temp.path().join("repo");
+    let keep = std::env::var("PUBLISH_BENCH_KEEP").is_ok_and(|v| v == "1");
     let root = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let targets = PrivateKey::generate(KeyAlgorithm::Ed25519);
     let online = PrivateKey::generate(KeyAlgorithm::Ed25519);
@@ -188,27 +192,11 @@ fn main() {
     let started = Instant::now();
     let report = repo.publish(&[&online], now, &()).unwrap();
     let one_publish = started.elapsed();
-    let generation = dir
-        .join("published/.generations")
-        .join(report.timestamp_version.to_string());
-    let mut written = 0;
-    for entry in std::fs::read_dir(&generation).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = entry.metadata().unwrap();
-        // Files new in this generation (hard links from the previous one have nlink > 1).
-        #[cfg(unix)]
-        let fresh = {
-            use std::os::unix::fs::MetadataExt;
-            meta.nlink() == 1
-        };
-        #[cfg(not(unix))]
-        let fresh = true;
-        if fresh {
-            written += meta.len();
-            eprintln!("  written: {name} ({} bytes)", meta.len());
-        }
+    for role in &report.roles {
+        eprintln!("  written: {} v{}", role.role, role.version);
     }
+    let written = report.bytes_written;
+    let new_client = new_client_bytes(&dir.join("published"), &one_name, &one_version, now);
 
     // PUBLISH_BENCH_REPEAT=N: N more releases, each added and published on its own (a new
     // crate, or with VERSIONS above 1 a new version of crate 1), for a median that one
@@ -218,6 +206,7 @@ fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     let mut repeated = Vec::with_capacity(repeat);
+    let mut repeated_bytes = Vec::with_capacity(repeat);
     for k in 0..repeat {
         let (name, version) = if versions > 1 {
             ("crate1".to_owned(), format!("3.0.{k}"))
@@ -227,10 +216,12 @@ fn main() {
         add_release(&mut repo, &name, &version, now);
         repo.save().unwrap();
         let started = Instant::now();
-        publish_one(&mut repo, &online, now);
+        let report = publish_one(&mut repo, &online, now);
         repeated.push(started.elapsed());
+        repeated_bytes.push(report.bytes_written);
     }
     repeated.sort();
+    repeated_bytes.sort_unstable();
 
     let started = Instant::now();
     let first_root = std::fs::read(metadata.join("1.root.json")).unwrap();
@@ -272,16 +263,94 @@ fn main() {
             "publish one, {} more times: median {median:.2?}, min {min:.2?}, max {max:.2?}",
             repeated.len()
         );
+        if let (Some(median), Some(max)) = (
+            repeated_bytes.get(repeated_bytes.len() / 2),
+            repeated_bytes.last(),
+        ) {
+            println!("  bytes written: median {median}, max {max}");
+        }
     }
+    println!(
+        "a new client verifying the one more release (tarball and index file): {} metadata bytes in {} files, {:?}",
+        new_client.bytes, new_client.files, new_client.largest
+    );
     println!(
         "verify all ({} roles, {} targets) as a client: {verified:.2?}",
         verify.roles_verified, verify.targets_checked
     );
+    if keep {
+        let kept = temp.keep();
+        println!("kept: {}", kept.join("repo").display());
+    }
 }
 
 /// One publish of the repeated ones, in its own function so that a profiler can count it
 /// alone: `valgrind --tool=callgrind --toggle-collect='*publish_one*'`.
 #[inline(never)]
-fn publish_one(repo: &mut Repository, online: &PrivateKey, now: chrono::DateTime<Utc>) {
-    repo.publish(&[online as &dyn Signer], now, &()).unwrap();
+fn publish_one(
+    repo: &mut Repository,
+    online: &PrivateKey,
+    now: chrono::DateTime<Utc>,
+) -> tuf_core::repository::PublishReport {
+    repo.publish(&[online as &dyn Signer], now, &()).unwrap()
+}
+
+/// A fetcher that counts the metadata it hands out.
+struct CountingFetcher {
+    inner: DirectoryFetcher,
+    fetched: std::cell::RefCell<Vec<(String, u64)>>,
+}
+
+impl Fetcher for CountingFetcher {
+    fn fetch(&self, url: &str, max_length: u64) -> Result<Vec<u8>, FetchError> {
+        let bytes = self.inner.fetch(url, max_length)?;
+        if url.ends_with(".json") {
+            let name = url.rsplit('/').next().unwrap_or(url).to_owned();
+            self.fetched.borrow_mut().push((name, bytes.len() as u64));
+        }
+        Ok(bytes)
+    }
+}
+
+/// What a client with only the first root fetches to verify one release: its tarball's
+/// and its index file's target info, as cargo needs both.
+struct NewClient {
+    bytes: u64,
+    files: usize,
+    largest: Vec<(String, u64)>,
+}
+
+fn new_client_bytes(
+    published: &Path,
+    name: &str,
+    version: &str,
+    now: chrono::DateTime<Utc>,
+) -> NewClient {
+    let client = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        published.join("metadata/1.root.json"),
+        client.path().join("root.json"),
+    )
+    .unwrap();
+    let published = std::fs::canonicalize(published).unwrap();
+    let inner = DirectoryFetcher::new(&published);
+    let config = UpdaterConfig::new(client.path(), inner.base_url("metadata"));
+    let fetcher = CountingFetcher {
+        inner,
+        fetched: Default::default(),
+    };
+    let mut updater = Updater::new(config, &fetcher, now).unwrap();
+    for path in [
+        tuf_core::layout::crate_target_path(name, version).unwrap(),
+        tuf_core::layout::crate_index_path(name).unwrap(),
+    ] {
+        updater.get_target_info(&path).unwrap().expect("listed");
+    }
+    let mut fetched = fetcher.fetched.into_inner();
+    fetched.sort_by_key(|(_, len)| std::cmp::Reverse(*len));
+    NewClient {
+        bytes: fetched.iter().map(|(_, len)| len).sum(),
+        files: fetched.len(),
+        largest: fetched.into_iter().take(4).collect(),
+    }
 }

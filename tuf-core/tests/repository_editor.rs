@@ -45,13 +45,24 @@ fn keys() -> Keys {
 }
 
 fn init(dir: &std::path::Path, keys: &Keys, bits: u32) -> Repository {
+    init_with_bins_key(dir, keys, bits, &keys.online)
+}
+
+/// A new repository whose fallback bins `bins_key` signs (snapshot and timestamp: the
+/// online key).
+fn init_with_bins_key(
+    dir: &std::path::Path,
+    keys: &Keys,
+    bits: u32,
+    bins_key: &PrivateKey,
+) -> Repository {
     let root: Vec<&PrivateKey> = keys.root.iter().collect();
     let options = InitOptions {
         root: spec(&root, 2),
         targets: spec(&[&keys.targets], 1),
         snapshot: spec(&[&keys.online], 1),
         timestamp: spec(&[&keys.online], 1),
-        fallback: spec(&[&keys.online], 1),
+        fallback: spec(&[bins_key], 1),
         settings: Settings {
             fallback_bin_bits: bits,
             ..Settings::default()
@@ -88,6 +99,16 @@ fn first_publish(dir: &std::path::Path, keys: &Keys) -> Repository {
     repo.sign("targets", &keys.targets).unwrap();
     repo.publish(&[&keys.online], now(), &()).unwrap();
     repo
+}
+
+/// A first publish, then the namespace `tokio` delegated to a new owner (staged).
+fn published_with_tokio_delegated(dir: &std::path::Path) -> (Keys, Repository, PrivateKey) {
+    let keys = keys();
+    let mut repo = first_publish(dir, &keys);
+    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.delegate_namespace("tokio", &spec(&[&owner], 1), now())
+        .unwrap();
+    (keys, repo, owner)
 }
 
 #[test]
@@ -237,11 +258,7 @@ fn namespaces_and_bins_resolve_for_a_client() {
 #[test]
 fn an_edit_after_signing_drops_the_signatures_and_a_stale_detached_signature_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = keys();
-    let mut repo = first_publish(dir.path(), &keys);
-    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
-    repo.delegate_namespace("tokio", &spec(&[&owner], 1), now())
-        .unwrap();
+    let (keys, mut repo, _owner) = published_with_tokio_delegated(dir.path());
     let detached = repo.detached_signature("targets", &keys.targets).unwrap();
     repo.sign("targets", &keys.targets).unwrap();
     let second = PrivateKey::generate(KeyAlgorithm::Ed25519);
@@ -553,11 +570,7 @@ fn refresh_publishes_staged_bin_releases_in_a_new_snapshot_and_leaves_offline_ch
 #[test]
 fn changing_a_roles_keys_stages_the_role_for_its_new_key_holders() {
     let dir = tempfile::tempdir().unwrap();
-    let keys = keys();
-    let mut repo = first_publish(dir.path(), &keys);
-    let owner = PrivateKey::generate(KeyAlgorithm::Ed25519);
-    repo.delegate_namespace("tokio", &spec(&[&owner], 1), now())
-        .unwrap();
+    let (keys, mut repo, owner) = published_with_tokio_delegated(dir.path());
     repo.add_release(
         "tokio",
         "1.0.0",
@@ -696,4 +709,261 @@ fn a_partial_audit_reads_changed_bins_and_every_bin_of_a_changed_delegator() {
     // bins that did not change (they were audited when published).
     let report = audit_changed(Some(&[untouched.as_str()]));
     assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+fn assert_verifies(repo_dir: &std::path::Path) {
+    let report = audit(repo_dir, now());
+    assert!(report.is_ok(), "{:?}", report.problems);
+}
+
+/// The generation directories under `published/.generations`, and the one
+/// `published/metadata` names.
+fn generations(repo_dir: &std::path::Path) -> (Vec<u64>, std::path::PathBuf) {
+    let mut found: Vec<u64> = std::fs::read_dir(repo_dir.join("published/.generations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_str().unwrap().parse().unwrap())
+        .collect();
+    found.sort_unstable();
+    let link = std::fs::read_link(repo_dir.join("published/metadata")).unwrap();
+    (found, link)
+}
+
+fn add_one_release(repo: &mut Repository, name: &str, at: DateTime<Utc>) {
+    let body = format!("{name} 1.0.0 tarball");
+    repo.add_release(
+        name,
+        "1.0.0",
+        body.as_bytes(),
+        tuf_core::index_entry::IndexEntry::without_dependencies(name, "1.0.0", body.as_bytes()),
+        at,
+    )
+    .unwrap();
+    repo.save().unwrap();
+}
+
+/// A client starting from the first root: the release's body, or None if the published
+/// metadata does not list it.
+fn client_download(repo_dir: &std::path::Path, name: &str, at: DateTime<Utc>) -> Option<Vec<u8>> {
+    let client = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        repo_dir.join("published/metadata/1.root.json"),
+        client.path().join("root.json"),
+    )
+    .unwrap();
+    let published_dir = std::fs::canonicalize(repo_dir.join("published")).unwrap();
+    let fetcher = DirectoryFetcher::new(&published_dir);
+    let mut config = UpdaterConfig::new(client.path(), fetcher.base_url("metadata"));
+    config.targets_url = Some(fetcher.base_url("targets"));
+    let mut updater = Updater::new(config, fetcher, at).unwrap();
+    let path = crate_target_path(name, "1.0.0").unwrap();
+    let info = updater.get_target_info(&path).unwrap()?;
+    let file = updater
+        .download_target(&info, &path, client.path(), None)
+        .unwrap();
+    Some(std::fs::read(file).unwrap())
+}
+
+#[test]
+fn a_publish_without_a_root_adds_to_its_generation_and_a_root_rotation_makes_a_new_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    // The first publish carries root: generation 1.
+    let mut repo = first_publish(dir.path(), &keys);
+    assert_eq!(generations(dir.path()), (vec![1], ".generations/1".into()));
+
+    // Releases: files added to generation 1, which stays the one clients read.
+    for (n, name) in ["serde", "rand"].into_iter().enumerate() {
+        add_one_release(&mut repo, name, now());
+        let report = repo.publish(&[&keys.online], now(), &()).unwrap();
+        assert!(!report.new_generation);
+        assert_eq!(report.timestamp_version, n as u64 + 2);
+        assert_eq!(generations(dir.path()), (vec![1], ".generations/1".into()));
+        // What the report says was written is what the roles' files hold: the bins of the
+        // tarball and of the index file, the snapshot and the timestamp.
+        let metadata = dir.path().join("published/metadata");
+        let on_disk: u64 = report
+            .roles
+            .iter()
+            .map(|r| {
+                let name = if r.role == "timestamp" {
+                    "timestamp.json".to_owned()
+                } else {
+                    format!("{}.{}.json", r.version, r.role)
+                };
+                std::fs::metadata(metadata.join(name)).unwrap().len()
+            })
+            .sum();
+        assert!(report.roles.iter().any(|r| r.role == "snapshot"));
+        assert_eq!(
+            (report.files_written, report.bytes_written),
+            (report.roles.len(), on_disk)
+        );
+        let body = client_download(dir.path(), name, now()).expect(name);
+        assert_eq!(body, format!("{name} 1.0.0 tarball").into_bytes());
+    }
+    assert_verifies(dir.path());
+
+    // A root rotation gets a new generation with every file of the old one; the one
+    // before stays for clients still reading it, and the next rotation drops generation 1.
+    let mut signing_root: Vec<&PrivateKey> = vec![&keys.root[0], &keys.root[2]];
+    let rotations: Vec<PrivateKey> = (0..2)
+        .map(|_| PrivateKey::generate(KeyAlgorithm::Ed25519))
+        .collect();
+    for (new_key, expected) in rotations.iter().zip([vec![1, 4], vec![4, 5]]) {
+        repo.rotate_root(&spec(&[new_key], 1), now()).unwrap();
+        repo.sign("root", new_key).unwrap();
+        for key in &signing_root {
+            repo.sign("root", *key).unwrap();
+        }
+        let report = repo.publish(&[&keys.online], now(), &()).unwrap();
+        assert!(report.new_generation);
+        let newest = *expected.last().unwrap();
+        assert_eq!(report.timestamp_version, newest);
+        assert_eq!(
+            generations(dir.path()),
+            (expected, format!(".generations/{newest}").into())
+        );
+        // The releases published in place before came along.
+        assert_eq!(
+            client_download(dir.path(), "rand", now()).unwrap(),
+            b"rand 1.0.0 tarball"
+        );
+        signing_root = vec![new_key];
+    }
+}
+
+#[test]
+fn a_publish_cut_off_before_its_timestamp_leaves_the_old_one_in_force_and_the_next_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let mut repo = first_publish(dir.path(), &keys);
+    add_one_release(&mut repo, "serde", now());
+    drop(repo);
+    // A copy of the repository as it stands before the publish, staged release and all.
+    let crashed = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(format!("{}/.", dir.path().display()))
+        .arg(crashed.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    // The publish runs in the original. The copy gets every file it wrote but
+    // timestamp.json, as a crash just before the timestamp's rename leaves them; each
+    // with other bytes, as when the staged roles change again before the next publish.
+    let mut repo = Repository::open(dir.path()).unwrap();
+    let report = repo.publish(&[&keys.online], now(), &()).unwrap();
+    assert!(!report.new_generation);
+    let written: Vec<String> = report
+        .roles
+        .iter()
+        .filter(|r| r.role != "timestamp")
+        .map(|r| format!("{}.{}.json", r.version, r.role))
+        .collect();
+    // The bins of the tarball and of the index file, and the snapshot.
+    assert_eq!(written.len(), 3, "{written:?}");
+    for name in &written {
+        assert!(dir.path().join("published/metadata").join(name).exists());
+        std::fs::write(
+            crashed.path().join("published/metadata").join(name),
+            b"left over",
+        )
+        .unwrap();
+    }
+    // Clients still see the old publish, complete.
+    let old = audit(crashed.path(), now());
+    assert!(old.is_ok(), "{:?}", old.problems);
+    assert_eq!(client_download(crashed.path(), "serde", now()), None);
+
+    // Publishing again writes the same versions over the leftovers and completes.
+    let later = now() + Duration::hours(1);
+    let mut repo = Repository::open(crashed.path()).unwrap();
+    let again = repo.publish(&[&keys.online], later, &()).unwrap();
+    assert_eq!(again.roles, report.roles);
+    for name in &written {
+        let now_there =
+            std::fs::read(crashed.path().join("published/metadata").join(name)).unwrap();
+        assert!(now_there != b"left over", "{name} was not written again");
+    }
+    let new = audit(crashed.path(), later);
+    assert!(new.is_ok(), "{:?}", new.problems);
+    assert_eq!(
+        client_download(crashed.path(), "serde", later).unwrap(),
+        b"serde 1.0.0 tarball"
+    );
+}
+
+/// The published snapshot's entries: role → whether it carries hashes (all carry a
+/// length).
+fn snapshot_hashes(repo_dir: &std::path::Path) -> std::collections::BTreeMap<String, bool> {
+    use tuf_core::metadata::{Metadata, Snapshot, Timestamp};
+    let metadata = repo_dir.join("published/metadata");
+    let timestamp =
+        Metadata::<Timestamp>::from_bytes(&std::fs::read(metadata.join("timestamp.json")).unwrap())
+            .unwrap();
+    let version = timestamp.signed().snapshot_meta().unwrap().version;
+    let snapshot = Metadata::<Snapshot>::from_bytes(
+        &std::fs::read(metadata.join(format!("{version}.snapshot.json"))).unwrap(),
+    )
+    .unwrap();
+    snapshot
+        .signed()
+        .meta
+        .iter()
+        .map(|(name, meta)| {
+            assert!(meta.length.is_some(), "{name} has no length");
+            (
+                name.trim_end_matches(".json").to_owned(),
+                meta.hashes.is_some(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn snapshot_leaves_out_hashes_only_of_roles_whose_signers_could_sign_snapshot_and_timestamp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (keys, mut repo, owner) = published_with_tokio_delegated(dir.path());
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.sign("ns-tokio", &owner).unwrap();
+    repo.publish(&[&keys.online], now(), &()).unwrap();
+    // The online key signs snapshot, timestamp, unclaimed and its bins: no hashes for
+    // those. targets and the namespace are signed offline: hashes.
+    let hashed = snapshot_hashes(dir.path());
+    assert_eq!(hashed.len(), 19, "{hashed:?}");
+    for (role, has_hashes) in &hashed {
+        let offline = role == "targets" || role == "ns-tokio";
+        assert_eq!(*has_hashes, offline, "{role}");
+    }
+    // snapshot gets a key of its own: the bins' signer can no longer sign it, so every
+    // entry gets its hashes, the unchanged bins' read from their files.
+    let snapshot_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    repo.add_key("snapshot", snapshot_key.public_key(), now())
+        .unwrap();
+    repo.remove_key("snapshot", keys.online.keyid(), now())
+        .unwrap();
+    repo.sign("root", &keys.root[0]).unwrap();
+    repo.sign("root", &keys.root[1]).unwrap();
+    repo.publish(&[&keys.online, &snapshot_key], now(), &())
+        .unwrap();
+    let hashed = snapshot_hashes(dir.path());
+    assert!(hashed.values().all(|h| *h), "{hashed:?}");
+    assert_verifies(dir.path());
+}
+
+#[test]
+fn bins_signed_by_a_key_that_cannot_sign_snapshot_keep_their_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = keys();
+    let bins_key = PrivateKey::generate(KeyAlgorithm::Ed25519);
+    let mut repo = init_with_bins_key(dir.path(), &keys, 2, &bins_key);
+    repo.sign("root", &keys.root[0]).unwrap();
+    repo.sign("root", &keys.root[1]).unwrap();
+    repo.sign("targets", &keys.targets).unwrap();
+    repo.publish(&[&keys.online, &bins_key], now(), &())
+        .unwrap();
+    let hashed = snapshot_hashes(dir.path());
+    assert_eq!(hashed.len(), 6, "{hashed:?}");
+    assert!(hashed.values().all(|h| *h), "{hashed:?}");
 }

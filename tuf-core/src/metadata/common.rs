@@ -177,6 +177,14 @@ impl MetaFile {
         }
     }
 
+    /// An entry with version and length and no hashes (§4.4: for a file whose version
+    /// alone identifies it).
+    pub fn with_length(version: u64, length: u64) -> Self {
+        let mut entry = Self::new(version);
+        entry.length = Some(length);
+        entry
+    }
+
     /// An entry with version, length and sha256 of `bytes`.
     pub fn with_bytes(version: u64, bytes: &[u8]) -> Self {
         let mut entry = Self::new(version);

@@ -11,7 +11,7 @@ use super::audit::{audit_repository, check_target_file, AuditOptions, Problem, S
 use super::content::hashed_target_path;
 use super::editor::{expires_at, Repository, View, PUBLISHED_DIR};
 use super::published_store::{
-    metadata_bytes, read_file, versioned_file_name, write_generation, TARGETS_DIR,
+    metadata_bytes, read_file, versioned_file_name, write_published, TARGETS_DIR,
 };
 use super::signing::RoleSignatures;
 use super::source::{DirectorySource, MetadataSource, OverlaySource};
@@ -30,7 +30,7 @@ use crate::verify::{check_signatures, Delegator};
 pub struct PublishReport {
     /// Root version clients now reach.
     pub root_version: u64,
-    /// The new timestamp version (also the generation directory's name).
+    /// The new timestamp version.
     pub timestamp_version: u64,
     /// The snapshot version timestamp names.
     pub snapshot_version: u64,
@@ -42,6 +42,12 @@ pub struct PublishReport {
     pub index_files_published: usize,
     /// Metadata files written.
     pub files_written: usize,
+    /// Bytes of metadata written: what a client that had the previous publish downloads
+    /// to reach this one (every new file but a repeated root.json).
+    pub bytes_written: u64,
+    /// Whether the publish made a new generation directory (it carried a root) rather
+    /// than adding its files to the current one.
+    pub new_generation: bool,
 }
 
 /// A role a publish wrote a new version of.
@@ -254,18 +260,47 @@ impl Repository {
             None => Snapshot::new(now),
         };
         let mut published_roles = Vec::new();
+        let mut needs_hashes = SnapshotHashes::new(&root);
         for role in &roles {
+            if !self.staged.contains_key(role) {
+                continue;
+            }
+            let hashed = needs_hashes.of(self, role, view)?;
             let Some(doc) = self.staged.get(role) else {
                 continue;
             };
             let version = doc.signed().version;
             let bytes = metadata_bytes(doc, &metadata_dir.join(role))?;
-            snapshot.meta.insert(
-                format!("{role}.json"),
-                MetaFile::with_bytes(version, &bytes),
-            );
+            let entry = if hashed {
+                MetaFile::with_bytes(version, &bytes)
+            } else {
+                MetaFile::with_length(version, bytes.len() as u64)
+            };
+            snapshot.meta.insert(format!("{role}.json"), entry);
             files.push((versioned_file_name(role, version), bytes));
             published_roles.push(PublishedRole::new(role.clone(), version));
+        }
+        // An entry published without hashes whose role's signers can no longer sign
+        // snapshot and timestamp (their keys changed) gets them now, from its file.
+        if new_snapshot {
+            let hashless: Vec<(String, u64)> = snapshot
+                .meta
+                .iter()
+                .filter(|(_, meta)| meta.hashes.is_none())
+                .filter_map(|(name, meta)| {
+                    Some((name.strip_suffix(".json")?.to_owned(), meta.version))
+                })
+                .collect();
+            for (role, version) in hashless {
+                if needs_hashes.of(self, &role, view)? {
+                    let path = metadata_dir.join(versioned_file_name(&role, version));
+                    let bytes = read_file(&path, Limits::default().max_targets_length)?;
+                    snapshot.meta.insert(
+                        format!("{role}.json"),
+                        MetaFile::with_bytes(version, &bytes),
+                    );
+                }
+            }
         }
         // Snapshot (§4.4): every targets role with version, length and sha256.
         let snapshot_bytes;
@@ -364,8 +399,9 @@ impl Repository {
             }
             progress.advance(1);
         }
-        // The new generation, switched to in one rename.
-        write_generation(&published_dir, timestamp_version, &files, &())?;
+        // Switched to in one rename: of a new generation's link when root changes, of
+        // timestamp.json otherwise.
+        let new_generation = write_published(&published_dir, timestamp_version, &files, &())?;
         progress.advance(files.len() as u64);
         // Done: clear what was published from the staging area.
         let staged_dir = self.dir.join(super::editor::STAGED_DIR);
@@ -397,6 +433,12 @@ impl Repository {
                 .filter(|(_, to)| to.extension().is_some_and(|e| e == "index"))
                 .count(),
             files_written: files.len(),
+            bytes_written: files
+                .iter()
+                .filter(|(name, _)| name != "root.json")
+                .map(|(_, bytes)| bytes.len() as u64)
+                .sum(),
+            new_generation,
         })
     }
 
@@ -478,6 +520,75 @@ fn check_online_signed<T: Role>(
         keys: RequiredKeys::Online,
         report,
     }]))
+}
+
+/// Which snapshot entries carry hashes (§4.4), decided per role and remembered for the
+/// fallback bins, which share one authorization.
+///
+/// §4.4 lets snapshot leave a role's hashes out when its version alone identifies it.
+/// What the hashes add is that a role's own signers cannot sign a second, different
+/// document of the version snapshot names and hand it to some clients: the bytes are
+/// pinned by the snapshot's and timestamp's signers. That protects nothing when every
+/// set of keys that can sign the role can also sign snapshot and timestamp, as for the
+/// fallback bins, which the online keys sign: whoever could equivocate a bin could sign
+/// a snapshot and timestamp naming its hash just as well. Those entries are written
+/// with version and length only (about 60 bytes in place of 140, which keeps the
+/// snapshot of a large registry under half its size). Every other role, the top-level
+/// targets and the namespaces, signed offline by their owners, keeps its hashes.
+struct SnapshotHashes {
+    snapshot: Option<(Vec<String>, u64)>,
+    timestamp: Option<(Vec<String>, u64)>,
+    bins: Option<bool>,
+}
+
+impl SnapshotHashes {
+    fn new(root: &Metadata<Root>) -> Self {
+        let of = |role| {
+            root.signed()
+                .authorization(role)
+                .map(|a| (a.keyids.to_vec(), a.threshold))
+        };
+        Self {
+            snapshot: of("snapshot"),
+            timestamp: of("timestamp"),
+            bins: None,
+        }
+    }
+
+    /// Whether the snapshot entry of `role` needs hashes.
+    fn of(
+        &mut self,
+        repo: &mut Repository,
+        role: &str,
+        view: View,
+    ) -> Result<bool, RepositoryError> {
+        let bin = RoleKind::of(role) == RoleKind::FallbackBin;
+        if let (true, Some(known)) = (bin, self.bins) {
+            return Ok(known);
+        }
+        let authorization = if bin {
+            repo.authorization_in(super::editor::FALLBACK_BINS_ALIAS, view)?
+        } else {
+            repo.authorization_in(role, view)?
+        };
+        let needed = !self
+            .signers_sign_snapshot_and_timestamp(&authorization.keyids, authorization.threshold);
+        if bin {
+            self.bins = Some(needed);
+        }
+        Ok(needed)
+    }
+
+    /// Whether every `threshold` of `keyids` is also a threshold of snapshot's keys and
+    /// of timestamp's.
+    fn signers_sign_snapshot_and_timestamp(&self, keyids: &[String], threshold: u64) -> bool {
+        [&self.snapshot, &self.timestamp].into_iter().all(|role| {
+            role.as_ref().is_some_and(|(role_keyids, role_threshold)| {
+                threshold >= (*role_threshold).max(1)
+                    && keyids.iter().all(|k| role_keyids.contains(k))
+            })
+        })
+    }
 }
 
 fn root_keyids(root: &Metadata<Root>, role: &str) -> Vec<String> {

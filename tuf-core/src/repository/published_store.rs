@@ -1,15 +1,24 @@
 //! The published-directory store: reading the current generation of published metadata,
-//! and laying out a new generation so that switching to it is one atomic rename. (The
-//! publish operation itself, which decides what goes into a generation, is `publish.rs`.)
+//! and writing a publish into it so that readers switch from the old publish to the new
+//! one in one atomic rename. (The publish operation itself, which decides what is
+//! written, is `publish.rs`.)
 //!
 //! `published/metadata` is a symbolic link to `published/.generations/<N>`, where `N` is
-//! the timestamp version. A new generation starts as hard links to every file of the
-//! current one (files are never changed in place, so sharing them is safe), gets its new
-//! files written beside them, is synced, and is then swapped in by renaming a fresh
-//! symbolic link over `published/metadata`. A crash at any point leaves the link naming
-//! either the old generation or the new one, each complete: this is what makes a root
-//! rotation that changes the online keys safe to publish, where writing `N.root.json`
-//! and `timestamp.json` one after the other would leave a window in which they disagree.
+//! the timestamp version of the publish that made the generation. Published files are
+//! never changed; a publish only adds files, and replaces `timestamp.json`.
+//!
+//! * A publish that carries no root adds its versioned files to the current generation
+//!   (no published metadata names them yet), then renames the new `timestamp.json` over
+//!   the old one. That rename is the switch, and the cost of the publish follows what it
+//!   changed, not how many files the repository has.
+//! * A publish that carries a root makes a new generation: hard links to every file of
+//!   the current one (sharing them is safe, as they never change), its new files written
+//!   beside them, synced, then swapped in by renaming a fresh symbolic link over
+//!   `published/metadata`. This is what makes a root rotation that changes the online
+//!   keys safe to publish, where writing `N.root.json` and `timestamp.json` one after the
+//!   other would leave a window in which they disagree.
+//!
+//! A crash at any point leaves the old publish or the new one in force, each complete.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -25,10 +34,13 @@ use crate::metadata::{
 
 /// `published/metadata`: the link clients read through.
 pub(crate) const METADATA_LINK: &str = "metadata";
-/// `published/.generations`: one directory per published timestamp version.
+/// `published/.generations`: one directory per root publish, named by its timestamp
+/// version.
 pub(crate) const GENERATIONS_DIR: &str = ".generations";
 /// `published/targets`: hash-prefixed release tarballs.
 pub(crate) const TARGETS_DIR: &str = "targets";
+/// The one unversioned file a publish that carries no root replaces: the switch.
+const TIMESTAMP_FILE: &str = "timestamp.json";
 
 /// The file name of `role` at `version` under consistent snapshots.
 pub(crate) fn versioned_file_name(role: &str, version: u64) -> String {
@@ -199,11 +211,71 @@ impl PublishedStore {
     }
 }
 
+/// Publishes `files` (name → bytes) under `published/metadata`, so that a reader sees
+/// the old publish or the new one, never a mixture, and returns whether it made a new
+/// generation.
+///
+/// * A publish that carries a root (a first publish, a root rotation) gets a new
+///   generation, switched to in one rename ([`write_generation`]): the new
+///   `<V>.root.json` and the `timestamp.json` signed by the keys it names appear
+///   together.
+/// * Any other publish adds its files to the current generation ([`add_to_generation`]):
+///   first the versioned files, which nothing references yet, then `timestamp.json`,
+///   replaced in one rename. That rename is the switch. Its cost follows what changed,
+///   not the size or the history of the repository.
+pub(crate) fn write_published(
+    published_dir: &Path,
+    timestamp_version: u64,
+    files: &[(String, Vec<u8>)],
+    progress: &dyn super::Progress,
+) -> Result<bool, RepositoryError> {
+    let link = published_dir.join(METADATA_LINK);
+    let carries_root = files
+        .iter()
+        .any(|(name, _)| name == "root.json" || name.ends_with(".root.json"));
+    if carries_root || !link.exists() {
+        write_generation(published_dir, timestamp_version, files, progress)?;
+        Ok(true)
+    } else {
+        add_to_generation(&link, files, progress)?;
+        Ok(false)
+    }
+}
+
+/// Adds `files` to the generation `metadata_dir` names: every file but `timestamp.json`
+/// first, then `timestamp.json`. Each is written to a temporary file, synced and renamed,
+/// and the directory synced after each rename ([`write_atomic_readable`]), so the new
+/// versioned files are durable before the timestamp that names them replaces the old
+/// one.
+///
+/// A crash before the last rename leaves the old timestamp in force. The files written
+/// before it are versions no published metadata names: the next publish computes the
+/// same version numbers from the old timestamp and writes them again. The publish
+/// decides versions so that no file a published timestamp reaches is ever replaced
+/// (a staged role is only kept while its version is above the published one; snapshot
+/// and timestamp are the published version plus one).
+fn add_to_generation(
+    metadata_dir: &Path,
+    files: &[(String, Vec<u8>)],
+    progress: &dyn super::Progress,
+) -> Result<(), RepositoryError> {
+    let generation_dir = std::fs::canonicalize(metadata_dir).map_err(io_error(metadata_dir))?;
+    progress.set_length(files.len() as u64);
+    let (timestamp, versioned): (Vec<_>, Vec<_>) =
+        files.iter().partition(|(name, _)| name == TIMESTAMP_FILE);
+    for (name, bytes) in versioned.into_iter().chain(timestamp) {
+        let path = generation_dir.join(name);
+        write_atomic_readable(&path, bytes).map_err(io_error(&path))?;
+        progress.advance(1);
+    }
+    Ok(())
+}
+
 /// Writes a new generation of `published/metadata` and switches to it atomically.
 ///
 /// `files` are the new files (name → bytes); every other file of the current generation
 /// is carried over as a hard link. `generation` names the new directory.
-pub(crate) fn write_generation(
+fn write_generation(
     published_dir: &Path,
     generation: u64,
     files: &[(String, Vec<u8>)],
@@ -298,4 +370,98 @@ fn prune_generations(generations: &Path, current: u64) -> Result<(), RepositoryE
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use std::cell::RefCell;
+    use std::path::{Path, PathBuf};
+
+    use super::{write_published, GENERATIONS_DIR, METADATA_LINK};
+    use crate::repository::Progress;
+
+    /// After each file written, what `published/metadata` shows a reader: the timestamp's
+    /// bytes and which of the new versioned files are there.
+    struct Watcher {
+        metadata: PathBuf,
+        names: Vec<&'static str>,
+        seen: RefCell<Vec<(Vec<u8>, Vec<bool>)>>,
+    }
+
+    impl Progress for Watcher {
+        fn set_length(&self, _length: u64) {}
+        fn advance(&self, _steps: u64) {
+            let timestamp = std::fs::read(self.metadata.join("timestamp.json")).unwrap();
+            let present = self
+                .names
+                .iter()
+                .map(|n| self.metadata.join(n).exists())
+                .collect();
+            self.seen.borrow_mut().push((timestamp, present));
+        }
+    }
+
+    fn files(names: &[&str], tag: &str) -> Vec<(String, Vec<u8>)> {
+        names
+            .iter()
+            .map(|n| ((*n).to_owned(), format!("{n} {tag}").into_bytes()))
+            .collect()
+    }
+
+    fn generation_names(published: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(published.join(GENERATIONS_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn without_a_root_the_timestamp_is_replaced_after_every_file_it_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let published = dir.path();
+        let first = files(&["1.root.json", "root.json", "timestamp.json"], "one");
+        assert!(write_published(published, 1, &first, &()).unwrap());
+        // Timestamp listed first: the order of `files` does not decide the order written.
+        let names = vec!["timestamp.json", "2.snapshot.json", "2.bin.json"];
+        let watcher = Watcher {
+            metadata: published.join(METADATA_LINK),
+            names: names.clone(),
+            seen: RefCell::new(Vec::new()),
+        };
+        assert!(!write_published(published, 2, &files(&names, "two"), &watcher).unwrap());
+        let seen = watcher.seen.into_inner();
+        let old = b"timestamp.json one".to_vec();
+        let new = b"timestamp.json two".to_vec();
+        assert_eq!(
+            seen,
+            [
+                (old.clone(), vec![true, true, false]),
+                (old, vec![true, true, true]),
+                (new, vec![true, true, true]),
+            ]
+        );
+        // Still the one generation, and the first publish's files are untouched.
+        assert_eq!(generation_names(published), ["1"]);
+        assert_eq!(
+            std::fs::read(published.join("metadata/1.root.json")).unwrap(),
+            b"1.root.json one"
+        );
+        // A root makes a new generation holding the old files and the new.
+        let third = files(&["2.root.json", "root.json", "timestamp.json"], "three");
+        assert!(write_published(published, 3, &third, &()).unwrap());
+        assert_eq!(generation_names(published), ["1", "3"]);
+        let metadata = published.join(METADATA_LINK);
+        assert_eq!(
+            std::fs::read(metadata.join("2.bin.json")).unwrap(),
+            b"2.bin.json two"
+        );
+        assert_eq!(
+            std::fs::read(metadata.join("timestamp.json")).unwrap(),
+            b"timestamp.json three"
+        );
+    }
 }
