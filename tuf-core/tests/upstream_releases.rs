@@ -81,10 +81,17 @@ fn upstream(name: &str, version: &str) -> UpstreamRelease {
 }
 
 fn audit(dir: &std::path::Path) -> tuf_core::repository::AuditReport {
+    audit_listing(dir, true)
+}
+
+/// An audit with the targets directory, listing the upstream releases or only counting
+/// them.
+fn audit_listing(dir: &std::path::Path, list: bool) -> tuf_core::repository::AuditReport {
     let metadata = dir.join("published/metadata");
     let root = std::fs::read(metadata.join("1.root.json")).unwrap();
     let mut options = AuditOptions::new(now());
     options.targets_dir = Some(dir.join("published/targets"));
+    options.list_upstream_releases = list;
     audit_repository(&DirectorySource::new(metadata), &root, &options, &())
 }
 
@@ -175,6 +182,13 @@ fn upstream_releases_are_published_without_tarballs_and_audited_as_such() {
     assert_eq!(
         files_ending(&dir.path().join("published/targets"), ".index"),
         2
+    );
+    // Only counted, unless asked for.
+    let counted = audit_listing(dir.path(), false);
+    assert!(counted.is_ok(), "{:?}", counted.problems);
+    assert_eq!(
+        (counted.releases_upstream, counted.upstream_releases.len()),
+        (3, 0)
     );
     let report = audit(dir.path());
     assert!(report.is_ok(), "{:?}", report.problems);

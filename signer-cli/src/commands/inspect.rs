@@ -146,6 +146,7 @@ pub fn verify(global: &GlobalArgs, args: &VerifyArgs) -> Result<ExitCode, Error>
     let root = read_capped(&root_path, 512_000)
         .with_context(|| "reading the trusted root (give one with --root)".to_string())?;
     let mut options = AuditOptions::new(chrono::Utc::now());
+    options.list_upstream_releases = args.fetch_targets.is_some();
     if !args.no_targets {
         options.targets_dir = Some(
             args.targets

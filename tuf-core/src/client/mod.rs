@@ -16,7 +16,9 @@ mod updater;
 pub use fetch::{read_bounded, DirectoryFetcher, FetchError, Fetcher};
 #[cfg(feature = "http")]
 pub use http::{tls_config, transport_error, HttpFetcher, TlsConfigError};
-pub use search::{walk_delegations, DelegationWalk, TargetLookup};
+pub use search::{
+    find_target, walk_delegations, DelegationWalk, FoundTarget, TargetFind, TargetLookup,
+};
 pub use store::{quote_role_name, MetadataDir};
 pub use trusted::{Limits, TrustError, TrustedMetadataSet};
 pub use updater::{target_file_url, RoleFetch, TargetSearch, UpdateError, Updater, UpdaterConfig};

@@ -3,7 +3,7 @@
 //! again) and by the repository audit (which checks that each listed target is what a
 //! client looking it up gets).
 
-use std::collections::HashSet;
+use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
 
@@ -42,22 +42,81 @@ pub enum DelegationWalk {
     },
 }
 
+/// A target found by [`find_target`], borrowed from the trusted roles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FoundTarget<'t> {
+    /// The target path, as the listing role spells it.
+    pub path: &'t str,
+    /// The signed length, hashes and custom data.
+    pub info: &'t TargetFile,
+    /// The targets role that listed it.
+    pub role: &'t str,
+    /// The earliest expiry among the targets roles on the delegation path to `role`.
+    pub valid_until: DateTime<Utc>,
+}
+
+/// Where a borrowed walk ([`find_target`]) ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetFind<'t> {
+    /// A trusted role lists the target.
+    Found {
+        /// What it lists.
+        target: FoundTarget<'t>,
+        /// The role that delegated the listing role on the search path.
+        delegator: Cow<'t, str>,
+    },
+    /// No role on the search path lists it.
+    NotFound,
+    /// The search reached `role`, delegated by `delegator`, which is not trusted through
+    /// that delegator yet.
+    Needs {
+        /// The role to load.
+        role: String,
+        /// Its delegator on the search path (`root` for top-level targets).
+        delegator: String,
+    },
+}
+
 /// §5.6.7: a pre-order depth-first search from top-level targets for `target_path`,
 /// visiting only the roles whose delegation covers the path, skipping roles already
 /// visited (cycles), ending at a terminating delegation (the roles still waiting are not
 /// consulted), and visiting at most `max_delegations` roles.
+///
+/// The owned answer of [`find_target`], which walks.
 pub fn walk_delegations(
     trusted: &TrustedMetadataSet,
     target_path: &str,
     max_delegations: usize,
 ) -> DelegationWalk {
+    match find_target(trusted, target_path, max_delegations) {
+        TargetFind::Found { target, delegator } => DelegationWalk::Found(TargetLookup {
+            info: target.info.clone(),
+            role: target.role.to_owned(),
+            delegator: delegator.into_owned(),
+            valid_until: target.valid_until,
+        }),
+        TargetFind::NotFound => DelegationWalk::NotFound,
+        TargetFind::Needs { role, delegator } => DelegationWalk::Needs { role, delegator },
+    }
+}
+
+/// The search of [`walk_delegations`], answering with references into `trusted`: what
+/// a caller looking up many paths uses (the repository audit looks up every target), as
+/// it copies nothing and allocates only for hash-bin names.
+pub fn find_target<'t>(
+    trusted: &'t TrustedMetadataSet,
+    target_path: &str,
+    max_delegations: usize,
+) -> TargetFind<'t> {
     // (role, its delegator, the earliest expiry on the path to the delegator)
-    let mut stack = vec![(
-        "targets".to_owned(),
-        "root".to_owned(),
+    let mut stack: Vec<(Cow<'t, str>, Cow<'t, str>, DateTime<Utc>)> = vec![(
+        Cow::Borrowed("targets"),
+        Cow::Borrowed("root"),
         DateTime::<Utc>::MAX_UTC,
     )];
-    let mut visited: HashSet<String> = HashSet::new();
+    // Roles visited: few (a path's search visits one role per delegation level), so a
+    // list beats a hash set.
+    let mut visited: Vec<Cow<'t, str>> = Vec::new();
     let mut budget = max_delegations;
     while budget > 0 {
         let Some((role, delegator, path_expiry)) = stack.pop() else {
@@ -67,24 +126,30 @@ pub fn walk_delegations(
         if visited.contains(&role) {
             continue;
         }
-        let Some(targets) = trusted.targets_via(&role, &delegator) else {
-            return DelegationWalk::Needs { role, delegator };
+        let Some((role_name, targets)) = trusted.targets_entry_via(&role, &delegator) else {
+            return TargetFind::Needs {
+                role: role.into_owned(),
+                delegator: delegator.into_owned(),
+            };
         };
-        let path_expiry = path_expiry.min(targets.signed().expires);
+        let signed = targets.signed();
+        let path_expiry = path_expiry.min(signed.expires);
         // §5.6.7.2: the first role listing the path decides.
-        if let Some(info) = targets.signed().targets.get(target_path) {
-            return DelegationWalk::Found(TargetLookup {
-                info: info.clone(),
-                role,
+        if let Some((path, info)) = signed.targets.get_key_value(target_path) {
+            return TargetFind::Found {
+                target: FoundTarget {
+                    path,
+                    info,
+                    role: role_name,
+                    valid_until: path_expiry,
+                },
                 delegator,
-                valid_until: path_expiry,
-            });
+            };
         }
-        visited.insert(role.clone());
         budget -= 1;
         // §5.6.7.2: the delegations covering the path, pre-order (the first listed is
         // searched first); a terminating delegation ends the search after it.
-        let step = targets.signed().delegations_for_path(target_path);
+        let step = signed.delegations_for_path(target_path);
         if step.terminating {
             stack.clear();
         }
@@ -92,8 +157,9 @@ pub fn walk_delegations(
             step.roles
                 .into_iter()
                 .rev()
-                .map(|child| (child, role.clone(), path_expiry)),
+                .map(|child| (child, Cow::Borrowed(role_name), path_expiry)),
         );
+        visited.push(role);
     }
-    DelegationWalk::NotFound
+    TargetFind::NotFound
 }

@@ -460,11 +460,25 @@ impl TrustedMetadataSet {
     /// Unlike [`Self::trusted_targets_via`] it checks nothing new: a role trusted only
     /// through another delegator is `None` here.
     pub fn targets_via(&self, role: &str, delegator: &str) -> Option<&Metadata<Targets>> {
+        self.targets_entry_via(role, delegator)
+            .map(|(_, targets)| targets)
+    }
+
+    /// [`Self::targets_via`], with the role's name as this set holds it (borrowed for as
+    /// long as the set is, unlike the caller's).
+    pub fn targets_entry_via(
+        &self,
+        role: &str,
+        delegator: &str,
+    ) -> Option<(&str, &Metadata<Targets>)> {
         let through = self
             .verified_by
             .get(role)
             .is_some_and(|delegators| delegators.contains(delegator));
-        through.then(|| self.targets.get(role)).flatten()
+        through
+            .then(|| self.targets.get_key_value(role))
+            .flatten()
+            .map(|(name, targets)| (name.as_str(), targets))
     }
 
     /// Returns an already trusted targets role reached through `delegator`, after

@@ -1,6 +1,7 @@
 //! Targets metadata (TUF §4.5): target files and delegations, including succinct hash bin
 //! delegations (TAP 15).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
@@ -53,9 +54,10 @@ impl Targets {
 
 /// Where a target search goes from one targets role (§5.6.7.2).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DelegationStep {
-    /// The delegated roles trusted for the path, in priority order.
-    pub roles: Vec<String>,
+pub struct DelegationStep<'a> {
+    /// The delegated roles trusted for the path, in priority order: borrowed from the
+    /// role's delegations, or the name of the one hash bin that holds the path.
+    pub roles: Vec<Cow<'a, str>>,
     /// Whether the search ends with these roles: the last of them is a terminating
     /// delegation, or a hash bin (TAP 15 bins are terminating), so no role still waiting
     /// in the search is consulted.
@@ -66,21 +68,22 @@ impl Targets {
     /// The roles this role hands the search for `target_path` to (§5.6.7.2): its
     /// delegations whose `paths` or `path_hash_prefixes` cover the path, up to and
     /// including the first terminating one, or the one hash bin that holds the path.
-    pub fn delegations_for_path(&self, target_path: &str) -> DelegationStep {
+    pub fn delegations_for_path(&self, target_path: &str) -> DelegationStep<'_> {
         let mut step = DelegationStep::default();
         let Some(delegations) = &self.delegations else {
             return step;
         };
         if let Some(roles) = &delegations.roles {
             for child in roles.iter().filter(|r| r.is_delegated_path(target_path)) {
-                step.roles.push(child.name.clone());
+                step.roles.push(Cow::Borrowed(&child.name));
                 if child.terminating {
                     step.terminating = true;
                     break;
                 }
             }
         } else if let Some(bins) = &delegations.succinct_roles {
-            step.roles.push(bins.role_for_target(target_path));
+            step.roles
+                .push(Cow::Owned(bins.role_for_target(target_path)));
             step.terminating = true;
         }
         step

@@ -19,9 +19,7 @@ use serde::Serialize;
 use super::content::{check_relative_target_path, hashed_target_path};
 use super::source::MetadataSource;
 use super::{Progress, RepositoryError};
-use crate::client::{
-    quote_role_name, walk_delegations, DelegationWalk, Limits, TrustedMetadataSet,
-};
+use crate::client::{find_target, quote_role_name, Limits, TargetFind, TrustedMetadataSet};
 use crate::crate_index::CrateIndexFile;
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
@@ -83,6 +81,10 @@ pub struct AuditOptions {
     /// Only these roles changed: unchanged hash bins of an unchanged delegator are not
     /// re-read, and only changed roles' targets are checked. `None` checks everything.
     pub changed_roles: Option<BTreeSet<String>>,
+    /// List the release tarballs that stay upstream in
+    /// [`AuditReport::upstream_releases`], for a caller that fetches and checks them.
+    /// Off, they are only counted: a million releases listed cost a gigabyte.
+    pub list_upstream_releases: bool,
 }
 
 impl AuditOptions {
@@ -98,6 +100,7 @@ impl AuditOptions {
             },
             targets_dir: None,
             changed_roles: None,
+            list_upstream_releases: false,
         }
     }
 }
@@ -123,7 +126,7 @@ pub struct AuditReport {
     /// (checked by the caller against upstream, if at all: `verify --fetch-targets`).
     pub releases_upstream: usize,
     /// Those releases, with the name and version of their signed index line when the
-    /// audit read it.
+    /// audit read it (only with [`AuditOptions::list_upstream_releases`]).
     #[serde(skip)]
     pub upstream_releases: Vec<UpstreamReleaseFile>,
 }
@@ -477,7 +480,9 @@ impl Audit<'_> {
 
     /// Each target listed by a loaded role (only changed roles' when the audit is
     /// partial) must be what a client looking its path up gets; with a targets
-    /// directory, its tarball must match.
+    /// directory, its tarball must match. The roles are checked on every core (each
+    /// role's findings are its own, merged in role order, so the report does not depend
+    /// on the threads).
     fn target_lookups(
         &mut self,
         trusted: &TrustedMetadataSet,
@@ -496,65 +501,43 @@ impl Audit<'_> {
             .map(|t| t.signed().targets.len())
             .sum();
         progress.set_length(total as u64);
+        let options = self.options;
+        let limits = self.limits;
+        let findings = map_on_cores(
+            &check_roles,
+            threads_for(total),
+            |role| {
+                let mut check = RoleCheck::new(options, limits);
+                check.role(trusted, role, consistent);
+                check
+            },
+            |check| progress.advance(check.report.targets_checked as u64),
+        );
         let mut coverage = IndexCoverage::default();
-        for role in check_roles {
-            let Some(targets) = trusted.targets(role) else {
-                continue;
-            };
-            for (path, info) in &targets.signed().targets {
-                self.report.targets_checked += 1;
-                match walk_delegations(trusted, path, self.limits.max_delegations) {
-                    DelegationWalk::Found(found) if &found.role == role => {}
-                    DelegationWalk::Found(found) => self.report.error(
-                        Some(role),
-                        Some(path),
-                        format!(
-                            "listed here, but a client looking it up gets the entry of {}",
-                            found.role
-                        ),
-                    ),
-                    DelegationWalk::NotFound => self.report.error(
-                        Some(role),
-                        Some(path),
-                        "listed here, but this role is not trusted for the path: clients will \
-                         not find it",
-                    ),
-                    // The lookup needs a role this (partial) audit did not load.
-                    DelegationWalk::Needs { .. } => {}
-                }
-                if self.options.targets_dir.is_some() && tarball_is_upstream(path, info) {
-                    self.report.releases_upstream += 1;
-                    self.report.upstream_releases.push(UpstreamReleaseFile {
-                        role: role.clone(),
-                        path: path.clone(),
-                        release: None,
-                        info: info.clone(),
-                    });
-                } else if let Some(dir) = &self.options.targets_dir {
-                    self.report.target_files_checked += 1;
-                    match check_target_file(dir, path, info, consistent) {
-                        Err(e) => self.report.error(Some(role), Some(path), e.to_string()),
-                        Ok(bytes) if is_crate_index_path(path) => {
-                            let covered = self.index_file(trusted, role, path, &bytes);
-                            coverage
-                                .index_files
-                                .insert(parent_dir(path).to_owned(), covered);
-                        }
-                        Ok(_) => {}
-                    }
-                }
-                if path.ends_with(".crate") {
-                    coverage.releases.push((role.clone(), path.clone()));
-                }
-                progress.advance(1);
-            }
+        for check in findings {
+            let RoleCheck {
+                report,
+                release_names,
+                coverage: role_coverage,
+                ..
+            } = check;
+            self.report.problems.extend(report.problems);
+            self.report.targets_checked += report.targets_checked;
+            self.report.target_files_checked += report.target_files_checked;
+            self.report.releases_upstream += report.releases_upstream;
+            self.report
+                .upstream_releases
+                .extend(report.upstream_releases);
+            self.release_names.extend(release_names);
+            coverage.index_files.extend(role_coverage.index_files);
+            coverage.releases.extend(role_coverage.releases);
         }
         // A whole audit with the files at hand: every release has its signed entry.
         if changed.is_none() && self.options.targets_dir.is_some() {
             let signs_entries = trusted
                 .targets("targets")
                 .is_some_and(|t| crate::layout::signs_index_entries(t.signed()));
-            for (role, path) in &coverage.releases {
+            for &(role, path) in &coverage.releases {
                 match coverage.index_files.get(parent_dir(path)) {
                     Some(covered) if covered.contains(path) => {}
                     Some(_) => self.report.error(
@@ -576,6 +559,147 @@ impl Audit<'_> {
             }
         }
     }
+}
+
+/// Roles per audit below which the targets are checked on one thread (a publish's
+/// partial audit of a few bins): starting threads would cost more than it saves.
+const TARGETS_PER_EXTRA_THREAD: usize = 20_000;
+
+/// Threads for checking `targets` targets: one, or every core for a large audit.
+fn threads_for(targets: usize) -> usize {
+    if targets < TARGETS_PER_EXTRA_THREAD {
+        1
+    } else {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+}
+
+/// `work` applied to each of `items` on `threads` threads (this one among them, so one
+/// thread starts none), the results in the order of `items`. `done` is called on this thread for every result,
+/// as the results come in (for progress).
+fn map_on_cores<I: Sync, T: Send>(
+    items: &[I],
+    threads: usize,
+    work: impl Fn(&I) -> T + Sync,
+    done: impl Fn(&T),
+) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    let next = AtomicUsize::new(0);
+    let (sender, receiver) = mpsc::channel::<(usize, T)>();
+    let mut results: Vec<Option<T>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    let take = || {
+        let index = next.fetch_add(1, Ordering::Relaxed);
+        items.get(index).map(|item| (index, item))
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..threads {
+            let sender = sender.clone();
+            let (work, take) = (&work, &take);
+            scope.spawn(move || {
+                while let Some((index, item)) = take() {
+                    // The receiver lives until every sender is gone.
+                    sender.send((index, work(item))).ok();
+                }
+            });
+        }
+        drop(sender);
+        let mut store = |index: usize, result: T| {
+            done(&result);
+            if let Some(slot) = results.get_mut(index) {
+                *slot = Some(result);
+            }
+        };
+        // This thread works too, and takes in the others' results between its items.
+        while let Some((index, item)) = take() {
+            let result = work(item);
+            store(index, result);
+            while let Ok((index, result)) = receiver.try_recv() {
+                store(index, result);
+            }
+        }
+        for (index, result) in receiver {
+            store(index, result);
+        }
+    });
+    results.into_iter().flatten().collect()
+}
+
+/// The checks of one role's targets ([`Audit::target_lookups`]): what it found, kept
+/// apart so that roles can be checked at once.
+struct RoleCheck<'a, 't> {
+    options: &'a AuditOptions,
+    limits: Limits,
+    /// Problems and counts (the other fields of the report stay empty).
+    report: AuditReport,
+    /// Name and version of each release path a signed index line covers.
+    release_names: HashMap<String, (String, String)>,
+    coverage: IndexCoverage<'t>,
+}
+
+impl<'a, 't> RoleCheck<'a, 't> {
+    fn new(options: &'a AuditOptions, limits: Limits) -> Self {
+        Self {
+            options,
+            limits,
+            report: AuditReport::default(),
+            release_names: HashMap::new(),
+            coverage: IndexCoverage::default(),
+        }
+    }
+
+    /// Checks every target `role` lists.
+    fn role(&mut self, trusted: &'t TrustedMetadataSet, role: &'t str, consistent: bool) {
+        let Some(targets) = trusted.targets(role) else {
+            return;
+        };
+        for (path, info) in &targets.signed().targets {
+            self.report.targets_checked += 1;
+            match find_target(trusted, path, self.limits.max_delegations) {
+                TargetFind::Found { target, .. } if target.role == role => {}
+                TargetFind::Found { target: found, .. } => self.report.error(
+                    Some(role),
+                    Some(path),
+                    format!(
+                        "listed here, but a client looking it up gets the entry of {}",
+                        found.role
+                    ),
+                ),
+                TargetFind::NotFound => self.report.error(
+                    Some(role),
+                    Some(path),
+                    "listed here, but this role is not trusted for the path: clients will \
+                     not find it",
+                ),
+                // The lookup needs a role this (partial) audit did not load.
+                TargetFind::Needs { .. } => {}
+            }
+            if self.options.targets_dir.is_some() && tarball_is_upstream(path, info) {
+                self.report.releases_upstream += 1;
+                if self.options.list_upstream_releases {
+                    self.report.upstream_releases.push(UpstreamReleaseFile {
+                        role: role.to_owned(),
+                        path: path.clone(),
+                        release: None,
+                        info: info.clone(),
+                    });
+                }
+            } else if let Some(dir) = &self.options.targets_dir {
+                self.report.target_files_checked += 1;
+                match check_target_file(dir, path, info, consistent) {
+                    Err(e) => self.report.error(Some(role), Some(path), e.to_string()),
+                    Ok(bytes) if is_crate_index_path(path) => {
+                        let covered = self.index_file(trusted, role, path, &bytes);
+                        self.coverage.index_files.insert(parent_dir(path), covered);
+                    }
+                    Ok(_) => {}
+                }
+            }
+            if path.ends_with(".crate") {
+                self.coverage.releases.push((role, path.as_str()));
+            }
+        }
+    }
 
     /// Checks a crate's signed index file, listed by `role` at `path`: each line is a
     /// signed release of that crate whose sha256 is the line's `cksum`, and each
@@ -583,11 +707,11 @@ impl Audit<'_> {
     /// nothing). Returns the release paths its lines cover.
     fn index_file(
         &mut self,
-        trusted: &TrustedMetadataSet,
+        trusted: &'t TrustedMetadataSet,
         role: &str,
         path: &str,
         bytes: &[u8],
-    ) -> HashSet<String> {
+    ) -> HashSet<&'t str> {
         let mut covered = HashSet::new();
         let name = bytes
             .split(|&b| b == b'\n')
@@ -636,9 +760,9 @@ impl Audit<'_> {
                 );
                 continue;
             };
-            let found = match walk_delegations(trusted, &release, self.limits.max_delegations) {
-                DelegationWalk::Found(found) => found,
-                DelegationWalk::NotFound => {
+            let found = match find_target(trusted, &release, self.limits.max_delegations) {
+                TargetFind::Found { target, .. } => target,
+                TargetFind::NotFound => {
                     self.report.error(
                         Some(role),
                         Some(path),
@@ -649,7 +773,7 @@ impl Audit<'_> {
                     );
                     continue;
                 }
-                DelegationWalk::Needs { .. } => continue,
+                TargetFind::Needs { .. } => continue,
             };
             let sha256 = found.info.hashes.get("sha256");
             if !sha256.is_some_and(|s| s.eq_ignore_ascii_case(&entry.cksum)) {
@@ -666,9 +790,11 @@ impl Audit<'_> {
                 );
                 continue;
             }
-            self.release_names
-                .insert(release.clone(), (entry.name.clone(), entry.vers.clone()));
-            covered.insert(release);
+            if self.options.list_upstream_releases {
+                self.release_names
+                    .insert(release, (entry.name.clone(), entry.vers.clone()));
+            }
+            covered.insert(found.path);
             let digest = entry.signed_digest();
             for attestation in &line.attestations {
                 if let Err(error) = attestation.verify_for(
@@ -700,9 +826,9 @@ impl Audit<'_> {
 /// What a whole audit learns about signed index files: the releases each crate's file
 /// covers (by crate directory), and every release listed.
 #[derive(Default)]
-struct IndexCoverage {
-    index_files: HashMap<String, HashSet<String>>,
-    releases: Vec<(String, String)>,
+struct IndexCoverage<'a> {
+    index_files: HashMap<&'a str, HashSet<&'a str>>,
+    releases: Vec<(&'a str, &'a str)>,
 }
 
 fn is_crate_index_path(path: &str) -> bool {
@@ -768,4 +894,51 @@ pub(crate) fn check_target_file(
         }
     })?;
     Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::cell::Cell;
+
+    use super::{map_on_cores, threads_for, TARGETS_PER_EXTRA_THREAD};
+
+    #[test]
+    fn work_on_several_threads_comes_back_in_order_and_each_result_is_counted() {
+        let items: Vec<u64> = (0..1000).collect();
+        for threads in [1, 2, 5] {
+            let done = Cell::new(0u64);
+            let squares = map_on_cores(
+                &items,
+                threads,
+                |n| {
+                    // Uneven work, so that the threads finish out of order.
+                    if n % 7 == 0 {
+                        std::thread::yield_now();
+                    }
+                    (std::thread::current().id(), n * n)
+                },
+                |(_, square)| done.set(done.get() + square),
+            );
+            let values: Vec<u64> = squares.iter().map(|(_, s)| *s).collect();
+            assert_eq!(values, items.iter().map(|n| n * n).collect::<Vec<_>>());
+            assert_eq!(done.get(), items.iter().map(|n| n * n).sum::<u64>());
+            let mut ids: Vec<_> = squares.iter().map(|(id, _)| *id).collect();
+            ids.sort_by_key(|id| format!("{id:?}"));
+            ids.dedup();
+            assert!(ids.len() <= threads, "{threads}: {}", ids.len());
+            if threads == 1 {
+                assert_eq!(ids, [std::thread::current().id()]);
+            }
+        }
+    }
+
+    #[test]
+    fn a_small_audit_stays_on_one_thread() {
+        assert_eq!(threads_for(0), 1);
+        assert_eq!(threads_for(TARGETS_PER_EXTRA_THREAD - 1), 1);
+        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+        assert_eq!(threads_for(TARGETS_PER_EXTRA_THREAD), cores);
+    }
 }
