@@ -967,3 +967,48 @@ fn bins_signed_by_a_key_that_cannot_sign_snapshot_keep_their_hashes() {
     assert_eq!(hashed.len(), 6, "{hashed:?}");
     assert!(hashed.values().all(|h| *h), "{hashed:?}");
 }
+
+/// A client's trusted set over a published repository, up to snapshot.
+fn trusted_up_to_snapshot(repo_dir: &std::path::Path) -> tuf_core::client::TrustedMetadataSet {
+    use tuf_core::client::{Limits, TrustedMetadataSet};
+    let metadata = repo_dir.join("published/metadata");
+    let read = |name: &str| std::fs::read(metadata.join(name)).unwrap();
+    let limits = Limits::default();
+    let mut trusted = TrustedMetadataSet::new(&read("1.root.json"), now(), &limits).unwrap();
+    let timestamp = trusted
+        .update_timestamp(&read("timestamp.json"), &limits)
+        .unwrap();
+    let version = timestamp.signed().snapshot_meta().unwrap().version;
+    trusted
+        .update_snapshot(&read(&format!("{version}.snapshot.json")), false, &limits)
+        .unwrap();
+    trusted
+}
+
+#[test]
+fn a_role_verified_against_one_trusted_set_is_refused_by_another() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    first_publish(a.path(), &keys());
+    first_publish(b.path(), &keys());
+    let limits = tuf_core::client::Limits::default();
+    let targets_a = std::fs::read(a.path().join("published/metadata/1.targets.json")).unwrap();
+    let mut trusted_a = trusted_up_to_snapshot(a.path());
+    let mut trusted_b = trusted_up_to_snapshot(b.path());
+    // Both are targets version 1 under snapshot version 1, signed by other keys.
+    let verified = trusted_a
+        .verify_delegated_targets(&targets_a, "targets", "root", &limits)
+        .unwrap();
+    assert_eq!(verified.role(), "targets");
+    let err = trusted_b.trust_verified_targets(verified).unwrap_err();
+    assert!(
+        matches!(err, tuf_core::client::TrustError::Order(_)),
+        "{err}"
+    );
+    assert!(trusted_b.targets("targets").is_none());
+    // Into the set it was checked against, it is trusted.
+    let verified = trusted_a
+        .verify_delegated_targets(&targets_a, "targets", "root", &limits)
+        .unwrap();
+    trusted_a.trust_verified_targets(verified).unwrap();
+    assert!(trusted_a.targets_via("targets", "root").is_some());
+}

@@ -20,5 +20,5 @@ pub use search::{
     find_target, walk_delegations, DelegationWalk, FoundTarget, TargetFind, TargetLookup,
 };
 pub use store::{quote_role_name, MetadataDir};
-pub use trusted::{Limits, TrustError, TrustedMetadataSet};
+pub use trusted::{Limits, TrustError, TrustedMetadataSet, VerifiedTargets};
 pub use updater::{target_file_url, RoleFetch, TargetSearch, UpdateError, Updater, UpdaterConfig};

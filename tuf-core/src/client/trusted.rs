@@ -147,6 +147,35 @@ impl Default for Limits {
     }
 }
 
+/// A targets role's metadata that passed every check of §5.6 against a
+/// [`TrustedMetadataSet`] but is not trusted yet: made only by
+/// [`TrustedMetadataSet::verify_delegated_targets`], consumed by
+/// [`TrustedMetadataSet::trust_verified_targets`].
+#[derive(Debug)]
+pub struct VerifiedTargets {
+    role: String,
+    delegator: String,
+    /// What the checks ran against.
+    checked_against: CheckedAgainst,
+    metadata: Metadata<Targets>,
+}
+
+/// What a delegated role's checks depended on: its snapshot entry, and the keys and
+/// threshold its delegator authorises for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CheckedAgainst {
+    snapshot_entry: Option<crate::metadata::MetaFile>,
+    keys: Vec<(crate::KeyId, Option<crate::keys::Key>)>,
+    threshold: Option<u64>,
+}
+
+impl VerifiedTargets {
+    /// The role it is the metadata of.
+    pub fn role(&self) -> &str {
+        &self.role
+    }
+}
+
 /// The metadata a client currently trusts, and the rules for trusting more.
 #[derive(Debug, Clone)]
 pub struct TrustedMetadataSet {
@@ -417,6 +446,20 @@ impl TrustedMetadataSet {
         delegator: &str,
         limits: &Limits,
     ) -> Result<&Metadata<Targets>, TrustError> {
+        let verified = self.verify_delegated_targets(bytes, role, delegator, limits)?;
+        self.trust_verified_targets(verified)
+    }
+
+    /// The checks of [`Self::update_delegated_targets`], without trusting the result:
+    /// it reads the set only, so many roles can be checked at once (on several threads)
+    /// and then trusted one by one with [`Self::trust_verified_targets`].
+    pub fn verify_delegated_targets(
+        &self,
+        bytes: &[u8],
+        role: &str,
+        delegator: &str,
+        limits: &Limits,
+    ) -> Result<VerifiedTargets, TrustError> {
         let snapshot = self.final_snapshot()?;
         let meta = snapshot
             .signed()
@@ -447,13 +490,61 @@ impl TrustedMetadataSet {
         if new.signed().is_expired(self.reference_time) {
             return Err(expired(role, &new));
         }
+        Ok(VerifiedTargets {
+            role: role.to_owned(),
+            delegator: delegator.to_owned(),
+            checked_against: self.checked_against(role, delegator),
+            metadata: new,
+        })
+    }
+
+    /// Trusts a role [`Self::verify_delegated_targets`] checked, provided this set still
+    /// holds what it was checked against: the same snapshot entry for it, and the same
+    /// keys and threshold authorised by its delegator (otherwise [`TrustError::Order`]:
+    /// verify it again). So a role verified against another set, or before the
+    /// delegator was replaced, is refused.
+    pub fn trust_verified_targets(
+        &mut self,
+        verified: VerifiedTargets,
+    ) -> Result<&Metadata<Targets>, TrustError> {
+        if verified.checked_against != self.checked_against(&verified.role, &verified.delegator) {
+            return Err(TrustError::Order(
+                "the snapshot or the delegator changed since the role was verified",
+            ));
+        }
         self.verified_by
-            .insert(role.to_owned(), HashSet::from([delegator.to_owned()]));
+            .insert(verified.role.clone(), HashSet::from([verified.delegator]));
         Ok(self
             .targets
-            .entry(role.to_owned())
-            .insert_entry(new)
+            .entry(verified.role)
+            .insert_entry(verified.metadata)
             .into_mut())
+    }
+
+    /// What the checks of `role` through `delegator` depend on in this set.
+    fn checked_against(&self, role: &str, delegator: &str) -> CheckedAgainst {
+        let snapshot_entry = self
+            .snapshot
+            .as_ref()
+            .and_then(|s| s.signed().role_meta(role))
+            .cloned();
+        let authorization = if delegator == "root" {
+            self.root.signed().authorization(role)
+        } else {
+            self.targets
+                .get(delegator)
+                .and_then(|t| t.signed().authorization(role))
+        };
+        CheckedAgainst {
+            snapshot_entry,
+            keys: authorization.as_ref().map_or_else(Vec::new, |a| {
+                a.keyids
+                    .iter()
+                    .map(|id| (id.clone(), a.keys.get(id).cloned()))
+                    .collect()
+            }),
+            threshold: authorization.map(|a| a.threshold),
+        }
     }
 
     /// A targets role already trusted through `delegator` (its threshold met, §5.6.3).

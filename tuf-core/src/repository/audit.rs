@@ -19,7 +19,9 @@ use serde::Serialize;
 use super::content::{check_relative_target_path, hashed_target_path};
 use super::source::MetadataSource;
 use super::{Progress, RepositoryError};
-use crate::client::{find_target, quote_role_name, Limits, TargetFind, TrustedMetadataSet};
+use crate::client::{
+    find_target, quote_role_name, Limits, TargetFind, TrustError, TrustedMetadataSet,
+};
 use crate::crate_index::CrateIndexFile;
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
@@ -232,6 +234,39 @@ fn metadata_file_name(role: &str, version: u64, consistent: bool) -> String {
     }
 }
 
+/// Targets roles read and verified together ([`Audit::targets_roles`]): enough to keep
+/// every core busy, few enough that their bytes (a few hundred KB each in a large
+/// registry) are not all in memory at once.
+const ROLES_VERIFIED_AT_ONCE: usize = 64;
+
+/// Metadata bytes per batch below which roles are verified on one thread.
+const BYTES_PER_EXTRA_THREAD: usize = 4 * 1024 * 1024;
+
+/// Threads for verifying `bytes` of targets metadata: one, or every core.
+fn threads_for_bytes(bytes: usize) -> usize {
+    if bytes < BYTES_PER_EXTRA_THREAD {
+        1
+    } else {
+        cores()
+    }
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+}
+
+/// What the walk does with one role it reached ([`Audit::targets_roles`]).
+enum RoleStep {
+    /// First reached: verify these bytes through `delegator`.
+    Load {
+        role: String,
+        delegator: String,
+        bytes: Vec<u8>,
+    },
+    /// Reached before, through another delegator.
+    Again { role: String, delegator: String },
+}
+
 /// Queues the roles `delegations` of `role` names, each with `role` as its delegator.
 /// With `changed` (a partial audit), hash bins that did not change under a delegator
 /// that did not change are marked reached instead: they were audited when published.
@@ -394,6 +429,11 @@ impl Audit<'_> {
     /// §5.6 and §5.6.7: every targets role, breadth-first through its delegator (each
     /// succinct hash bin too). Returns the roles loaded, in order. A role that fails is
     /// recorded and its delegations are not followed; the walk goes on.
+    ///
+    /// The roles waiting at one depth are read in order, verified on every core a batch
+    /// at a time ([`TrustedMetadataSet::verify_delegated_targets`] only reads the set),
+    /// then trusted and their delegations queued in the same order, so the walk and its
+    /// report are those of one role at a time.
     fn targets_roles(&mut self, trusted: &mut TrustedMetadataSet, consistent: bool) -> Vec<String> {
         let limits = self.limits;
         let changed = self.options.changed_roles.as_ref();
@@ -401,48 +441,95 @@ impl Audit<'_> {
             VecDeque::from([("targets".into(), "root".into())]);
         let mut reached: HashSet<String> = HashSet::new();
         let mut loaded = Vec::new();
-        while let Some((role, delegator)) = queue.pop_front() {
-            if reached.contains(&role) {
-                // A second delegator (a diamond): its own threshold must hold too (§5.6.3).
-                if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
+        while !queue.is_empty() {
+            let batch: Vec<(String, String)> = queue
+                .drain(..queue.len().min(ROLES_VERIFIED_AT_ONCE))
+                .collect();
+            // In order: what each role needs. A role already reached (a diamond) is
+            // checked once the roles before it are trusted.
+            let mut steps: Vec<RoleStep> = Vec::with_capacity(batch.len());
+            for (role, delegator) in batch {
+                if reached.contains(&role) {
+                    steps.push(RoleStep::Again { role, delegator });
+                    continue;
+                }
+                reached.insert(role.clone());
+                let Some(meta) = trusted
+                    .snapshot()
+                    .and_then(|s| s.signed().role_meta(&role))
+                    .cloned()
+                else {
                     self.report.error(
                         Some(&role),
                         None,
-                        format!("as delegated by {delegator}: {e}"),
+                        format!("delegated by {delegator} but not listed in snapshot"),
                     );
-                }
-                continue;
-            }
-            reached.insert(role.clone());
-            let Some(meta) = trusted
-                .snapshot()
-                .and_then(|s| s.signed().role_meta(&role))
-                .cloned()
-            else {
-                self.report.error(
-                    Some(&role),
-                    None,
-                    format!("delegated by {delegator} but not listed in snapshot"),
-                );
-                continue;
-            };
-            let name = metadata_file_name(&role, meta.version, consistent);
-            let max = meta.length.unwrap_or(limits.max_targets_length);
-            let Some(bytes) = self.read(&role, &name, max) else {
-                continue;
-            };
-            let targets = match trusted.update_delegated_targets(&bytes, &role, &delegator, &limits)
-            {
-                Ok(targets) => targets,
-                Err(e) => {
-                    self.report.error(Some(&role), None, e.to_string());
                     continue;
+                };
+                let name = metadata_file_name(&role, meta.version, consistent);
+                let max = meta.length.unwrap_or(limits.max_targets_length);
+                let Some(bytes) = self.read(&role, &name, max) else {
+                    continue;
+                };
+                steps.push(RoleStep::Load {
+                    role,
+                    delegator,
+                    bytes,
+                });
+            }
+            let loads: Vec<(&str, &str, &[u8])> = steps
+                .iter()
+                .filter_map(|step| match step {
+                    RoleStep::Load {
+                        role,
+                        delegator,
+                        bytes,
+                    } => Some((role.as_str(), delegator.as_str(), bytes.as_slice())),
+                    RoleStep::Again { .. } => None,
+                })
+                .collect();
+            let checking: &TrustedMetadataSet = trusted;
+            let threads = threads_for_bytes(loads.iter().map(|(_, _, b)| b.len()).sum());
+            let mut verified = map_on_cores(
+                &loads,
+                threads,
+                |(role, delegator, bytes)| {
+                    checking.verify_delegated_targets(bytes, role, delegator, &limits)
+                },
+                |_| {},
+            )
+            .into_iter();
+            for step in steps {
+                match step {
+                    RoleStep::Again { role, delegator } => {
+                        // A second delegator: its own threshold must hold too (§5.6.3).
+                        if let Err(e) = trusted.trusted_targets_via(&role, &delegator) {
+                            self.report.error(
+                                Some(&role),
+                                None,
+                                format!("as delegated by {delegator}: {e}"),
+                            );
+                        }
+                    }
+                    RoleStep::Load { role, .. } => {
+                        let result = verified
+                            .next()
+                            .unwrap_or(Err(TrustError::Order("a verified role went missing")))
+                            .and_then(|v| trusted.trust_verified_targets(v));
+                        let targets = match result {
+                            Ok(targets) => targets,
+                            Err(e) => {
+                                self.report.error(Some(&role), None, e.to_string());
+                                continue;
+                            }
+                        };
+                        self.report.roles_verified += 1;
+                        if let Some(delegations) = &targets.signed().delegations {
+                            queue_delegates(&role, delegations, changed, &mut queue, &mut reached);
+                        }
+                        loaded.push(role);
+                    }
                 }
-            };
-            self.report.roles_verified += 1;
-            loaded.push(role.clone());
-            if let Some(delegations) = &targets.signed().delegations {
-                queue_delegates(&role, delegations, changed, &mut queue, &mut reached);
             }
         }
         if changed.is_none() {
@@ -570,7 +657,7 @@ fn threads_for(targets: usize) -> usize {
     if targets < TARGETS_PER_EXTRA_THREAD {
         1
     } else {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        cores()
     }
 }
 
@@ -795,6 +882,9 @@ impl<'a, 't> RoleCheck<'a, 't> {
                     .insert(release, (entry.name.clone(), entry.vers.clone()));
             }
             covered.insert(found.path);
+            if line.attestations.is_empty() {
+                continue;
+            }
             let digest = entry.signed_digest();
             for attestation in &line.attestations {
                 if let Err(error) = attestation.verify_for(
@@ -902,7 +992,10 @@ mod tests {
 
     use std::cell::Cell;
 
-    use super::{map_on_cores, threads_for, TARGETS_PER_EXTRA_THREAD};
+    use super::{
+        cores, map_on_cores, threads_for, threads_for_bytes, BYTES_PER_EXTRA_THREAD,
+        TARGETS_PER_EXTRA_THREAD,
+    };
 
     #[test]
     fn work_on_several_threads_comes_back_in_order_and_each_result_is_counted() {
@@ -938,7 +1031,11 @@ mod tests {
     fn a_small_audit_stays_on_one_thread() {
         assert_eq!(threads_for(0), 1);
         assert_eq!(threads_for(TARGETS_PER_EXTRA_THREAD - 1), 1);
-        let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-        assert_eq!(threads_for(TARGETS_PER_EXTRA_THREAD), cores);
+        assert_eq!(threads_for(TARGETS_PER_EXTRA_THREAD), cores());
+        assert_eq!(threads_for_bytes(0), 1);
+        assert_eq!(threads_for_bytes(BYTES_PER_EXTRA_THREAD - 1), 1);
+        assert_eq!(threads_for_bytes(BYTES_PER_EXTRA_THREAD), cores());
+        let available = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(cores(), available);
     }
 }
