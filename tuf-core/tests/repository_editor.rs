@@ -1012,3 +1012,50 @@ fn a_role_verified_against_one_trusted_set_is_refused_by_another() {
     trusted_a.trust_verified_targets(verified).unwrap();
     assert!(trusted_a.targets_via("targets", "root").is_some());
 }
+
+#[test]
+fn a_bin_verified_under_other_delegator_keys_is_refused_even_with_the_same_snapshot_entry() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    first_publish(a.path(), &keys());
+    first_publish(b.path(), &keys());
+    let limits = tuf_core::client::Limits::default();
+    let read = |dir: &std::path::Path, name: &str| {
+        std::fs::read(dir.join("published/metadata").join(name)).unwrap()
+    };
+    let mut sets = Vec::new();
+    for dir in [a.path(), b.path()] {
+        let mut trusted = trusted_up_to_snapshot(dir);
+        trusted
+            .update_delegated_targets(&read(dir, "1.targets.json"), "targets", "root", &limits)
+            .unwrap();
+        trusted
+            .update_delegated_targets(
+                &read(dir, "1.unclaimed.json"),
+                "unclaimed",
+                "targets",
+                &limits,
+            )
+            .unwrap();
+        sets.push(trusted);
+    }
+    // The bins' snapshot entries are version and length only, and the same in both.
+    let entry = |i: usize| {
+        sets[i]
+            .snapshot()
+            .unwrap()
+            .signed()
+            .role_meta("unclaimed-0")
+            .cloned()
+    };
+    assert_eq!(entry(0), entry(1));
+    assert!(entry(0).unwrap().hashes.is_none());
+    let bin = read(a.path(), "1.unclaimed-0.json");
+    let verified = sets[0]
+        .verify_delegated_targets(&bin, "unclaimed-0", "unclaimed", &limits)
+        .unwrap();
+    let err = sets[1].trust_verified_targets(verified).unwrap_err();
+    assert!(
+        matches!(err, tuf_core::client::TrustError::Order(_)),
+        "{err}"
+    );
+}

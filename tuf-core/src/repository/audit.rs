@@ -240,7 +240,7 @@ fn metadata_file_name(role: &str, version: u64, consistent: bool) -> String {
 const ROLES_VERIFIED_AT_ONCE: usize = 64;
 
 /// Metadata bytes per batch below which roles are verified on one thread.
-const BYTES_PER_EXTRA_THREAD: usize = 4 * 1024 * 1024;
+const BYTES_PER_EXTRA_THREAD: usize = 4_194_304; // 4 MiB
 
 /// Threads for verifying `bytes` of targets metadata: one, or every core.
 fn threads_for_bytes(bytes: usize) -> usize {
