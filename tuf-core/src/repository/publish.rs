@@ -532,7 +532,7 @@ fn check_online_signed<T: Role>(
 /// set of keys that can sign the role can also sign snapshot and timestamp, as for the
 /// fallback bins, which the online keys sign: whoever could equivocate a bin could sign
 /// a snapshot and timestamp naming its hash just as well. Those entries are written
-/// with version and length only (about 60 bytes in place of 140, which keeps the
+/// with version and length only (about 51 bytes in place of 138, which keeps the
 /// snapshot of a large registry under half its size). Every other role, the top-level
 /// targets and the namespaces, signed offline by their owners, keeps its hashes.
 struct SnapshotHashes {
