@@ -271,13 +271,20 @@ impl Repository {
             };
             let version = doc.signed().version;
             let bytes = metadata_bytes(doc, &metadata_dir.join(role))?;
-            let entry = if hashed {
+            let file_name = versioned_file_name(role, version);
+            // A file of this version already published is left over from a publish cut
+            // off before its timestamp: no published metadata names it, and it is
+            // replaced now, perhaps with other bytes. A cache in front of the repository
+            // may hold the old ones, signed by the same keys, so the entry pins these
+            // bytes with their hash whatever the keys.
+            let left_over = metadata_dir.join(&file_name).exists();
+            let entry = if hashed || left_over {
                 MetaFile::with_bytes(version, &bytes)
             } else {
                 MetaFile::with_length(version, bytes.len() as u64)
             };
             snapshot.meta.insert(format!("{role}.json"), entry);
-            files.push((versioned_file_name(role, version), bytes));
+            files.push((file_name, bytes));
             published_roles.push(PublishedRole::new(role.clone(), version));
         }
         // An entry published without hashes whose role's signers can no longer sign
