@@ -1002,11 +1002,18 @@ fn trusted_up_to_snapshot(repo_dir: &std::path::Path) -> tuf_core::client::Trust
     trusted
 }
 
-#[test]
-fn a_role_verified_against_one_trusted_set_is_refused_by_another() {
+/// Two repositories published the same way, with keys of their own: the same versions
+/// and layout, other signatures.
+fn two_repositories_of_other_keys() -> (tempfile::TempDir, tempfile::TempDir) {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     first_publish(a.path(), &keys());
     first_publish(b.path(), &keys());
+    (a, b)
+}
+
+#[test]
+fn a_role_verified_against_one_trusted_set_is_refused_by_another() {
+    let (a, b) = two_repositories_of_other_keys();
     let limits = tuf_core::client::Limits::default();
     let targets_a = std::fs::read(a.path().join("published/metadata/1.targets.json")).unwrap();
     let mut trusted_a = trusted_up_to_snapshot(a.path());
@@ -1032,9 +1039,7 @@ fn a_role_verified_against_one_trusted_set_is_refused_by_another() {
 
 #[test]
 fn a_bin_verified_under_other_delegator_keys_is_refused_even_with_the_same_snapshot_entry() {
-    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    first_publish(a.path(), &keys());
-    first_publish(b.path(), &keys());
+    let (a, b) = two_repositories_of_other_keys();
     let limits = tuf_core::client::Limits::default();
     let read = |dir: &std::path::Path, name: &str| {
         std::fs::read(dir.join("published/metadata").join(name)).unwrap()

@@ -446,8 +446,9 @@ impl TrustedMetadataSet {
         delegator: &str,
         limits: &Limits,
     ) -> Result<&Metadata<Targets>, TrustError> {
+        // Checked against this set just now, and nothing changed it since: trusted as is.
         let verified = self.verify_delegated_targets(bytes, role, delegator, limits)?;
-        self.trust_verified_targets(verified)
+        Ok(self.trust_checked_targets(verified))
     }
 
     /// The checks of [`Self::update_delegated_targets`], without trusting the result:
@@ -512,13 +513,17 @@ impl TrustedMetadataSet {
                 "the snapshot or the delegator changed since the role was verified",
             ));
         }
+        Ok(self.trust_checked_targets(verified))
+    }
+
+    /// Trusts `verified`, known to have been checked against this set as it is now.
+    fn trust_checked_targets(&mut self, verified: VerifiedTargets) -> &Metadata<Targets> {
         self.verified_by
             .insert(verified.role.clone(), HashSet::from([verified.delegator]));
-        Ok(self
-            .targets
+        self.targets
             .entry(verified.role)
             .insert_entry(verified.metadata)
-            .into_mut())
+            .into_mut()
     }
 
     /// What the checks of `role` through `delegator` depend on in this set.

@@ -648,8 +648,8 @@ impl Audit<'_> {
     }
 }
 
-/// Roles per audit below which the targets are checked on one thread (a publish's
-/// partial audit of a few bins): starting threads would cost more than it saves.
+/// Targets per audit below which they are checked on one thread (a publish's partial
+/// audit of a few bins): starting threads would cost more than it saves.
 const TARGETS_PER_EXTRA_THREAD: usize = 20_000;
 
 /// Threads for checking `targets` targets: one, or every core for a large audit.
@@ -662,8 +662,8 @@ fn threads_for(targets: usize) -> usize {
 }
 
 /// `work` applied to each of `items` on `threads` threads (this one among them, so one
-/// thread starts none), the results in the order of `items`. `done` is called on this thread for every result,
-/// as the results come in (for progress).
+/// thread starts none), the results in the order of `items`. `done` is called on this
+/// thread for every result, as the results come in (for progress).
 fn map_on_cores<I: Sync, T: Send>(
     items: &[I],
     threads: usize,

@@ -309,7 +309,8 @@ impl Repository {
                 }
             }
         }
-        // Snapshot (§4.4): every targets role with version, length and sha256.
+        // Snapshot (§4.4): every targets role with version and length, and sha256 where
+        // `SnapshotHashes` says it protects something.
         let snapshot_bytes;
         let snapshot_version;
         let mut new_snapshot_doc = None;
