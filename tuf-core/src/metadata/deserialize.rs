@@ -103,7 +103,7 @@ macro_rules! deserialize_with_unrecognized {
                         Ok($ty {
                             $($required: $required.into(),)*
                             $($optional: $optional.flatten().map(Into::into),)*
-                            unrecognized_fields,
+                            unrecognized_fields: unrecognized_fields.into(),
                         })
                     }
                 }
@@ -132,17 +132,38 @@ impl From<Expires> for DateTime<Utc> {
 #[derive(Debug)]
 struct BulkMap<V>(BTreeMap<String, V>);
 
-impl<'de, V: Deserialize<'de>> Deserialize<'de> for BulkMap<V> {
+/// An entry of a [`BulkMap`], which may hold parts equal to its neighbour's in one place.
+trait BulkEntry {
+    /// Shares what `self` has equal to `previous`, the entry read just before it.
+    fn share_with(&mut self, _previous: &Self) {}
+}
+
+impl BulkEntry for TargetFile {
+    fn share_with(&mut self, previous: &Self) {
+        self.unrecognized_fields
+            .share_if_equal(&previous.unrecognized_fields);
+    }
+}
+
+impl BulkEntry for MetaFile {}
+
+#[cfg(test)]
+impl BulkEntry for u64 {}
+
+impl<'de, V: Deserialize<'de> + BulkEntry> Deserialize<'de> for BulkMap<V> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct BulkMapVisitor<V>(PhantomData<V>);
-        impl<'de, V: Deserialize<'de>> Visitor<'de> for BulkMapVisitor<V> {
+        impl<'de, V: Deserialize<'de> + BulkEntry> Visitor<'de> for BulkMapVisitor<V> {
             type Value = BulkMap<V>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a map")
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BulkMap<V>, A::Error> {
                 let mut entries: Vec<(String, V)> = Vec::new();
-                while let Some((name, value)) = map.next_entry::<String, V>()? {
+                while let Some((name, mut value)) = map.next_entry::<String, V>()? {
+                    if let Some((_, previous)) = entries.last() {
+                        value.share_with(previous);
+                    }
                     entries.push((name, value));
                 }
                 // Documents list entries sorted, and a stable sort of sorted input is
@@ -297,6 +318,7 @@ deserialize_with_unrecognized! {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metadata::SharedFields;
 
     fn read<T: for<'de> Deserialize<'de>>(text: &str) -> Result<T, String> {
         serde_json::from_str::<T>(text).map_err(|e| e.to_string())
@@ -348,5 +370,54 @@ mod tests {
         );
         let err = read::<BulkMap<u64>>("[1]").unwrap_err();
         assert!(err.contains("expected a map"), "{err}");
+    }
+
+    #[test]
+    fn neighbouring_targets_with_equal_fields_hold_them_once_and_change_apart() {
+        let text = r#"{
+            "a": {"custom": {"tarball": "upstream"}, "hashes": {"sha256": "aa"}, "length": 1},
+            "b": {"custom": {"tarball": "upstream"}, "hashes": {"sha256": "bb"}, "length": 2},
+            "c": {"custom": {"tarball": "here"}, "hashes": {"sha256": "cc"}, "length": 3},
+            "d": {"hashes": {"sha256": "dd"}, "length": 4},
+            "e": {"hashes": {"sha256": "ee"}, "length": 5}
+        }"#;
+        let BulkMap(mut map) = read::<BulkMap<TargetFile>>(text).unwrap();
+        let fields =
+            |map: &BTreeMap<String, TargetFile>, name: &str| map[name].unrecognized_fields.clone();
+        assert!(fields(&map, "a").is_shared_with(&fields(&map, "b")));
+        assert!(!fields(&map, "b").is_shared_with(&fields(&map, "c")));
+        assert!(!fields(&map, "d").is_shared_with(&fields(&map, "e")));
+        assert_eq!(fields(&map, "d"), SharedFields::new());
+        assert_eq!(fields(&map, "d"), fields(&map, "e"));
+        assert_ne!(fields(&map, "b"), fields(&map, "c"));
+        assert_ne!(fields(&map, "c"), fields(&map, "d"));
+        // Debug shows the fields as a plain map would.
+        assert_eq!(
+            format!("{:?}", fields(&map, "c")),
+            r#"{"custom": Object {"tarball": String("here")}}"#
+        );
+
+        // A change to one entry leaves its neighbour as it was read.
+        let b = map.get_mut("b").unwrap();
+        b.unrecognized_fields
+            .insert("custom".to_owned(), serde_json::json!({"tarball": "here"}));
+        assert_eq!(
+            map["a"].custom(),
+            Some(&serde_json::json!({"tarball": "upstream"}))
+        );
+        assert_eq!(map["b"].custom(), map["c"].custom());
+        assert!(!fields(&map, "a").is_shared_with(&fields(&map, "b")));
+
+        // Shared or not, each entry writes its own fields.
+        let written = serde_json::to_value(&map["a"]).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({"custom": {"tarball": "upstream"}, "hashes": {"sha256": "aa"}, "length": 1})
+        );
+        let written = serde_json::to_value(&map["d"]).unwrap();
+        assert_eq!(
+            written,
+            serde_json::json!({"hashes": {"sha256": "dd"}, "length": 4})
+        );
     }
 }

@@ -34,8 +34,8 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use common::{
-    format_expires, parse_expires, whole_seconds, MetaFile, RoleKeys, RootType, SnapshotType,
-    TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
+    format_expires, parse_expires, whole_seconds, MetaFile, RoleKeys, RootType, SharedFields,
+    SnapshotType, TargetsType, TimestampType, UnrecognizedFields, EXPIRES_FORMAT,
 };
 pub use root::Root;
 pub use snapshot::Snapshot;

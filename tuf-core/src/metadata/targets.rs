@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::common::{expires_serde, validate_role_keys, TargetsType, UnrecognizedFields};
+use super::common::{
+    expires_serde, validate_role_keys, SharedFields, TargetsType, UnrecognizedFields,
+};
 use super::{validate_version, MetadataError, Role, SPEC_VERSION, TOP_LEVEL_ROLE_NAMES};
 use crate::hash::Hashes;
 use crate::json::Value;
@@ -113,9 +115,10 @@ pub struct TargetFile {
     pub length: u64,
     /// At least one digest of the file.
     pub hashes: Hashes,
-    /// `custom` and any other extension fields, kept verbatim.
+    /// `custom` and any other extension fields, kept verbatim (and held once for
+    /// neighbouring entries of a loaded document that carry the same ones).
     #[serde(flatten)]
-    pub unrecognized_fields: UnrecognizedFields,
+    pub unrecognized_fields: SharedFields,
 }
 
 impl TargetFile {
@@ -129,7 +132,7 @@ impl TargetFile {
         Self {
             length: bytes.len() as u64,
             hashes,
-            unrecognized_fields: UnrecognizedFields::new(),
+            unrecognized_fields: SharedFields::new(),
         }
     }
 
