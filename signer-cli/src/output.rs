@@ -53,10 +53,28 @@ pub fn emit_outcome<T: Serialize>(global: &GlobalArgs, value: &T, ok: bool, huma
     }
 }
 
+/// The cause chain in one line, `outer: inner: innermost`, leaving out a cause whose
+/// words the line already ends with (errors that print their source in their own
+/// message would otherwise show it twice).
+pub fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
+}
+
 /// Prints a failure: the whole cause chain on stderr, and `{"ok": false, "error"}` on
 /// stdout with `--json`.
 pub fn print_error(global: &GlobalArgs, error: &anyhow::Error) {
-    let message = format!("{error:#}");
+    let message = error_chain(error);
     eprintln!("tuf-signer: error: {message}");
     if global.json {
         let value = serde_json::json!({ "ok": false, "error": message });
