@@ -9,6 +9,7 @@
 
 mod commands;
 mod output;
+mod pkcs11;
 mod secrets;
 
 use std::path::PathBuf;
@@ -31,6 +32,11 @@ use clap::{Args, Parser, Subcommand};
 /// pkey`). The passphrase is asked on the terminal without echo, or read from
 /// `--passphrase-env NAME` / `--passphrase-file PATH` in scripts. It is never printed or
 /// logged.
+///
+/// Keys on hardware tokens (HSMs, YubiKeys, SoftHSM2): every key argument also takes an
+/// RFC 7512 URI, `pkcs11:token=LABEL;object=KEY?module-path=MODULE.so`, with the PIN
+/// from `pin-source=file:PATH` or the terminal (never logged). Without `module-path`
+/// or `module-name`, the module is the environment variable TUF_SIGNER_PKCS11_MODULE.
 #[derive(Debug, Parser)]
 #[command(name = "tuf-signer", version, about, long_about)]
 struct Cli {
@@ -118,7 +124,12 @@ fn init_logging(verbose: u8) {
         _ => "debug",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TUF_SIGNER_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default))
+        // cryptoki logs an error for every mechanism of a token's list it has no name
+        // for (dozens on SoftHSM2): noise, not failures.
+        .add_directive("cryptoki::mechanism=off".parse().unwrap_or_else(|_| {
+            tracing_subscriber::filter::Directive::from(tracing::level_filters::LevelFilter::WARN)
+        }));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,8 +1,10 @@
-//! Passphrases and private key files.
+//! Passphrases, private key files, and key sources (a file or a key on a PKCS#11 token).
 //!
 //! A passphrase comes from the environment variable named by `--passphrase-env`, the
 //! first line of the file named by `--passphrase-file`, or the terminal (no echo). It is
-//! held in zeroizing memory and never printed, logged or put in an error message.
+//! held in zeroizing memory and never printed, logged or put in an error message. A
+//! token's PIN comes from its URI's `pin-source` (or `pin-value`), or the terminal, and
+//! is treated the same way (see [`crate::pkcs11`]).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use tuf_core::keys::{validate_label, LABEL_FIELD};
 use tuf_core::{Key, PrivateKey, Signer};
 use zeroize::Zeroizing;
 
+use crate::pkcs11::{Pkcs11Uri, TokenSigner};
 use crate::GlobalArgs;
 
 /// Longest passphrase file read.
@@ -106,6 +109,127 @@ pub fn read_capped(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     })
 }
 
+/// Where a key is: a file (a PEM private key, or a `.pub.json` public key), or a key on
+/// a PKCS#11 token named by an RFC 7512 `pkcs11:` URI. Shown, a URI's PIN is redacted.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// A key file.
+    File(PathBuf),
+    /// A key object on a token.
+    Pkcs11(Box<Pkcs11Uri>),
+}
+
+impl std::str::FromStr for KeySource {
+    type Err = crate::pkcs11::UriError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with("pkcs11:") {
+            Ok(Self::Pkcs11(Box::new(text.parse()?)))
+        } else {
+            Ok(Self::File(PathBuf::from(text)))
+        }
+    }
+}
+
+impl std::fmt::Display for KeySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Pkcs11(uri) => write!(f, "{uri}"),
+        }
+    }
+}
+
+/// Parses a key argument without echoing it: clap's own message for a bad value repeats
+/// the value, and a `pkcs11:` URI may hold a `pin-value`. The message names the argument
+/// and shows the URI with its PIN redacted.
+#[derive(Clone, Copy, Debug)]
+pub struct RedactingParser<T>(std::marker::PhantomData<T>);
+
+impl<T> clap::builder::TypedValueParser for RedactingParser<T>
+where
+    T: std::str::FromStr + Clone + Send + Sync + 'static,
+    T::Err: std::fmt::Display,
+{
+    type Value = T;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        argument: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<T, clap::Error> {
+        use clap::error::ErrorKind;
+        let name = argument
+            .map(|a| {
+                a.get_long()
+                    .map_or_else(|| a.get_id().to_string(), |l| format!("--{l}"))
+            })
+            .unwrap_or_else(|| "the key".to_owned());
+        let text = value.to_str().ok_or_else(|| {
+            clap::Error::raw(ErrorKind::InvalidUtf8, format!("{name}: not UTF-8\n"))
+                .with_cmd(command)
+        })?;
+        text.parse().map_err(|error: T::Err| {
+            clap::Error::raw(ErrorKind::ValueValidation, format!("{name}: {error}\n"))
+                .with_cmd(command)
+        })
+    }
+}
+
+impl clap::builder::ValueParserFactory for KeySource {
+    type Parser = RedactingParser<KeySource>;
+
+    fn value_parser() -> Self::Parser {
+        RedactingParser(std::marker::PhantomData)
+    }
+}
+
+impl clap::builder::ValueParserFactory for Pkcs11Uri {
+    type Parser = RedactingParser<Pkcs11Uri>;
+
+    fn value_parser() -> Self::Parser {
+        RedactingParser(std::marker::PhantomData)
+    }
+}
+
+/// Opens a private key for signing: decrypts a key file (asking for its passphrase), or
+/// opens the key on a token (asking for the token's PIN).
+pub fn load_signer(
+    source: &KeySource,
+    passphrase: &PassphraseSource,
+) -> Result<Box<dyn Signer>, Error> {
+    match source {
+        KeySource::File(path) => Ok(Box::new(load_private_key(path, passphrase)?)),
+        KeySource::Pkcs11(uri) => Ok(Box::new(TokenSigner::open(uri)?)),
+    }
+}
+
+/// Opens several private keys, asking once per key.
+pub fn load_signers(
+    sources: &[KeySource],
+    passphrase: &PassphraseSource,
+) -> Result<Vec<Box<dyn Signer>>, Error> {
+    sources
+        .iter()
+        .map(|source| load_signer(source, passphrase))
+        .collect()
+}
+
+/// Loads a public key: from a `.pub.json` file, or from a token's public key object
+/// (labelled with the object's label).
+pub fn load_public_key_from(source: &KeySource) -> Result<Key, Error> {
+    match source {
+        KeySource::File(path) => load_public_key(path),
+        KeySource::Pkcs11(uri) => Ok(crate::pkcs11::public_key(uri)?),
+    }
+}
+
+/// Loads several public keys.
+pub fn load_public_keys_from(sources: &[KeySource]) -> Result<Vec<Key>, Error> {
+    sources.iter().map(load_public_key_from).collect()
+}
+
 /// Loads an encrypted private key file, asking for its passphrase.
 pub fn load_private_key(path: &Path, source: &PassphraseSource) -> Result<PrivateKey, Error> {
     let pem = Zeroizing::new(read_capped(path, MAX_KEY_FILE)?);
@@ -117,14 +241,6 @@ pub fn load_private_key(path: &Path, source: &PassphraseSource) -> Result<Privat
         .map_err(|e| Error::msg(format!("{}: {e}", path.display())))?;
     tracing::info!(file = %path.display(), keyid = %key.keyid(), "loaded private key");
     Ok(key)
-}
-
-/// Loads private keys, asking once per file.
-pub fn load_private_keys(
-    paths: &[PathBuf],
-    source: &PassphraseSource,
-) -> Result<Vec<PrivateKey>, Error> {
-    paths.iter().map(|p| load_private_key(p, source)).collect()
 }
 
 /// Loads a public key: a TUF key JSON file (`NAME.pub.json`, as `key generate` writes).
@@ -153,9 +269,4 @@ pub fn load_public_key(path: &Path) -> Result<Key, Error> {
         }
     }
     Ok(key)
-}
-
-/// Loads several public keys.
-pub fn load_public_keys(paths: &[PathBuf]) -> Result<Vec<Key>, Error> {
-    paths.iter().map(|p| load_public_key(p)).collect()
 }

@@ -1,7 +1,6 @@
 //! Commands that stage changes: `init`, `namespace`, `threshold`, `rotate-root`,
 //! `discard` (`release` has its own module).
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Error};
@@ -12,7 +11,7 @@ use tuf_core::repository::{
 };
 
 use crate::output::emit;
-use crate::secrets::load_public_keys;
+use crate::secrets::{load_public_keys_from, KeySource};
 use crate::GlobalArgs;
 
 fn duration(text: &str) -> Result<u64, String> {
@@ -23,29 +22,29 @@ fn duration(text: &str) -> Result<u64, String> {
 pub struct InitArgs {
     /// Root public keys (offline).
     #[arg(long = "root-key", required = true, value_name = "PUB")]
-    root_keys: Vec<PathBuf>,
+    root_keys: Vec<KeySource>,
     /// Root signatures needed.
     #[arg(long, default_value_t = 1)]
     root_threshold: u64,
     /// Top-level targets public keys (offline).
     #[arg(long = "targets-key", required = true, value_name = "PUB")]
-    targets_keys: Vec<PathBuf>,
+    targets_keys: Vec<KeySource>,
     /// Targets signatures needed.
     #[arg(long, default_value_t = 1)]
     targets_threshold: u64,
     /// The online public key: signs snapshot, timestamp and the fallback bins unless
     /// the options below name other keys.
     #[arg(long = "online-key", value_name = "PUB")]
-    online_keys: Vec<PathBuf>,
+    online_keys: Vec<KeySource>,
     /// Snapshot public keys (default: the online keys).
     #[arg(long = "snapshot-key", value_name = "PUB")]
-    snapshot_keys: Vec<PathBuf>,
+    snapshot_keys: Vec<KeySource>,
     /// Timestamp public keys (default: the online keys).
     #[arg(long = "timestamp-key", value_name = "PUB")]
-    timestamp_keys: Vec<PathBuf>,
+    timestamp_keys: Vec<KeySource>,
     /// Keys of the fallback role and its hash bins (default: the online keys).
     #[arg(long = "fallback-key", value_name = "PUB")]
-    fallback_keys: Vec<PathBuf>,
+    fallback_keys: Vec<KeySource>,
     /// Root validity.
     #[arg(long, value_parser = duration, default_value = "365d")]
     root_expiry: u64,
@@ -69,7 +68,11 @@ pub struct InitArgs {
     bin_bits: u32,
 }
 
-fn keys_or_online(role: &str, keys: &[PathBuf], online: &[PathBuf]) -> Result<RoleKeySpec, Error> {
+fn keys_or_online(
+    role: &str,
+    keys: &[KeySource],
+    online: &[KeySource],
+) -> Result<RoleKeySpec, Error> {
     let chosen = if keys.is_empty() { online } else { keys };
     if chosen.is_empty() {
         return Err(Error::msg(format!(
@@ -77,7 +80,7 @@ fn keys_or_online(role: &str, keys: &[PathBuf], online: &[PathBuf]) -> Result<Ro
         )));
     }
     Ok(RoleKeySpec {
-        keys: load_public_keys(chosen)?,
+        keys: load_public_keys_from(chosen)?,
         threshold: 1,
     })
 }
@@ -86,11 +89,11 @@ fn keys_or_online(role: &str, keys: &[PathBuf], online: &[PathBuf]) -> Result<Ro
 pub fn init(global: &GlobalArgs, args: &InitArgs) -> Result<ExitCode, Error> {
     let options = InitOptions {
         root: RoleKeySpec {
-            keys: load_public_keys(&args.root_keys)?,
+            keys: load_public_keys_from(&args.root_keys)?,
             threshold: args.root_threshold,
         },
         targets: RoleKeySpec {
-            keys: load_public_keys(&args.targets_keys)?,
+            keys: load_public_keys_from(&args.targets_keys)?,
             threshold: args.targets_threshold,
         },
         snapshot: keys_or_online("snapshot", &args.snapshot_keys, &args.online_keys)?,
@@ -138,7 +141,7 @@ pub enum NamespaceCommand {
         namespace: String,
         /// The owners' public keys.
         #[arg(long = "key", required = true, value_name = "PUB")]
-        keys: Vec<PathBuf>,
+        keys: Vec<KeySource>,
         /// Signatures needed.
         #[arg(long, default_value_t = 1)]
         threshold: u64,
@@ -180,7 +183,7 @@ pub fn namespace(global: &GlobalArgs, command: NamespaceCommand) -> Result<ExitC
                      anyway (--force)"
                 );
             }
-            let keys = load_public_keys(&keys)?;
+            let keys = load_public_keys_from(&keys)?;
             let edit = repo
                 .delegate_namespace(&namespace, &RoleKeySpec { keys, threshold }, now)
                 .with_context(|| format!("delegating the namespace {namespace}"))?;
@@ -236,7 +239,7 @@ pub fn threshold(global: &GlobalArgs, args: &ThresholdArgs) -> Result<ExitCode, 
 pub struct RotateRootArgs {
     /// The new root public keys (replacing the current ones).
     #[arg(long = "key", required = true, value_name = "PUB")]
-    keys: Vec<PathBuf>,
+    keys: Vec<KeySource>,
     /// Signatures of the new keys needed.
     #[arg(long)]
     threshold: u64,
@@ -245,7 +248,7 @@ pub struct RotateRootArgs {
 /// `rotate-root`.
 pub fn rotate_root(global: &GlobalArgs, args: &RotateRootArgs) -> Result<ExitCode, Error> {
     let mut repo = super::open(global)?;
-    let keys = load_public_keys(&args.keys)?;
+    let keys = load_public_keys_from(&args.keys)?;
     let keyids: Vec<String> = keys.iter().map(tuf_core::Key::keyid).collect();
     repo.rotate_root(
         &RoleKeySpec {

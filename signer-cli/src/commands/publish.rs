@@ -1,29 +1,30 @@
 //! `publish` and `refresh`.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Error};
 use clap::Args;
 use tuf_core::repository::{parse_duration, PublishReport, PublishedRole, RepositoryError};
-use tuf_core::{PrivateKey, Signer};
+use tuf_core::Signer;
 
 use crate::output::{emit, Bar};
-use crate::secrets::{load_private_keys, PassphraseSource};
+use crate::secrets::{load_signers, KeySource, PassphraseSource};
 use crate::GlobalArgs;
 
 #[derive(Debug, Args)]
 pub struct PublishArgs {
-    /// Online private keys: snapshot, timestamp and the fallback bins.
-    #[arg(long = "online-key", required = true, value_name = "PEM")]
-    online_keys: Vec<PathBuf>,
+    /// Online private keys: snapshot, timestamp and the fallback bins (PEM files or
+    /// `pkcs11:` URIs).
+    #[arg(long = "online-key", required = true, value_name = "KEY")]
+    online_keys: Vec<KeySource>,
 }
 
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
-    /// Online private keys: snapshot, timestamp and the fallback bins.
-    #[arg(long = "online-key", required = true, value_name = "PEM")]
-    online_keys: Vec<PathBuf>,
+    /// Online private keys: snapshot, timestamp and the fallback bins (PEM files or
+    /// `pkcs11:` URIs).
+    #[arg(long = "online-key", required = true, value_name = "KEY")]
+    online_keys: Vec<KeySource>,
     /// Re-sign roles expiring within this period (default: half of each role's
     /// validity period).
     #[arg(long, value_parser = |s: &str| parse_duration(s).map_err(|e| e.to_string()))]
@@ -70,14 +71,14 @@ fn plural(count: usize, noun: &str) -> String {
     }
 }
 
-fn signers(keys: &[PrivateKey]) -> Vec<&dyn Signer> {
-    keys.iter().map(|k| k as &dyn Signer).collect()
+fn signers(keys: &[Box<dyn Signer>]) -> Vec<&dyn Signer> {
+    keys.iter().map(|k| k.as_ref()).collect()
 }
 
 /// `publish`.
 pub fn publish(global: &GlobalArgs, args: &PublishArgs) -> Result<ExitCode, Error> {
     let mut repo = super::open(global)?;
-    let keys = load_private_keys(&args.online_keys, &PassphraseSource::from_args(global))?;
+    let keys = load_signers(&args.online_keys, &PassphraseSource::from_args(global))?;
     let bar = Bar::new("publishing");
     let result = repo.publish(&signers(&keys), chrono::Utc::now(), &bar);
     bar.finish();
@@ -102,7 +103,7 @@ pub fn publish(global: &GlobalArgs, args: &PublishArgs) -> Result<ExitCode, Erro
 /// `refresh`.
 pub fn refresh(global: &GlobalArgs, args: &RefreshArgs) -> Result<ExitCode, Error> {
     let mut repo = super::open(global)?;
-    let keys = load_private_keys(&args.online_keys, &PassphraseSource::from_args(global))?;
+    let keys = load_signers(&args.online_keys, &PassphraseSource::from_args(global))?;
     let bar = Bar::new("refreshing");
     let result = repo.refresh(&signers(&keys), chrono::Utc::now(), args.within, &bar);
     bar.finish();

@@ -17,7 +17,7 @@ use tuf_core::repository::Repository;
 use tuf_core::Signer;
 
 use crate::output::{emit, Bar};
-use crate::secrets::{load_private_key, load_public_key, read_capped, PassphraseSource};
+use crate::secrets::{load_public_key, load_signer, read_capped, KeySource, PassphraseSource};
 use crate::GlobalArgs;
 
 /// Largest index file read from a registry.
@@ -59,11 +59,12 @@ pub enum ReleaseCommand {
         /// https://index.crates.io/): take each entry from there.
         #[arg(long, value_name = "URL")]
         index: Option<String>,
-        /// Also attest each release as its author with this private key (`release`).
-        #[arg(long, value_name = "PEM")]
-        attest_key: Option<PathBuf>,
-        /// The attesting developer's label [default: the label of the `.pub.json`
-        /// beside the key, else its file name].
+        /// Also attest each release as its author with this private key (`release`): a
+        /// PEM file or a `pkcs11:` URI.
+        #[arg(long, value_name = "KEY")]
+        attest_key: Option<KeySource>,
+        /// The attesting developer's label [default: the token key's label, or the
+        /// label of the `.pub.json` beside the key file, else its file name].
         #[arg(long, value_name = "LABEL")]
         label: Option<String>,
         /// Also run the release scanner on each against the newest earlier version
@@ -116,9 +117,9 @@ pub enum ReleaseCommand {
         /// locked version): each must be signed here, or nothing is attested.
         #[arg(long, value_name = "Cargo.lock", conflicts_with = "out")]
         lockfile: Option<PathBuf>,
-        /// Your private key.
-        #[arg(long, value_name = "PEM")]
-        key: PathBuf,
+        /// Your private key (a PEM file or a `pkcs11:` URI).
+        #[arg(long, value_name = "KEY")]
+        key: KeySource,
         /// What you vouch for.
         #[arg(long, value_enum, default_value = "review")]
         kind: Kind,
@@ -154,13 +155,28 @@ struct Added {
     scan_score: Option<u32>,
 }
 
-/// The label to attest with: given, else the `.pub.json` beside the key, else the file
-/// name.
-fn attesting_label(key: &Path, given: Option<&str>) -> Result<String, Error> {
+/// The label to attest with: given, else the label the key carries (a token key's
+/// object label), else the `.pub.json` beside the key file, else the file name.
+fn attesting_label(
+    key: &KeySource,
+    signer: &dyn Signer,
+    given: Option<&str>,
+) -> Result<String, Error> {
     if let Some(label) = given {
         tuf_core::keys::validate_label(label).map_err(|e| Error::msg(format!("--label: {e}")))?;
         return Ok(label.to_owned());
     }
+    if let Some(label) = signer.public_key().label() {
+        return Ok(label.to_owned());
+    }
+    let key = match key {
+        KeySource::File(path) => path.as_path(),
+        KeySource::Pkcs11(uri) => {
+            return Err(Error::msg(format!(
+                "{uri}: the key's object label is not usable as a label; give one with --label"
+            )))
+        }
+    };
     let stem = key
         .file_name()
         .and_then(|n| n.to_str())
@@ -297,10 +313,11 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
                 None => None,
             };
             let attester = match &attest_key {
-                Some(path) => Some((
-                    load_private_key(path, &PassphraseSource::from_args(global))?,
-                    attesting_label(path, label.as_deref())?,
-                )),
+                Some(source) => {
+                    let signer = load_signer(source, &PassphraseSource::from_args(global))?;
+                    let label = attesting_label(source, signer.as_ref(), label.as_deref())?;
+                    Some((signer, label))
+                }
                 None => None,
             };
             let bar = Bar::new("adding");
@@ -331,7 +348,7 @@ pub fn release(global: &GlobalArgs, command: ReleaseCommand) -> Result<ExitCode,
                         &release.name,
                         &release.version,
                         AttestationKind::Release,
-                        key,
+                        key.as_ref(),
                         label,
                     )?;
                     repo.add_attestation(attestation, now)?;
@@ -499,15 +516,15 @@ fn attest_command(
     repo: &mut Repository,
     name: &str,
     version: &str,
-    key: &Path,
+    key: &KeySource,
     kind: Kind,
     label: Option<&str>,
     out: Option<&Path>,
 ) -> Result<(), Error> {
     let now = chrono::Utc::now();
-    let signer = load_private_key(key, &PassphraseSource::from_args(global))?;
-    let label = attesting_label(key, label)?;
-    let attestation = attest(repo, name, version, kind.into(), &signer, &label)?;
+    let signer = load_signer(key, &PassphraseSource::from_args(global))?;
+    let label = attesting_label(key, signer.as_ref(), label)?;
+    let attestation = attest(repo, name, version, kind.into(), signer.as_ref(), &label)?;
     match out {
         Some(out) => {
             let mut bytes = serde_json::to_vec_pretty(&attestation.to_value())
@@ -543,18 +560,18 @@ fn attest_lockfile(
     global: &GlobalArgs,
     repo: &mut Repository,
     lockfile: &Path,
-    key: &Path,
+    key: &KeySource,
     kind: Kind,
     label: Option<&str>,
 ) -> Result<(), Error> {
     let now = chrono::Utc::now();
     let packages = super::import::lockfile_registry_packages(lockfile)?;
-    let signer = load_private_key(key, &PassphraseSource::from_args(global))?;
-    let label = attesting_label(key, label)?;
+    let signer = load_signer(key, &PassphraseSource::from_args(global))?;
+    let label = attesting_label(key, signer.as_ref(), label)?;
     let mut attestations = Vec::with_capacity(packages.len());
     let mut refused = Vec::new();
     for (name, version) in &packages {
-        match attest(repo, name, version, kind.into(), &signer, &label) {
+        match attest(repo, name, version, kind.into(), signer.as_ref(), &label) {
             Ok(attestation) => attestations.push(attestation),
             Err(e) => refused.push(format!("{e:#}")),
         }

@@ -8,10 +8,9 @@ use anyhow::{Context, Error};
 use clap::{Args, Subcommand};
 use serde::Serialize;
 use tuf_core::repository::{Change, DetachedSignature, Repository, SignatureOutcome};
-use tuf_core::Signer;
 
 use crate::output::emit;
-use crate::secrets::{load_private_key, read_capped, PassphraseSource};
+use crate::secrets::{load_signer, read_capped, KeySource, PassphraseSource};
 use crate::GlobalArgs;
 
 #[derive(Debug, Args)]
@@ -73,9 +72,10 @@ pub fn diff(global: &GlobalArgs, args: &DiffArgs) -> Result<ExitCode, Error> {
 
 #[derive(Debug, Args)]
 pub struct SignArgs {
-    /// Your private key (encrypted PKCS#8 PEM).
-    #[arg(long)]
-    key: PathBuf,
+    /// Your private key: an encrypted PKCS#8 PEM file, or a `pkcs11:` URI of a key on a
+    /// token.
+    #[arg(long, value_name = "KEY")]
+    key: KeySource,
     /// Only these roles (default: every staged role the key may sign).
     #[arg(long = "role")]
     roles: Vec<String>,
@@ -135,7 +135,7 @@ fn describe(outcome: &SignatureOutcome) -> String {
 /// `sign`.
 pub fn sign(global: &GlobalArgs, args: &SignArgs) -> Result<ExitCode, Error> {
     let mut repo = super::open(global)?;
-    let key = load_private_key(&args.key, &PassphraseSource::from_args(global))?;
+    let key = load_signer(&args.key, &PassphraseSource::from_args(global))?;
     let roles: Vec<String> = if args.roles.is_empty() {
         repo.staged_roles()
             .into_iter()
@@ -148,7 +148,7 @@ pub fn sign(global: &GlobalArgs, args: &SignArgs) -> Result<ExitCode, Error> {
         return Err(Error::msg(format!(
             "no staged role may be signed by key {} ({}); see `tuf-signer status`",
             key.keyid(),
-            args.key.display()
+            args.key
         )));
     }
     let diffs = diffs(&mut repo, &roles)?;
@@ -162,8 +162,8 @@ pub fn sign(global: &GlobalArgs, args: &SignArgs) -> Result<ExitCode, Error> {
     let mut outcomes = Vec::new();
     for role in &roles {
         let outcome = repo
-            .sign(role, &key)
-            .with_context(|| format!("signing {role} with {}", args.key.display()))?;
+            .sign(role, key.as_ref())
+            .with_context(|| format!("signing {role} with {}", args.key))?;
         outcomes.push(outcome);
     }
     emit(global, &serde_json::json!({ "signed": outcomes }), || {
@@ -182,9 +182,9 @@ pub enum SignatureCommand {
         /// The role.
         #[arg(long)]
         role: String,
-        /// Your private key.
-        #[arg(long)]
-        key: PathBuf,
+        /// Your private key (a PEM file or a `pkcs11:` URI).
+        #[arg(long, value_name = "KEY")]
+        key: KeySource,
         /// Where to write the signature.
         #[arg(long, short)]
         out: PathBuf,
@@ -210,14 +210,14 @@ pub fn signature(global: &GlobalArgs, command: SignatureCommand) -> Result<ExitC
             out,
             yes,
         } => {
-            let signer = load_private_key(&key, &PassphraseSource::from_args(global))?;
+            let signer = load_signer(&key, &PassphraseSource::from_args(global))?;
             let diffs = diffs(&mut repo, std::slice::from_ref(&role))?;
             if !global.json {
                 print_diffs(&diffs);
             }
             confirm(yes, &format!("Sign {role} with key {}?", signer.keyid()))?;
             let detached = repo
-                .detached_signature(&role, &signer)
+                .detached_signature(&role, signer.as_ref())
                 .with_context(|| format!("signing {role}"))?;
             let mut bytes = serde_json::to_vec_pretty(&detached).context("encoding")?;
             bytes.push(b'\n');
