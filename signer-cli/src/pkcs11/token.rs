@@ -58,7 +58,7 @@ fn modules() -> &'static Mutex<HashMap<PathBuf, Pkcs11>> {
 }
 
 /// The module a URI names: `module-path`, `module-name`, or the environment variable.
-pub fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, Pkcs11Error> {
+pub(super) fn module_path(uri: &Pkcs11Uri) -> Result<PathBuf, Pkcs11Error> {
     if let Some(path) = &uri.module_path {
         return Ok(path.clone());
     }
@@ -469,14 +469,17 @@ pub(super) fn ed25519_point(bytes: &[u8; 32]) -> Option<()> {
 }
 
 /// The public key the URI names, with the object's label as the key's label when it is
-/// a usable one. Reads a public key object; logs in only when the URI gives a PIN and the
-/// token shows no public key without it.
+/// a usable one. Reads a public key object; logs in only when the token shows no such
+/// object without a login (some HSMs keep public keys private) and a PIN can be had:
+/// from the URI, or asked at a terminal.
 pub fn public_key(uri: &Pkcs11Uri) -> Result<Key, Pkcs11Error> {
     let mut open = open_token(uri, false, false)?;
     let handle = match find_object(&open, uri, ObjectClass::PUBLIC_KEY) {
         Ok(handle) => handle,
         Err(Pkcs11Error::NoObject { .. })
-            if (uri.pin_source.is_some() || uri.pin_value.is_some())
+            if (uri.pin_source.is_some()
+                || uri.pin_value.is_some()
+                || std::io::stdin().is_terminal())
                 && open.info.login_required() =>
         {
             log_in(&mut open, uri, UserType::User)?;
