@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -11,6 +12,7 @@ use clap::Args;
 use serde::Deserialize;
 
 use crate::index_line::RegistryAllowlist;
+use crate::upstream_auth::{ClientTokens, UpstreamCredential};
 
 /// Default address the proxy listens on.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7878";
@@ -107,6 +109,26 @@ pub struct ServeArgs {
     /// replace the file's list.
     #[arg(long = "allowed-registries", value_name = "URL")]
     pub allowed_registries: Vec<String>,
+    /// A file whose first line is the proxy's token for the upstream registry (a private
+    /// registry that requires authentication), sent as `Authorization` to upstream's
+    /// origin only, never logged or shown.
+    #[arg(long, value_name = "FILE", conflicts_with = "upstream_token_env")]
+    pub upstream_token_file: Option<PathBuf>,
+    /// The environment variable holding the proxy's upstream token (instead of
+    /// `--upstream-token-file`).
+    #[arg(long, value_name = "NAME")]
+    pub upstream_token_env: Option<String>,
+    /// Another origin the upstream token may go to (e.g. `https://dl.example.com` when
+    /// upstream's downloads are on another host); repeat for more. By default only the
+    /// upstream index's origin gets it. The flags replace the file's list.
+    #[arg(long = "upstream-token-origins", value_name = "URL")]
+    pub upstream_token_origins: Vec<String>,
+    /// Clients must authenticate: a file of accepted client tokens, as `sha256:HEX NAME`
+    /// lines (`tuf-verifier client-token new` adds one). `config.json` then says
+    /// `auth-required`, and every route but `/healthz` answers 401 without a token on
+    /// the list [default: none, any client on the network is served].
+    #[arg(long, value_name = "FILE")]
+    pub client_tokens_file: Option<PathBuf>,
     /// Most answers of "which release is signed" kept per snapshot (clients choose the
     /// names asked, so the cache is bounded; least recently used go first)
     /// [default: 100000].
@@ -169,6 +191,10 @@ struct ConfigFile {
     tarball_memory_size: Option<u64>,
     policy: Option<PathBuf>,
     well_known_crates: Option<PathBuf>,
+    upstream_token_file: Option<PathBuf>,
+    upstream_token_env: Option<String>,
+    upstream_token_origins: Option<Vec<String>>,
+    client_tokens_file: Option<PathBuf>,
 }
 
 /// Whether index lines must come from signed index files.
@@ -215,6 +241,8 @@ pub struct ServeConfig {
     pub upstream_index: String,
     /// Upstream download template override.
     pub upstream_dl: Option<String>,
+    /// The proxy's credential for upstream, if configured.
+    pub upstream_credential: Option<Arc<UpstreamCredential>>,
     /// TUF metadata location.
     pub metadata: MetadataLocation,
     /// Where the TUF repository's target files are.
@@ -253,6 +281,8 @@ pub struct ServeConfig {
     pub policy: Option<PathBuf>,
     /// The well-known crate names file, if not the shipped list.
     pub well_known_crates: Option<PathBuf>,
+    /// The client tokens accepted, when clients must authenticate.
+    pub client_tokens: Option<Arc<ClientTokens>>,
 }
 
 impl ServeArgs {
@@ -330,9 +360,19 @@ impl ServeArgs {
         let well_known_crates = self.well_known_crates.clone().or(file
             .well_known_crates
             .map(|p| relative_to(base.as_deref(), p)));
+        let client_tokens = self
+            .client_tokens_file
+            .clone()
+            .or(file
+                .client_tokens_file
+                .map(|p| relative_to(base.as_deref(), p)))
+            .map(|path| ClientTokens::load(&path).map(Arc::new))
+            .transpose()
+            .context("client_tokens_file")?;
         Ok(ServeConfig {
             listen,
             well_known_crates,
+            client_tokens,
             policy: repository.policy,
             public_url,
             upstream_index,
@@ -345,6 +385,7 @@ impl ServeArgs {
             refresh_interval,
             shutdown_grace,
             upstream_timeout: repository.upstream_timeout,
+            upstream_credential: repository.upstream_credential,
             connect_timeout: repository.connect_timeout,
             max_crate_size,
             max_index_size: repository.max_index_size,
@@ -449,7 +490,34 @@ impl ServeArgs {
         };
         let allowed_registries = RegistryAllowlist::parse(&allowed_registries)
             .context("allowed_registries: each entry must be a registry index URL")?;
+        let token_file = self
+            .upstream_token_file
+            .clone()
+            .or(file.upstream_token_file.clone().map(&relative));
+        let token_env = self
+            .upstream_token_env
+            .clone()
+            .or(file.upstream_token_env.clone());
+        let token_origins = if self.upstream_token_origins.is_empty() {
+            file.upstream_token_origins.clone().unwrap_or_default()
+        } else {
+            self.upstream_token_origins.clone()
+        };
+        let upstream_credential = match &upstream_index {
+            Some(index) => UpstreamCredential::load(
+                token_file.as_deref(),
+                token_env.as_deref(),
+                index,
+                &token_origins,
+            )?
+            .map(Arc::new),
+            None if token_file.is_some() || token_env.is_some() => {
+                bail!("upstream_token_file or upstream_token_env is set, but upstream_index is not")
+            }
+            None => None,
+        };
         Ok(RepositoryConfig {
+            upstream_credential,
             upstream_index,
             metadata,
             tuf_targets,
@@ -470,6 +538,8 @@ impl ServeArgs {
 pub struct RepositoryConfig {
     /// Upstream sparse index base URL, if set.
     pub upstream_index: Option<String>,
+    /// The proxy's credential for upstream, if configured.
+    pub upstream_credential: Option<Arc<UpstreamCredential>>,
     /// TUF metadata location.
     pub metadata: MetadataLocation,
     /// Where the TUF repository's target files are.

@@ -503,7 +503,7 @@ pub fn render(explanation: &Explanation) -> String {
 
 /// What upstream has for crate `name`.
 pub async fn ask_upstream(
-    client: &reqwest::Client,
+    client: &upstream::UpstreamClient,
     upstream_index: &str,
     name: &str,
     max: u64,
@@ -542,9 +542,10 @@ async fn from_proxy(proxy: &str, args: &ExplainArgs) -> anyhow::Result<Explanati
         Some(version) => format!("{base}/explain/{}/{version}", args.name),
         None => format!("{base}/explain/{}", args.name),
     };
-    let client = upstream::build_client(
+    let client = upstream::UpstreamClient::new(
         std::time::Duration::from_secs(10),
         std::time::Duration::from_secs(120),
+        None,
     )?;
     let body = upstream::get_bounded(&client, &url, MAX_EXPLANATION_BYTES)
         .await
@@ -579,7 +580,11 @@ async fn here(args: &ExplainArgs) -> anyhow::Result<Explanation> {
     };
     let upstream = match &config.upstream_index {
         Some(index) => {
-            let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)?;
+            let client = upstream::UpstreamClient::new(
+                config.connect_timeout,
+                config.upstream_timeout,
+                config.upstream_credential.clone(),
+            )?;
             ask_upstream(&client, index, &args.name, config.max_index_size).await
         }
         None => UpstreamIndex::NotAsked,

@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod cache;
+mod client_token;
 mod config;
 mod demo;
 mod explain;
@@ -20,6 +21,7 @@ mod signed_target;
 mod squat;
 mod trust;
 mod upstream;
+mod upstream_auth;
 mod verified_memory;
 
 use std::process::ExitCode;
@@ -74,6 +76,9 @@ enum Command {
     /// `trust` or `untrust` a developer in the policy file. `check` exits 1 when a
     /// package is not trusted.
     Policy(policy::cli::PolicyArgs),
+    /// Tokens for the clients of a proxy that requires authentication
+    /// (`client_tokens_file`): `new` prints a token once and adds its SHA-256 to the file.
+    ClientToken(client_token::ClientTokenArgs),
 }
 
 /// Logs on stderr. `serve` logs at `info` by default (what it serves and refuses); the
@@ -157,6 +162,7 @@ fn main() -> ExitCode {
         Command::VerifyVendor(args) => args.json(),
         Command::Explain(args) => args.json,
         Command::Policy(args) => args.json(),
+        Command::ClientToken(args) => args.json,
     };
     let result = match cli.command {
         Command::Serve(args) => {
@@ -176,6 +182,7 @@ fn main() -> ExitCode {
         Command::VerifyVendor(args) => runtime.block_on(offline::verify_vendor(args)),
         Command::Explain(args) => runtime.block_on(explain::run(args)),
         Command::Policy(args) => runtime.block_on(policy::cli::run(args)),
+        Command::ClientToken(args) => runtime.block_on(client_token::run(args)),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -645,7 +645,11 @@ fn check_vendored(
 /// `tuf-verifier verify-vendor`: true when every vendored registry crate verified.
 pub async fn verify_vendor(args: VendorArgs) -> anyhow::Result<bool> {
     let config = repository_config(&args.repository, args.upstream_index.clone())?;
-    let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)?;
+    let client = upstream::UpstreamClient::new(
+        config.connect_timeout,
+        config.upstream_timeout,
+        config.upstream_credential.clone(),
+    )?;
     let json = args.repository.json;
     let dir = args.dir.clone();
     let (trust, crates, temporary) = {

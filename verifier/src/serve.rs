@@ -62,8 +62,21 @@ pub async fn run(
         None => tuf_core::typosquat::parse_names(tuf_core::typosquat::WELL_KNOWN_CRATES),
     };
     let squat_guard = Arc::new(crate::squat::SquatGuards::new(well_known, policy.clone()));
-    let client = upstream::build_client(config.connect_timeout, config.upstream_timeout)
-        .context("cannot build the HTTP client")?;
+    let client = upstream::UpstreamClient::new(
+        config.connect_timeout,
+        config.upstream_timeout,
+        config.upstream_credential.clone(),
+    )
+    .context("cannot build the HTTP client")?;
+    if let Some(credential) = client.credential() {
+        tracing::info!(
+            token = credential.source(),
+            "upstream requests to its origin carry the proxy's token"
+        );
+    }
+    if let Some(tokens) = &config.client_tokens {
+        tracing::info!(tokens = tokens.len(), "clients must authenticate");
+    }
     std::fs::create_dir_all(&config.state_dir).with_context(|| {
         format!(
             "cannot create the state directory {}",
@@ -144,6 +157,7 @@ pub async fn run(
             index_freshness: config.index_freshness,
             tarball_memory_size: config.tarball_memory_size,
             require_signed_index_entries: config.require_signed_index_entries,
+            client_tokens: config.client_tokens.clone(),
         },
         Arc::clone(&trust),
         client,

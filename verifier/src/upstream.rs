@@ -17,6 +17,7 @@ use tuf_core::hash::{HashError, StreamVerifier};
 
 use crate::config::MetadataLocation;
 use crate::signed_target::SignedTarget;
+use crate::upstream_auth::UpstreamCredential;
 
 /// The HTTP client for upstream requests: rustls with the ring provider (given to this
 /// client, not installed process-wide), reqwest's default redirect limit, the given
@@ -31,6 +32,76 @@ pub fn build_client(
         .timeout(timeout)
         .user_agent(concat!("tuf-verifier/", env!("CARGO_PKG_VERSION")))
         .build()?)
+}
+
+/// The client for upstream registry requests, with the proxy's upstream credential
+/// when one is configured: [`UpstreamClient::get`] attaches it to a request only when
+/// the URL's origin is one the credential may go to.
+#[derive(Debug, Clone)]
+pub struct UpstreamClient {
+    http: reqwest::Client,
+    credential: Option<Arc<UpstreamCredential>>,
+}
+
+impl UpstreamClient {
+    /// A client with the given timeouts (see [`build_client`]) and credential.
+    pub fn new(
+        connect_timeout: Duration,
+        timeout: Duration,
+        credential: Option<Arc<UpstreamCredential>>,
+    ) -> anyhow::Result<Self> {
+        Ok(Self {
+            http: build_client(connect_timeout, timeout)?,
+            credential,
+        })
+    }
+
+    /// A GET request for `url`, carrying the credential if `url` may have it.
+    pub fn get(&self, url: &str) -> reqwest::RequestBuilder {
+        let request = self.http.get(url);
+        match self.credential.as_ref().and_then(|c| c.header_for(url)) {
+            Some(value) => request.header(reqwest::header::AUTHORIZATION, value),
+            None => request,
+        }
+    }
+
+    /// The credential, if any.
+    pub fn credential(&self) -> Option<&UpstreamCredential> {
+        self.credential.as_deref()
+    }
+
+    /// The error for upstream refusing the request for `url` with `status` for want of
+    /// credentials: 401 always, 403 when the request carried the credential (a 403
+    /// without one is left to mean what it usually does, a missing file); `None`
+    /// otherwise. The message says what to check and never holds the token.
+    pub fn refused_credentials(&self, url: &str, status: u16) -> Option<FetchError> {
+        let sent = self
+            .credential
+            .as_ref()
+            .and_then(|c| c.header_for(url))
+            .is_some();
+        if status != 401 && !(status == 403 && sent) {
+            return None;
+        }
+        // Sent to cargo users too: it names the setting, not the file.
+        let message = match self.credential.as_ref().filter(|_| sent) {
+            Some(_) => format!(
+                "upstream refused the proxy's credentials (HTTP {status}): the proxy's \
+                 operator should check its upstream token (upstream_token_file or \
+                 upstream_token_env) and that upstream accepts it"
+            ),
+            None => format!(
+                "upstream requires authentication (HTTP {status}) and the proxy sends no \
+                 token to it: set upstream_token_file or upstream_token_env (and \
+                 upstream_token_origins for another download host)"
+            ),
+        };
+        Some(FetchError::Unauthorized {
+            url: url.to_owned(),
+            status,
+            message,
+        })
+    }
 }
 
 /// Fetches TUF metadata for the updater: a local directory, or HTTP(S) with a blocking
@@ -96,7 +167,7 @@ async fn read_body(
 
 /// GET `url`, at most `max` bytes; 404 and 403 are [`FetchError::NotFound`].
 pub async fn get_bounded(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     url: &str,
     max: u64,
 ) -> Result<Vec<u8>, FetchError> {
@@ -105,7 +176,12 @@ pub async fn get_bounded(
         .send()
         .await
         .map_err(|e| transport_error(url, &e))?;
-    FetchError::check_http_status(url, response.status().as_u16())?;
+    let status = response.status().as_u16();
+    // The URL answering, after any redirect: whether it got the credential.
+    if let Some(refused) = client.refused_credentials(response.url().as_str(), status) {
+        return Err(refused);
+    }
+    FetchError::check_http_status(url, status)?;
     read_body(response, url, max).await
 }
 
@@ -134,7 +210,7 @@ pub enum RegistryConfigError {
 
 /// The download template of a sparse registry: its `config.json`'s `dl`.
 pub async fn registry_dl(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     index_url: &str,
 ) -> Result<String, RegistryConfigError> {
     let url = format!("{index_url}config.json");
@@ -168,7 +244,7 @@ pub enum IndexFetch {
 
 /// GET an index file, conditionally when an upstream ETag is known.
 pub async fn get_index(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     url: &str,
     max: u64,
     etag: Option<&str>,
@@ -179,6 +255,9 @@ pub async fn get_index(
     }
     let response = request.send().await.map_err(|e| transport_error(url, &e))?;
     let status = response.status();
+    if let Some(refused) = client.refused_credentials(response.url().as_str(), status.as_u16()) {
+        return Err(refused);
+    }
     match status {
         // Unasked (no ETag sent) too: the caller has no file to reuse and says so.
         reqwest::StatusCode::NOT_MODIFIED => return Ok(IndexFetch::NotModified),
@@ -250,6 +329,9 @@ pub enum DownloadError {
     /// Upstream answered with another error status.
     #[error("upstream answered HTTP {0}")]
     Status(u16),
+    /// Upstream wants credentials, or refused the proxy's.
+    #[error("{0}")]
+    Unauthorized(FetchError),
     /// The download URL template could not be read from upstream.
     #[error("cannot read upstream's download URL: {0}")]
     RegistryConfig(#[from] RegistryConfigError),
@@ -285,6 +367,7 @@ impl DownloadError {
             Self::Transport { .. }
             | Self::NotUpstream { .. }
             | Self::Status(_)
+            | Self::Unauthorized(_)
             | Self::RegistryConfig(_)
             | Self::Internal(_) => true,
             Self::Mismatch { .. } | Self::TooLarge { .. } => false,
@@ -297,7 +380,7 @@ impl DownloadError {
 /// the digests on a blocking thread once it is complete (hashing megabytes is no work for
 /// an async worker).
 pub async fn fetch_tarball(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     url: &str,
     release: &SignedTarget,
     max_crate_size: u64,
@@ -320,6 +403,11 @@ pub async fn fetch_tarball(
             error: transport_error(url, &e),
             received: None,
         })?;
+    if let Some(refused) =
+        client.refused_credentials(response.url().as_str(), response.status().as_u16())
+    {
+        return Err(DownloadError::Unauthorized(refused));
+    }
     match response.status().as_u16() {
         200 => {}
         status @ (404 | 410) => {
@@ -458,9 +546,10 @@ mod tests {
     #[tokio::test]
     async fn a_body_of_exactly_the_cap_is_read_and_one_byte_more_is_refused() {
         let base = raw_server().await;
-        let client = build_client(
+        let client = UpstreamClient::new(
             std::time::Duration::from_secs(5),
             std::time::Duration::from_secs(10),
+            None,
         )
         .unwrap();
         for kind in ["exact", "chunked"] {
@@ -479,9 +568,10 @@ mod tests {
     #[tokio::test]
     async fn an_index_answered_304_is_not_modified() {
         let base = raw_server().await;
-        let client = build_client(
+        let client = UpstreamClient::new(
             std::time::Duration::from_secs(5),
             std::time::Duration::from_secs(10),
+            None,
         )
         .unwrap();
         let answer = get_index(&client, &format!("{base}/not-modified"), 100, Some("\"e\""))

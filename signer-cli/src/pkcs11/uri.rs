@@ -510,6 +510,26 @@ mod tests {
             parse(&format!("pkcs11:object={}", "a".repeat(MAX_URI))).unwrap_err(),
             UriError::TooLong
         );
+        // Exactly the cap is accepted.
+        let longest = format!(
+            "pkcs11:object={}",
+            "a".repeat(MAX_URI - "pkcs11:object=".len())
+        );
+        assert_eq!(longest.len(), MAX_URI);
+        assert!(parse(&longest).is_ok());
+        for module_name in ["", "dir/lib", ".hidden", "../up"] {
+            assert!(
+                matches!(
+                    parse(&format!("pkcs11:object=a?module-name={module_name}")).unwrap_err(),
+                    UriError::BadValue { .. }
+                ),
+                "{module_name:?}"
+            );
+        }
+        assert_eq!(
+            parse("pkcs11:object=a;type=public").unwrap().object_type,
+            Some(ObjectType::Public)
+        );
     }
 
     #[test]

@@ -31,6 +31,17 @@ pub enum FetchError {
         /// The status code.
         status: u16,
     },
+    /// The server wants credentials, or refused the ones sent (HTTP 401, or a 403 to a
+    /// request that carried credentials): the message says which, and what to check.
+    #[error("{url}: {message}")]
+    Unauthorized {
+        /// What was fetched.
+        url: String,
+        /// The status code.
+        status: u16,
+        /// What it means and what to check (never the credential itself).
+        message: String,
+    },
     /// A transport or file system failure (connection, timeout, truncated body, I/O).
     #[error("{url}: {message}")]
     Transport {

@@ -22,9 +22,13 @@ use crate::trust::Refusal;
 use crate::upstream::{self, IndexFetch};
 
 pub(super) async fn config_json(State(proxy): State<Arc<Proxy>>) -> Response {
-    let body = serde_json::json!({
-        "dl": format!("{}/api/v1/crates", proxy.settings.public_url),
-    });
+    let dl = format!("{}/api/v1/crates", proxy.settings.public_url);
+    // With client tokens, cargo sends its token with every request (RFC 3139).
+    let body = if proxy.settings.client_tokens.is_some() {
+        serde_json::json!({ "dl": dl, "auth-required": true })
+    } else {
+        serde_json::json!({ "dl": dl })
+    };
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],

@@ -13,6 +13,7 @@
 //! Refusals are `403` with a one-line body naming the crate, the version and the reason:
 //! cargo prints it. Upstream faults are `502`, metadata not (yet) reachable `503`.
 
+mod client_auth;
 mod download;
 mod explain;
 mod index;
@@ -102,6 +103,8 @@ pub struct Counters {
     pub downloads_failed: AtomicU64,
     /// Tarball requests made upstream.
     pub upstream_downloads: AtomicU64,
+    /// Requests refused for want of a client token on the list (401).
+    pub clients_refused: AtomicU64,
 }
 
 fn bump(counter: &AtomicU64) {
@@ -133,6 +136,8 @@ pub struct ProxySettings {
     pub tarball_memory_size: u64,
     /// Whether every line must come from a signed index file.
     pub require_signed_index_entries: RequireSignedEntries,
+    /// The client tokens accepted, when clients must authenticate.
+    pub client_tokens: Option<Arc<crate::upstream_auth::ClientTokens>>,
 }
 
 /// The requests being answered now, counted around every route: what a stop waits for.
@@ -167,7 +172,7 @@ async fn count_in_flight(
 pub struct Proxy {
     settings: ProxySettings,
     trust: Arc<TrustStore>,
-    client: reqwest::Client,
+    client: upstream::UpstreamClient,
     cache: TarballCache,
     memory: crate::verified_memory::VerifiedTarballs,
     counters: Counters,
@@ -190,7 +195,7 @@ impl Proxy {
     pub fn new(
         settings: ProxySettings,
         trust: Arc<TrustStore>,
-        client: reqwest::Client,
+        client: upstream::UpstreamClient,
         cache: TarballCache,
         index_files: SignedIndexFiles,
         policy: Option<Arc<PolicyState>>,
@@ -255,6 +260,10 @@ impl Proxy {
             .route("/status", get(status::status_page))
             .route("/status.json", get(status::status_json))
             .route("/", get(status::status_page))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(self),
+                client_auth::require_client_token,
+            ))
             .with_state(Arc::clone(self))
             .layer(axum::middleware::from_fn_with_state(
                 self.requests_in_flight.clone(),

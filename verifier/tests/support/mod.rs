@@ -27,12 +27,14 @@
 )]
 
 pub mod cargo;
+pub mod nginx;
 pub mod proxy;
 pub mod registry;
 pub mod tuf_repo;
 pub mod upstream;
 
 pub use cargo::{parse_lockfile, CargoOutput, CargoProject, LockedPackage};
+pub use nginx::{Downloads, Nginx};
 pub use proxy::{Proxy, ProxyConfig, ProxyStartError};
 pub use registry::{index_path, Registry};
 pub use tuf_repo::{clone_key, Keys, TestRepo};

@@ -1,0 +1,90 @@
+//! `tuf-verifier client-token new`: a token for a client of a proxy that requires
+//! authentication (`client_tokens_file`). The token is printed once, on stdout; the
+//! tokens file gets only its SHA-256 and the name, written atomically.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+use crate::upstream_auth::{new_client_token, token_line, ClientTokens};
+
+/// `client-token` options.
+#[derive(Debug, Args)]
+pub struct ClientTokenArgs {
+    #[command(subcommand)]
+    command: ClientTokenCommand,
+    /// Print one JSON object on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientTokenCommand {
+    /// Make a new token for a client: its SHA-256 is added to the tokens file (created
+    /// if missing) under NAME, and the token is printed once. The proxy reads the file
+    /// when it starts.
+    New {
+        /// The tokens file (`client_tokens_file` of the proxy).
+        #[arg(long, value_name = "FILE")]
+        tokens_file: PathBuf,
+        /// Who the token is for (a person, a CI runner): shown in the file and in the
+        /// proxy's debug log, never the token.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+/// Runs `client-token`.
+pub async fn run(args: ClientTokenArgs) -> anyhow::Result<bool> {
+    match args.command {
+        ClientTokenCommand::New { tokens_file, name } => {
+            if name.is_empty()
+                || name.len() > 64
+                || !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+            {
+                anyhow::bail!("--name {name:?}: use 1 to 64 letters, digits, '-', '_', '.' or '@'");
+            }
+            let existing = match std::fs::read_to_string(&tokens_file) {
+                Ok(text) => text,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+                Err(e) => {
+                    return Err(e).with_context(|| format!("reading {}", tokens_file.display()))
+                }
+            };
+            ClientTokens::parse(&existing).map_err(|line| {
+                anyhow::anyhow!(
+                    "{}:{line}: not a token line; fix the file before adding to it",
+                    tokens_file.display()
+                )
+            })?;
+            let token = new_client_token().context("drawing a random token")?;
+            let mut text = existing;
+            if !text.is_empty() && !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push_str(&token_line(&token, &name));
+            text.push('\n');
+            // Only digests: the file may be read by the proxy's user and others.
+            tuf_core::fs::write_atomic_readable(&tokens_file, text.as_bytes())
+                .with_context(|| format!("writing {}", tokens_file.display()))?;
+            if args.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"ok": true, "name": name, "token": token.as_str(),
+                        "tokens_file": tokens_file})
+                );
+            } else {
+                println!("{}", token.as_str());
+                eprintln!(
+                    "added {name} to {} (restart the proxy to accept it); the token is \
+                     shown only this once",
+                    tokens_file.display()
+                );
+            }
+            Ok(true)
+        }
+    }
+}
