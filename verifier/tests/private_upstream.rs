@@ -83,19 +83,23 @@ impl Private {
 }
 
 /// The token is in none of the proxy's output (logged at trace level) and not in its
-/// `/status.json` (asked with `client_token` when the proxy wants one).
+/// `/status.json` or `/status` page (asked with `client_token` when the proxy wants one).
 fn assert_token_nowhere(proxy: &Proxy, token: &str, client_token: Option<&str>) {
     let secret = token.trim_start_matches("Bearer ");
-    let mut request = support::http_client(None).get(format!("{}/status.json", proxy.url()));
-    if let Some(client_token) = client_token {
-        request = request.header("authorization", client_token);
-    }
-    let status = request.send().unwrap();
-    assert_eq!(status.status().as_u16(), 200);
+    let page = |path: &str| {
+        let mut request = support::http_client(None).get(format!("{}{path}", proxy.url()));
+        if let Some(client_token) = client_token {
+            request = request.header("authorization", client_token);
+        }
+        let answer = request.send().unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{path}");
+        answer.text().unwrap()
+    };
     for (what, text) in [
         ("stdout", proxy.stdout()),
         ("stderr", proxy.stderr()),
-        ("/status.json", status.text().unwrap()),
+        ("/status.json", page("/status.json")),
+        ("/status", page("/status")),
     ] {
         assert!(
             !text.contains(secret),
