@@ -50,10 +50,24 @@ impl UpstreamClient {
         timeout: Duration,
         credential: Option<Arc<UpstreamCredential>>,
     ) -> anyhow::Result<Self> {
-        Ok(Self {
-            http: build_client(connect_timeout, timeout)?,
-            credential,
-        })
+        let http = match &credential {
+            None => build_client(connect_timeout, timeout)?,
+            Some(_) => reqwest::Client::builder()
+                .tls_backend_preconfigured(tls_config()?)
+                .connect_timeout(connect_timeout)
+                .timeout(timeout)
+                .user_agent(concat!("tuf-verifier/", env!("CARGO_PKG_VERSION")))
+                .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                    if crate::upstream_auth::may_follow_redirect(attempt.previous(), attempt.url())
+                    {
+                        attempt.follow()
+                    } else {
+                        attempt.stop()
+                    }
+                }))
+                .build()?,
+        };
+        Ok(Self { http, credential })
     }
 
     /// A GET request for `url`, carrying the credential if `url` may have it.

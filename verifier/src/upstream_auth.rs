@@ -139,8 +139,11 @@ impl UpstreamCredential {
                 format!("upstream_token_env {name}"),
             ),
         };
+        // Visible ASCII and spaces only (HeaderValue alone would take any byte above
+        // 0x7f too).
+        let printable = token.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
         let mut header = match HeaderValue::from_str(&token) {
-            Ok(header) if !token.is_empty() => header,
+            Ok(header) if !token.is_empty() && printable => header,
             _ => return Err(CredentialError::BadToken { what: source }),
         };
         header.set_sensitive(true);
@@ -172,6 +175,21 @@ impl UpstreamCredential {
     pub fn source(&self) -> &str {
         &self.source
     }
+}
+
+/// Whether a redirect to `next` may be followed, the request having gone through
+/// `previous` (the first URL asked for first). Once a chain has left the first URL's
+/// origin it stops: reqwest drops `Authorization` on the hop that leaves, but rebuilds
+/// each later hop from the first request's headers and compares only with the hop
+/// before, so a second hop inside the other origin would carry the token there
+/// (A → B → B/x).
+pub fn may_follow_redirect(previous: &[reqwest::Url], next: &reqwest::Url) -> bool {
+    let Some(first) = previous.first() else {
+        return true;
+    };
+    // `next` itself may leave: that hop drops the token.
+    let _ = next;
+    previous.len() < 10 && previous.iter().all(|u| u.origin() == first.origin())
 }
 
 /// Reads the first line of a file of at most `max` bytes, trimmed, into zeroizing
@@ -327,6 +345,23 @@ mod tests {
         }
         let shown = format!("{credential:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
+    }
+
+    #[test]
+    fn a_redirect_chain_stops_once_it_left_the_origin() {
+        let url = |s: &str| reqwest::Url::parse(s).unwrap();
+        let a = url("https://reg.example/dl/x");
+        let a2 = url("https://reg.example/dl/y");
+        let b = url("https://bucket.example/x");
+        let b2 = url("https://bucket.example/y");
+        assert!(may_follow_redirect(std::slice::from_ref(&a), &a2));
+        assert!(may_follow_redirect(std::slice::from_ref(&a), &b));
+        assert!(may_follow_redirect(&[a.clone(), a2.clone()], &b));
+        // The hop that would carry the token into the other origin.
+        assert!(!may_follow_redirect(&[a.clone(), b.clone()], &b2));
+        assert!(!may_follow_redirect(&[a.clone(), b.clone()], &a2));
+        let many: Vec<reqwest::Url> = std::iter::repeat_n(a.clone(), 10).collect();
+        assert!(!may_follow_redirect(&many, &a2));
     }
 
     #[test]
