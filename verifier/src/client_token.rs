@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Args, Subcommand};
 
-use crate::upstream_auth::{new_client_token, token_line, ClientTokens};
+use crate::upstream_auth::{new_client_token, token_line, ClientTokens, MAX_TOKENS_FILE};
 
 /// `client-token` options.
 #[derive(Debug, Args)]
@@ -47,8 +47,12 @@ pub async fn run(args: ClientTokenArgs) -> anyhow::Result<bool> {
             {
                 anyhow::bail!("--name {name:?}: use 1 to 64 letters, digits, '-', '_', '.' or '@'");
             }
-            let existing = match std::fs::read_to_string(&tokens_file) {
-                Ok(text) => text,
+            let existing = match std::fs::File::open(&tokens_file) {
+                Ok(file) => String::from_utf8(
+                    tuf_core::fs::read_bounded(file, MAX_TOKENS_FILE)
+                        .with_context(|| format!("reading {}", tokens_file.display()))?,
+                )
+                .with_context(|| format!("{}: not UTF-8", tokens_file.display()))?,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
                 Err(e) => {
                     return Err(e).with_context(|| format!("reading {}", tokens_file.display()))

@@ -17,20 +17,21 @@ use tuf_core::hash::{HashError, StreamVerifier};
 
 use crate::config::MetadataLocation;
 use crate::signed_target::SignedTarget;
-use crate::upstream_auth::UpstreamCredential;
+use crate::upstream_auth::{may_follow_redirect, UpstreamCredential};
 
 /// The HTTP client for upstream requests: rustls with the ring provider (given to this
-/// client, not installed process-wide), reqwest's default redirect limit, the given
-/// timeouts.
-pub fn build_client(
+/// client, not installed process-wide), the given timeouts and redirect policy.
+fn build_client(
     connect_timeout: Duration,
     timeout: Duration,
+    redirects: reqwest::redirect::Policy,
 ) -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .tls_backend_preconfigured(tls_config()?)
         .connect_timeout(connect_timeout)
         .timeout(timeout)
         .user_agent(concat!("tuf-verifier/", env!("CARGO_PKG_VERSION")))
+        .redirect(redirects)
         .build()?)
 }
 
@@ -44,30 +45,28 @@ pub struct UpstreamClient {
 }
 
 impl UpstreamClient {
-    /// A client with the given timeouts (see [`build_client`]) and credential.
+    /// A client with the given timeouts (see [`build_client`]) and credential. Without
+    /// one, reqwest's default redirect limit; with one, a chain also stops once it has
+    /// left the first URL's origin ([`may_follow_redirect`]).
     pub fn new(
         connect_timeout: Duration,
         timeout: Duration,
         credential: Option<Arc<UpstreamCredential>>,
     ) -> anyhow::Result<Self> {
-        let http = match &credential {
-            None => build_client(connect_timeout, timeout)?,
-            Some(_) => reqwest::Client::builder()
-                .tls_backend_preconfigured(tls_config()?)
-                .connect_timeout(connect_timeout)
-                .timeout(timeout)
-                .user_agent(concat!("tuf-verifier/", env!("CARGO_PKG_VERSION")))
-                .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                    if crate::upstream_auth::may_follow_redirect(attempt.previous(), attempt.url())
-                    {
-                        attempt.follow()
-                    } else {
-                        attempt.stop()
-                    }
-                }))
-                .build()?,
+        let redirects = match &credential {
+            None => reqwest::redirect::Policy::default(),
+            Some(_) => reqwest::redirect::Policy::custom(|attempt| {
+                if may_follow_redirect(attempt.previous()) {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }),
         };
-        Ok(Self { http, credential })
+        Ok(Self {
+            http: build_client(connect_timeout, timeout, redirects)?,
+            credential,
+        })
     }
 
     /// A GET request for `url`, carrying the credential if `url` may have it.
@@ -98,17 +97,18 @@ impl UpstreamClient {
             return None;
         }
         // Sent to cargo users too: it names the setting, not the file.
-        let message = match self.credential.as_ref().filter(|_| sent) {
-            Some(_) => format!(
+        let message = if sent {
+            format!(
                 "upstream refused the proxy's credentials (HTTP {status}): the proxy's \
                  operator should check its upstream token (upstream_token_file or \
                  upstream_token_env) and that upstream accepts it"
-            ),
-            None => format!(
+            )
+        } else {
+            format!(
                 "upstream requires authentication (HTTP {status}) and the proxy sends no \
                  token to it: set upstream_token_file or upstream_token_env (and \
                  upstream_token_origins for another download host)"
-            ),
+            )
         };
         Some(FetchError::Unauthorized {
             url: url.to_owned(),

@@ -25,6 +25,8 @@ use zeroize::Zeroizing;
 use super::error::{describe, failed, Pkcs11Error};
 use super::uri::Pkcs11Uri;
 
+/// Most key objects a "no such key" message lists.
+const MAX_LISTED_OBJECTS: usize = 20;
 /// Longest PIN file read.
 const MAX_PIN_FILE: u64 = 1024;
 /// The environment variable naming the module when a URI names none.
@@ -329,12 +331,15 @@ pub(super) fn find_matching(
                 .find_objects(&[Attribute::Class(class)])
                 .ok()
                 .map(|all| {
+                    // As URI attributes, so that a label holding control characters
+                    // prints as escapes; a few, however many keys the token holds.
                     all.into_iter()
+                        .take(MAX_LISTED_OBJECTS)
                         .filter_map(|handle| object_label_id(open, handle).ok())
                         .map(|(label, id)| {
                             format!(
                                 "object={};id={}",
-                                label,
+                                super::uri::percent_encode(label.as_bytes()),
                                 super::uri::percent_encode_all(&id)
                             )
                         })

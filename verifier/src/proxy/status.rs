@@ -65,6 +65,7 @@ pub(super) fn status_value(proxy: &Proxy) -> serde_json::Value {
             "failed_upstream": load(&c.downloads_failed),
             "upstream_requests": load(&c.upstream_downloads),
         },
+        "clients_refused": load(&c.clients_refused),
         "requests_in_flight": proxy.requests_in_flight.count(),
         "upstream": proxy.upstream_health.status(chrono::Utc::now()),
         "refusals": {
