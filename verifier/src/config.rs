@@ -672,6 +672,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_upstream_token_needs_an_upstream() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t0ken\n").unwrap();
+        let base = ServeArgs {
+            metadata: Some(dir.path().display().to_string()),
+            root: Some(dir.path().join("root.json")),
+            ..ServeArgs::default()
+        };
+        for args in [
+            ServeArgs {
+                upstream_token_file: Some(token.clone()),
+                ..base.clone()
+            },
+            ServeArgs {
+                upstream_token_env: Some("TUF_TEST_UPSTREAM_TOKEN".into()),
+                ..base.clone()
+            },
+        ] {
+            let error = args.resolve_repository().unwrap_err().to_string();
+            assert!(error.contains("upstream_index is not"), "{error}");
+        }
+        assert!(base
+            .resolve_repository()
+            .unwrap()
+            .upstream_credential
+            .is_none());
+        let with_upstream = ServeArgs {
+            upstream_index: Some("https://reg.example/index/".into()),
+            upstream_token_file: Some(token),
+            ..base
+        };
+        let credential = with_upstream
+            .resolve_repository()
+            .unwrap()
+            .upstream_credential;
+        assert!(credential
+            .unwrap()
+            .header_for("https://reg.example/index/config.json")
+            .is_some());
+    }
+
+    #[test]
     fn durations_take_the_documented_forms_within_range() {
         let read =
             |text: &str| duration("refresh_interval", &Some(text.into()), None, Duration::ZERO);
