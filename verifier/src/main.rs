@@ -53,6 +53,10 @@ struct Cli {
     /// More log output on stderr (-v debug, -vv trace); or set TUF_VERIFIER_LOG.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
+    /// How log lines are written on stderr: `text` for people, `json` (one object per
+    /// line: timestamp, level, target, fields) for a log collector.
+    #[arg(long, global = true, value_enum, env = "TUF_VERIFIER_LOG_FORMAT", default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -81,9 +85,18 @@ enum Command {
     ClientToken(client_token::ClientTokenArgs),
 }
 
+/// The format of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    /// One line of text per event, coloured only on a terminal.
+    Text,
+    /// One JSON object per event (never coloured).
+    Json,
+}
+
 /// Logs on stderr. `serve` logs at `info` by default (what it serves and refuses); the
 /// offline verbs at `warn`, since their report is on stdout.
-fn init_logging(verbose: u8, quiet_by_default: bool) {
+fn init_logging(verbose: u8, quiet_by_default: bool, format: LogFormat) {
     let default = match (verbose, quiet_by_default) {
         (0, true) => "warn",
         (0, false) => "info",
@@ -92,11 +105,13 @@ fn init_logging(verbose: u8, quiet_by_default: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TUF_VERIFIER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(log_colour())
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(log_colour()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 /// Colour in log lines only on a terminal, and never with `NO_COLOR` set
@@ -145,7 +160,11 @@ fn serve_exit(stopped: serve::Stopped) -> ExitCode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, !matches!(cli.command, Command::Serve(_)));
+    init_logging(
+        cli.verbose,
+        !matches!(cli.command, Command::Serve(_)),
+        cli.log_format,
+    );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

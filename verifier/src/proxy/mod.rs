@@ -7,6 +7,7 @@
 //! | `/index/<cargo's index path>` | every signed version's signed entry, yanked if the owners or upstream say so; versions signed before signed index entries from upstream's line when its `cksum` is the signed sha256; never a line whose dependencies leave the proxy ([`crate::index_answer`], [`crate::index_line`]) | [`index`] |
 //! | `/api/v1/crates/<crate>/<version>/download` | the upstream tarball, only if it is exactly the signed target | [`download`] |
 //! | `/explain/<crate>[/<version>]` | why each version is served or not, as JSON ([`crate::explain`]) | [`explain`] |
+//! | `/metrics` | the counters, gauges, route latencies and upstream outcomes for Prometheus | [`metrics`] |
 //! | `/healthz` | `200 ok`, or `503` and why nothing is served | [`status`] |
 //! | `/status`, `/status.json` | counts of served, refused and cached, the trusted versions, the caches and their budgets | [`status`] |
 //!
@@ -17,6 +18,7 @@ mod client_auth;
 mod download;
 mod explain;
 mod index;
+mod metrics;
 mod refusals;
 mod single_flight;
 mod status;
@@ -188,6 +190,7 @@ pub struct Proxy {
     requests_in_flight: InFlight,
     refusals: RefusalLog,
     upstream_health: UpstreamHealth,
+    metrics: metrics::Metrics,
 }
 
 impl Proxy {
@@ -220,6 +223,7 @@ impl Proxy {
             requests_in_flight: InFlight::default(),
             refusals: RefusalLog::default(),
             upstream_health: UpstreamHealth::default(),
+            metrics: metrics::Metrics::default(),
         })
     }
 
@@ -236,6 +240,7 @@ impl Proxy {
         outcome: &Result<T, E>,
     ) {
         let failure = outcome.as_ref().err().map(ToString::to_string);
+        self.metrics.upstream_answered(request, failure.is_some());
         self.upstream_health
             .record(Utc::now(), request, failure.as_deref());
     }
@@ -259,10 +264,15 @@ impl Proxy {
             .route("/healthz", get(status::healthz))
             .route("/status", get(status::status_page))
             .route("/status.json", get(status::status_json))
+            .route("/metrics", get(metrics::metrics))
             .route("/", get(status::status_page))
             .layer(axum::middleware::from_fn_with_state(
                 Arc::clone(self),
                 client_auth::require_client_token,
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                Arc::clone(self),
+                metrics::time_request,
             ))
             .with_state(Arc::clone(self))
             .layer(axum::middleware::from_fn_with_state(
