@@ -162,6 +162,16 @@ pub struct ServeArgs {
     /// most used crates, tuf-core/data/well-known-crates.txt].
     #[arg(long, value_name = "FILE")]
     pub well_known_crates: Option<PathBuf>,
+    /// State shared with other replicas, in S3-compatible object storage: the verified
+    /// tarball cache and the rollback baseline, e.g. s3://BUCKET/PREFIX. Credentials and
+    /// region come from the AWS environment variables. Nothing read from it is trusted
+    /// before it is verified again [default: none, each replica keeps its own state].
+    #[arg(long, value_name = "URL")]
+    pub shared_state: Option<String>,
+    /// The S3-compatible server of shared_state, when it is not AWS, e.g.
+    /// https://minio.example:9000 (http:// is allowed here only).
+    #[arg(long, value_name = "URL")]
+    pub shared_state_endpoint: Option<String>,
 }
 
 /// The configuration file: the same options as [`ServeArgs`].
@@ -195,6 +205,8 @@ struct ConfigFile {
     upstream_token_env: Option<String>,
     upstream_token_origins: Option<Vec<String>>,
     client_tokens_file: Option<PathBuf>,
+    shared_state: Option<String>,
+    shared_state_endpoint: Option<String>,
 }
 
 /// Whether index lines must come from signed index files.
@@ -283,6 +295,10 @@ pub struct ServeConfig {
     pub well_known_crates: Option<PathBuf>,
     /// The client tokens accepted, when clients must authenticate.
     pub client_tokens: Option<Arc<ClientTokens>>,
+    /// The shared state of the replicas (`s3://BUCKET/PREFIX`), if any.
+    pub shared_state: Option<String>,
+    /// The S3-compatible server of `shared_state`, when it is not AWS.
+    pub shared_state_endpoint: Option<String>,
 }
 
 impl ServeArgs {
@@ -309,6 +325,17 @@ impl ServeArgs {
         let public_url = self.public_url.clone().or(file.public_url);
         if let Some(url) = &public_url {
             http_base_url("public_url", url)?;
+        }
+        let shared_state = self.shared_state.clone().or(file.shared_state);
+        let shared_state_endpoint = self
+            .shared_state_endpoint
+            .clone()
+            .or(file.shared_state_endpoint);
+        if let Some(url) = &shared_state_endpoint {
+            if shared_state.is_none() {
+                bail!("shared_state_endpoint is set but shared_state is not: give --shared-state s3://BUCKET/PREFIX too");
+            }
+            http_base_url("shared_state_endpoint", url)?;
         }
         let upstream_dl = self.upstream_dl.clone().or(file.upstream_dl);
         if let Some(url) = &upstream_dl {
@@ -395,6 +422,8 @@ impl ServeArgs {
             index_freshness,
             tarball_cache_size,
             tarball_memory_size,
+            shared_state,
+            shared_state_endpoint,
         })
     }
 

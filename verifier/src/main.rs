@@ -15,6 +15,7 @@ mod policy;
 mod proxy;
 mod refresh_schedule;
 mod serve;
+mod shared_state;
 mod shutdown;
 mod signed_index;
 mod signed_target;

@@ -248,6 +248,7 @@ pub(crate) fn open_trust(
         timeout: config.upstream_timeout,
         max_cached_lookups: std::num::NonZeroUsize::new(DEFAULT_MAX_CACHED_LOOKUPS)
             .unwrap_or(std::num::NonZeroUsize::MIN),
+        shared: None,
     })?;
     trust
         .refresh()

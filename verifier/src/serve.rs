@@ -83,7 +83,19 @@ pub async fn run(
             config.state_dir.display()
         )
     })?;
+    let shared_state = match &config.shared_state {
+        Some(url) => {
+            let shared = crate::shared_state::SharedState::open(
+                url,
+                config.shared_state_endpoint.as_deref(),
+            )?;
+            tracing::info!(location = url, "tarballs and the rollback baseline are shared with other replicas (and verified again when read)");
+            Some(Arc::new(shared))
+        }
+        None => None,
+    };
     let trust_config = TrustConfig {
+        shared: shared_state.clone(),
         metadata: config.metadata.clone(),
         root: config.root.clone(),
         metadata_dir: config.state_dir.join("metadata"),
@@ -158,6 +170,7 @@ pub async fn run(
             tarball_memory_size: config.tarball_memory_size,
             require_signed_index_entries: config.require_signed_index_entries,
             client_tokens: config.client_tokens.clone(),
+            shared_state,
         },
         Arc::clone(&trust),
         client,

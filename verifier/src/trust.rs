@@ -57,6 +57,10 @@ pub enum RefreshError {
     /// The update ended without the four top-level roles (a bug in the updater).
     #[error("the update finished without timestamp, snapshot and targets")]
     Incomplete,
+    /// The baseline other replicas trusted could not be read from the shared state: no
+    /// update is judged without it.
+    #[error("cannot read the shared rollback baseline: {0}")]
+    SharedBaseline(#[source] crate::shared_state::SharedStateError),
 }
 
 impl RefreshError {
@@ -65,6 +69,7 @@ impl RefreshError {
         match self {
             Self::Update(error) => classify(error) != Failure::Unavailable,
             Self::Incomplete => true,
+            Self::SharedBaseline(_) => false,
         }
     }
 }
@@ -210,6 +215,8 @@ pub struct TrustConfig {
     pub timeout: Duration,
     /// Most lookups cached per snapshot.
     pub max_cached_lookups: NonZeroUsize,
+    /// The rollback baseline shared with other replicas, if configured.
+    pub shared: Option<Arc<crate::shared_state::SharedState>>,
 }
 
 /// A summary of the trusted state, for `/status` and `/healthz`.
@@ -740,6 +747,15 @@ impl TrustStore {
                 }
                 state.current = Some(Arc::new(next));
                 state.last_error = None;
+                drop(state);
+                if let Some(shared) = &self.config.shared {
+                    // Failing to share is not failing to trust: the next refresh retries.
+                    if let Err(error) =
+                        shared.publish_baseline(&self.config.metadata_dir, &self.config.limits)
+                    {
+                        tracing::warn!(%error, "cannot write the rollback baseline to the shared state");
+                    }
+                }
                 Ok(())
             }
             Err(error) => {
@@ -757,6 +773,12 @@ impl TrustStore {
     }
 
     fn update(&self, now: DateTime<Utc>) -> Result<RefreshedState, RefreshError> {
+        if let Some(shared) = &self.config.shared {
+            // What any replica trusted before is the baseline of this update too.
+            shared
+                .adopt_baseline(&self.config.metadata_dir, &self.config.limits)
+                .map_err(RefreshError::SharedBaseline)?;
+        }
         let mut config = UpdaterConfig::new(&self.config.metadata_dir, self.metadata_url());
         config.limits = self.config.limits;
         let mut updater = Updater::new(config, self.fetcher.clone(), now)?;
@@ -1049,7 +1071,7 @@ impl TrustStore {
 #[cfg(test)]
 #[path = "../tests/support/tuf_repo.rs"]
 #[allow(dead_code, clippy::expect_used, clippy::panic, clippy::unwrap_used)]
-mod tuf_repo;
+pub(crate) mod tuf_repo;
 
 #[cfg(test)]
 mod tests {
@@ -1082,6 +1104,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(5),
             max_cached_lookups: NonZeroUsize::new(100).unwrap(),
+            shared: None,
         })
         .unwrap()
     }

@@ -40,25 +40,7 @@ const MAIN_RS: &str = "fn main() { println!(\"answer={}\", nsdemo::answer()); }\
 
 /// Waits until `/healthz` answers `status`; returns its body.
 fn wait_for_health(proxy: &Proxy, status: u16) -> String {
-    let client = http_client(Some(Duration::from_secs(5)));
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let response = client
-            .get(format!("{}/healthz", proxy.url()))
-            .send()
-            .unwrap();
-        let code = response.status().as_u16();
-        let body = response.text().unwrap();
-        if code == status {
-            return body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "/healthz still {code} {body:?}\n{}",
-            proxy.describe()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    proxy.wait_for_health(status)
 }
 
 fn cache_files(proxy: &Proxy) -> Vec<String> {

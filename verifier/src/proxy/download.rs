@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use super::refusals::{shown, Asked, RefusedBy, Refusing};
 use super::upstream_health::UpstreamRequest;
 use super::{bump, refusal_status, refused_by, text, Proxy};
+use crate::shared_state::SharedTarball;
 use crate::signed_target::SignedTarget;
 use crate::upstream::{self, DownloadError};
 
@@ -138,6 +139,9 @@ async fn fetch_once(
     release: &Arc<SignedTarget>,
 ) -> Result<Bytes, DownloadError> {
     let fetch = || async {
+        if let Some(bytes) = from_shared_state(proxy, release).await {
+            return Ok(bytes);
+        }
         let dl = proxy.upstream_dl().await?.to_owned();
         let url = upstream::download_url(&dl, name, version, &release.sha256);
         bump(&proxy.counters.upstream_downloads);
@@ -146,14 +150,13 @@ async fn fetch_once(
                 .await;
         proxy.upstream_answered(UpstreamRequest::Download, &fetched);
         let bytes = fetched?;
-        let cache = proxy.cache.clone();
-        let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));
-        let stored =
-            tokio::task::spawn_blocking(move || cache.put(&stored_release, &to_store)).await;
-        if let Ok(Err(error)) = stored {
-            tracing::warn!(%error, "cannot write the verified tarball to the cache");
+        keep_verified(proxy, release, &bytes).await;
+        if let Some(shared) = &proxy.settings.shared_state {
+            // Verified bytes only; this also replaces an object that was refused.
+            if let Err(error) = shared.put_tarball(release, bytes.clone()).await {
+                tracing::warn!(%error, "cannot write the verified tarball to the shared state");
+            }
         }
-        proxy.memory.put(release, bytes.clone());
         Ok(bytes)
     };
     let (result, _) = proxy
@@ -161,4 +164,34 @@ async fn fetch_once(
         .run(release.sha256.clone(), fetch)
         .await;
     result
+}
+
+/// The tarball from the shared state, if another replica stored it and it is still the
+/// signed bytes; it then goes to this replica's disk cache and memory too. `None` sends
+/// the request upstream (and a refused object is then replaced).
+async fn from_shared_state(proxy: &Arc<Proxy>, release: &Arc<SignedTarget>) -> Option<Bytes> {
+    let shared = proxy.settings.shared_state.as_ref()?;
+    match shared.tarball(release).await {
+        Ok(SharedTarball::Verified(bytes)) => {
+            bump(&proxy.counters.downloads_from_shared);
+            keep_verified(proxy, release, &bytes).await;
+            Some(bytes)
+        }
+        Ok(SharedTarball::Missing | SharedTarball::Refused) => None,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the shared tarball cache; fetching upstream");
+            None
+        }
+    }
+}
+
+/// Keeps verified bytes of `release` in this replica's disk cache and memory.
+async fn keep_verified(proxy: &Arc<Proxy>, release: &Arc<SignedTarget>, bytes: &Bytes) {
+    let cache = proxy.cache.clone();
+    let (to_store, stored_release) = (bytes.clone(), Arc::clone(release));
+    let stored = tokio::task::spawn_blocking(move || cache.put(&stored_release, &to_store)).await;
+    if let Ok(Err(error)) = stored {
+        tracing::warn!(%error, "cannot write the verified tarball to the cache");
+    }
+    proxy.memory.put(release, bytes.clone());
 }

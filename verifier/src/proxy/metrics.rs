@@ -119,6 +119,11 @@ const COUNTERS: &[CounterRow] = &[
         |c| &c.downloads_from_memory,
     ),
     (
+        "downloads_served_from_shared",
+        "Tarballs sent from the shared state (stored by another replica), verified again",
+        |c| &c.downloads_from_shared,
+    ),
+    (
         "downloads_refused",
         "Tarballs refused (not signed, or not matching what was signed)",
         |c| &c.downloads_refused,
@@ -275,6 +280,43 @@ fn render(proxy: &Proxy) -> Result<String, std::fmt::Error> {
         "Requests refused, with a reason (the status page keeps the last ones)",
         ConstCounter::new(proxy.refusals.total()),
     );
+    if let Some(shared) = &proxy.settings.shared_state {
+        let status = shared.status();
+        for (name, help, value) in [
+            (
+                "shared_tarballs_verified",
+                "Tarballs read from the shared state that were the signed bytes",
+                status.tarballs_verified,
+            ),
+            (
+                "shared_tarballs_refused",
+                "Tarball objects in the shared state that were not the signed bytes (replaced)",
+                status.tarballs_refused,
+            ),
+            (
+                "shared_baseline_written",
+                "Rollback baseline objects written to the shared state",
+                status.baseline_written,
+            ),
+            (
+                "shared_baseline_adopted",
+                "Rollback baseline objects taken from the shared state (verified, newer than the disk's)",
+                status.baseline_adopted,
+            ),
+            (
+                "shared_baseline_refused",
+                "Rollback baseline objects in the shared state that did not verify (ignored, replaced)",
+                status.baseline_refused,
+            ),
+            (
+                "shared_errors",
+                "Requests to the shared state that failed",
+                status.errors,
+            ),
+        ] {
+            now.register(name, help, ConstCounter::new(value));
+        }
+    }
     let gauge = |now: &mut Registry, name: &str, help: &str, value: i64| {
         now.register(name, help, ConstGauge::new(value));
     };

@@ -99,6 +99,8 @@ pub struct Counters {
     pub downloads_from_cache: AtomicU64,
     /// ... of which from the verified tarballs kept in memory (no file read, no re-hash).
     pub downloads_from_memory: AtomicU64,
+    /// Tarballs sent from the shared state (another replica fetched them), re-verified.
+    pub downloads_from_shared: AtomicU64,
     /// Tarballs refused (not signed, or not matching what was signed).
     pub downloads_refused: AtomicU64,
     /// Downloads that failed upstream (timeouts, errors, missing files).
@@ -140,6 +142,8 @@ pub struct ProxySettings {
     pub require_signed_index_entries: RequireSignedEntries,
     /// The client tokens accepted, when clients must authenticate.
     pub client_tokens: Option<Arc<crate::upstream_auth::ClientTokens>>,
+    /// The tarball cache shared with other replicas, if configured.
+    pub shared_state: Option<Arc<crate::shared_state::SharedState>>,
 }
 
 /// The requests being answered now, counted around every route: what a stop waits for.

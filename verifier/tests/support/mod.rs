@@ -30,6 +30,7 @@ pub mod cargo;
 pub mod nginx;
 pub mod proxy;
 pub mod registry;
+pub mod s3;
 pub mod tuf_repo;
 pub mod upstream;
 
@@ -37,5 +38,6 @@ pub use cargo::{parse_lockfile, CargoOutput, CargoProject, LockedPackage};
 pub use nginx::{Downloads, Nginx};
 pub use proxy::{Proxy, ProxyConfig, ProxyStartError};
 pub use registry::{index_path, Registry};
+pub use s3::S3Server;
 pub use tuf_repo::{clone_key, Keys, TestRepo};
 pub use upstream::{http_client, raw_get, Fault, RawResponse, RequestRecord, Upstream};

@@ -304,6 +304,29 @@ impl Proxy {
         })
     }
 
+    /// Polls `/healthz` until it answers `status` (20 s at most); its body.
+    pub fn wait_for_health(&self, status: u16) -> String {
+        let client = super::http_client(Some(Duration::from_secs(5)));
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let response = client
+                .get(format!("{}/healthz", self.url()))
+                .send()
+                .unwrap();
+            let code = response.status().as_u16();
+            let body = response.text().unwrap();
+            if code == status {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "/healthz still {code} {body:?}\n{}",
+                self.describe()
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
     /// `http://127.0.0.1:PORT`.
     pub fn url(&self) -> &str {
         &self.url
