@@ -20,8 +20,8 @@
 
 use std::borrow::Cow;
 
-use reqwest::Url;
 use serde::Deserialize;
+use url::Url;
 
 /// The fields of an index line that the proxy checks. Other fields are passed on as they
 /// are, with the line.
