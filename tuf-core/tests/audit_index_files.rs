@@ -164,3 +164,63 @@ fn an_index_file_that_is_not_one_or_not_at_its_crates_path_is_an_error() {
     let path = crate_target_path("demo", "1.0.0").unwrap();
     assert_eq!(audit(&empty, true).errors(), [not_covered(&path)]);
 }
+
+#[test]
+fn an_index_line_for_a_release_nobody_signs_or_with_another_cksum_is_an_error() {
+    let mut repo = hand_built(false);
+    release(&mut repo, "demo", "1.0.0");
+    let forged = IndexEntry::without_dependencies("demo", "1.0.0", b"other bytes");
+    index_file(
+        &mut repo,
+        "demo",
+        &[forged.to_canonical_line(), line("demo", "2.0.0")],
+    );
+    repo.publish();
+    let index = crate_index_path("demo").unwrap();
+    let signed = IndexEntry::without_dependencies("demo", "1.0.0", &tarball("demo", "1.0.0")).cksum;
+    let release_path = crate_target_path("demo", "2.0.0").unwrap();
+    let errors = audit(&repo, true).errors();
+    assert_eq!(
+        errors,
+        [
+            format!(
+                "error: targets: {index}: demo 1.0.0: the entry's cksum {} is not the sha256 \
+                 of the signed release ({signed})",
+                forged.cksum
+            ),
+            format!(
+                "error: targets: {index}: demo 2.0.0: an entry for a release that is not \
+                 signed ({release_path})"
+            ),
+            not_covered(&crate_target_path("demo", "1.0.0").unwrap()),
+        ],
+    );
+}
+
+/// A release that a delegated role lists outside the paths it is trusted for is signed
+/// for no client: an index line naming it is a line for a release nobody signs, however
+/// the audit looks the line's release up.
+#[test]
+fn an_index_line_for_a_release_only_an_untrusted_role_lists_is_an_error() {
+    let mut repo = hand_built(false);
+    repo.delegate("targets", "other-team", &["crates/other/*/*"], true);
+    let path = crate_target_path("demo", "1.0.0").unwrap();
+    repo.add_target("other-team", &path, &tarball("demo", "1.0.0"));
+    index_file(&mut repo, "demo", &[line("demo", "1.0.0")]);
+    repo.publish();
+    let index = crate_index_path("demo").unwrap();
+    assert_eq!(
+        audit(&repo, true).errors(),
+        [
+            format!(
+                "error: targets: {index}: demo 1.0.0: an entry for a release that is not \
+                 signed ({path})"
+            ),
+            format!(
+                "error: other-team: {path}: listed here, but this role is not trusted for the \
+                 path: clients will not find it"
+            ),
+            not_covered(&path).replace("error: targets:", "error: other-team:"),
+        ],
+    );
+}

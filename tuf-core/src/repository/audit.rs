@@ -587,15 +587,26 @@ impl Audit<'_> {
             .filter_map(|r| trusted.targets(r))
             .map(|t| t.signed().targets.len())
             .sum();
-        progress.set_length(total as u64);
+        // Each target counts twice: looked up, then checked.
+        progress.set_length(2 * total as u64);
         let options = self.options;
         let limits = self.limits;
-        let findings = map_on_cores(
+        let threads = threads_for(total);
+        // First every listed path is looked up as a client would; then each role is
+        // checked, its index files' lines answered from those lookups.
+        let resolutions = map_on_cores(
             &check_roles,
-            threads_for(total),
-            |role| {
-                let mut check = RoleCheck::new(options, limits);
-                check.role(trusted, role, consistent);
+            threads,
+            |role| resolve_role(trusted, role, limits),
+            |resolved| progress.advance(resolved.len() as u64),
+        );
+        let resolved = ResolvedTargets::new(trusted, &check_roles, &resolutions);
+        let findings = map_on_cores(
+            &check_roles.iter().zip(&resolutions).collect::<Vec<_>>(),
+            threads,
+            |&(role, resolutions)| {
+                let mut check = RoleCheck::new(options, limits, &resolved);
+                check.role(trusted, role, resolutions, consistent);
                 check
             },
             |check| progress.advance(check.report.targets_checked as u64),
@@ -712,11 +723,85 @@ fn map_on_cores<I: Sync, T: Send>(
     results.into_iter().flatten().collect()
 }
 
+/// What a client looking up one of a role's listed paths gets (§5.6.7).
+#[derive(Debug, Clone, Copy)]
+enum Resolution<'t> {
+    /// This role's entry.
+    Own,
+    /// The entry of another role (named), found first.
+    Other(&'t str),
+    /// Nothing: this role is not trusted for the path.
+    NotFound,
+    /// The search needs a role this (partial) audit did not load.
+    Needs,
+}
+
+/// The lookup of every target `role` lists, in its listing order.
+fn resolve_role<'t>(
+    trusted: &'t TrustedMetadataSet,
+    role: &str,
+    limits: Limits,
+) -> Vec<Resolution<'t>> {
+    let Some(targets) = trusted.targets(role) else {
+        return Vec::new();
+    };
+    targets
+        .signed()
+        .targets
+        .keys()
+        .map(
+            |path| match find_target(trusted, path, limits.max_delegations) {
+                TargetFind::Found { target, .. } if target.role == role => Resolution::Own,
+                TargetFind::Found { target, .. } => Resolution::Other(target.role),
+                TargetFind::NotFound => Resolution::NotFound,
+                TargetFind::Needs { .. } => Resolution::Needs,
+            },
+        )
+        .collect()
+}
+
+/// The entry a client gets for each path that a checked role lists and resolves to
+/// itself: what an index line's release is looked up in, instead of a second search
+/// from the top for the million releases the bins already resolved.
+struct ResolvedTargets<'t>(HashMap<&'t str, &'t TargetFile>);
+
+impl<'t> ResolvedTargets<'t> {
+    fn new(
+        trusted: &'t TrustedMetadataSet,
+        roles: &[&String],
+        resolutions: &[Vec<Resolution<'t>>],
+    ) -> Self {
+        let mut found = HashMap::with_capacity(resolutions.iter().map(Vec::len).sum());
+        for (role, resolutions) in roles.iter().zip(resolutions) {
+            let Some(targets) = trusted.targets(role) else {
+                continue;
+            };
+            for ((path, info), resolution) in targets.signed().targets.iter().zip(resolutions) {
+                if matches!(resolution, Resolution::Own) {
+                    found.insert(path.as_str(), info);
+                }
+            }
+        }
+        Self(found)
+    }
+
+    /// The entry of `path` a client gets, as the path and entry the listing role holds,
+    /// if a checked role resolved it; `None` means not looked up (not necessarily not
+    /// signed).
+    fn get(&self, path: &str) -> Option<(&'t str, &'t TargetFile)> {
+        self.0
+            .get_key_value(path)
+            .map(|(path, info)| (*path, *info))
+    }
+}
+
 /// The checks of one role's targets ([`Audit::target_lookups`]): what it found, kept
 /// apart so that roles can be checked at once.
 struct RoleCheck<'a, 't> {
     options: &'a AuditOptions,
     limits: Limits,
+    /// Every checked role's own resolved entries.
+    resolved: &'a ResolvedTargets<'t>,
     /// Problems and counts (the other fields of the report stay empty).
     report: AuditReport,
     /// Name and version of each release path a signed index line covers.
@@ -725,41 +810,47 @@ struct RoleCheck<'a, 't> {
 }
 
 impl<'a, 't> RoleCheck<'a, 't> {
-    fn new(options: &'a AuditOptions, limits: Limits) -> Self {
+    fn new(options: &'a AuditOptions, limits: Limits, resolved: &'a ResolvedTargets<'t>) -> Self {
         Self {
             options,
             limits,
+            resolved,
             report: AuditReport::default(),
             release_names: HashMap::new(),
             coverage: IndexCoverage::default(),
         }
     }
 
-    /// Checks every target `role` lists.
-    fn role(&mut self, trusted: &'t TrustedMetadataSet, role: &'t str, consistent: bool) {
+    /// Checks every target `role` lists, given how each resolves ([`resolve_role`]).
+    fn role(
+        &mut self,
+        trusted: &'t TrustedMetadataSet,
+        role: &'t str,
+        resolutions: &[Resolution<'t>],
+        consistent: bool,
+    ) {
         let Some(targets) = trusted.targets(role) else {
             return;
         };
-        for (path, info) in &targets.signed().targets {
+        for ((path, info), resolution) in targets.signed().targets.iter().zip(resolutions) {
             self.report.targets_checked += 1;
-            match find_target(trusted, path, self.limits.max_delegations) {
-                TargetFind::Found { target, .. } if target.role == role => {}
-                TargetFind::Found { target: found, .. } => self.report.error(
+            match resolution {
+                Resolution::Own => {}
+                Resolution::Other(found_role) => self.report.error(
                     Some(role),
                     Some(path),
                     format!(
-                        "listed here, but a client looking it up gets the entry of {}",
-                        found.role
+                        "listed here, but a client looking it up gets the entry of {found_role}"
                     ),
                 ),
-                TargetFind::NotFound => self.report.error(
+                Resolution::NotFound => self.report.error(
                     Some(role),
                     Some(path),
                     "listed here, but this role is not trusted for the path: clients will \
                      not find it",
                 ),
                 // The lookup needs a role this (partial) audit did not load.
-                TargetFind::Needs { .. } => {}
+                Resolution::Needs => {}
             }
             if self.options.targets_dir.is_some() && tarball_is_upstream(path, info) {
                 self.report.releases_upstream += 1;
@@ -847,22 +938,28 @@ impl<'a, 't> RoleCheck<'a, 't> {
                 );
                 continue;
             };
-            let found = match find_target(trusted, &release, self.limits.max_delegations) {
-                TargetFind::Found { target, .. } => target,
-                TargetFind::NotFound => {
-                    self.report.error(
-                        Some(role),
-                        Some(path),
-                        format!(
-                            "{} {}: an entry for a release that is not signed ({release})",
-                            entry.name, entry.vers
-                        ),
-                    );
-                    continue;
-                }
-                TargetFind::Needs { .. } => continue,
+            // Resolved in the first pass, or else (a role this partial audit does not
+            // check, or no role) searched for now.
+            let found = match self.resolved.get(&release) {
+                Some(found) => found,
+                None => match find_target(trusted, &release, self.limits.max_delegations) {
+                    TargetFind::Found { target, .. } => (target.path, target.info),
+                    TargetFind::NotFound => {
+                        self.report.error(
+                            Some(role),
+                            Some(path),
+                            format!(
+                                "{} {}: an entry for a release that is not signed ({release})",
+                                entry.name, entry.vers
+                            ),
+                        );
+                        continue;
+                    }
+                    TargetFind::Needs { .. } => continue,
+                },
             };
-            let sha256 = found.info.hashes.get("sha256");
+            let (found_path, found_info) = found;
+            let sha256 = found_info.hashes.get("sha256");
             if !sha256.is_some_and(|s| s.eq_ignore_ascii_case(&entry.cksum)) {
                 self.report.error(
                     Some(role),
@@ -881,7 +978,7 @@ impl<'a, 't> RoleCheck<'a, 't> {
                 self.release_names
                     .insert(release, (entry.name.clone(), entry.vers.clone()));
             }
-            covered.insert(found.path);
+            covered.insert(found_path);
             if line.attestations.is_empty() {
                 continue;
             }
@@ -890,8 +987,8 @@ impl<'a, 't> RoleCheck<'a, 't> {
                 if let Err(error) = attestation.verify_for(
                     &entry.name,
                     &entry.vers,
-                    found.info.length,
-                    &found.info.hashes,
+                    found_info.length,
+                    &found_info.hashes,
                     &digest,
                 ) {
                     self.report.push(
