@@ -145,18 +145,44 @@ async fn serve(args: config::ServeArgs) -> anyhow::Result<serve::Stopped> {
     }
 }
 
-/// The exit status of `serve` once it stopped.
-fn serve_exit(stopped: serve::Stopped) -> ExitCode {
+/// The exit status of `serve` once it stopped. With JSON logs, the last word is a log
+/// event too, so that a collector reading stderr sees only objects.
+fn serve_exit(stopped: serve::Stopped, format: LogFormat) -> ExitCode {
     match stopped {
         serve::Stopped::Drained | serve::Stopped::BeforeServing => ExitCode::SUCCESS,
         serve::Stopped::InFlightEnded { in_flight } => {
-            eprintln!(
-                "tuf-verifier: stopped with {in_flight} request(s) still in flight, ended \
-                 (the shutdown grace period ran out, or a second signal came)"
-            );
+            let why = "the shutdown grace period ran out, or a second signal came";
+            match format {
+                LogFormat::Json => tracing::warn!(
+                    in_flight,
+                    "stopped with requests still in flight, ended ({why})"
+                ),
+                LogFormat::Text => eprintln!(
+                    "tuf-verifier: stopped with {in_flight} request(s) still in flight, ended \
+                     ({why})"
+                ),
+            }
             ExitCode::from(shutdown::EXIT_IN_FLIGHT_ENDED)
         }
     }
+}
+
+/// An error and its causes, as `{:#}` shows them but without a cause that the message
+/// before it already ends with: this crate's errors say their cause in their own text
+/// and also name it as their source.
+fn error_chain(error: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if message.ends_with(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 fn main() -> ExitCode {
@@ -191,9 +217,13 @@ fn main() -> ExitCode {
             // not waited for past a moment (metadata is written atomically).
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
             return match stopped {
-                Ok(stopped) => serve_exit(stopped),
+                Ok(stopped) => serve_exit(stopped, cli.log_format),
                 Err(error) => {
-                    eprintln!("tuf-verifier: error: {error:#}");
+                    let error = error_chain(&error);
+                    match cli.log_format {
+                        LogFormat::Json => tracing::error!(%error, "stopped on an error"),
+                        LogFormat::Text => eprintln!("tuf-verifier: error: {error}"),
+                    }
                     ExitCode::FAILURE
                 }
             };
@@ -208,15 +238,38 @@ fn main() -> ExitCode {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(error) => {
-            eprintln!("tuf-verifier: error: {error:#}");
+            let error = error_chain(&error);
+            eprintln!("tuf-verifier: error: {error}");
             if json {
                 // Scripts reading --json get one object whatever happened.
-                println!(
-                    "{}",
-                    serde_json::json!({"ok": false, "error": format!("{error:#}")})
-                );
+                println!("{}", serde_json::json!({"ok": false, "error": error}));
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("/var/lib/tuf-verifier/metadata: {source}")]
+    struct SaysItsCause {
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn an_error_chain_says_each_cause_once() {
+        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
+        let cause = io.to_string();
+        let error = anyhow::Error::new(SaysItsCause { source: io }).context("starting");
+        assert_eq!(
+            error_chain(&error),
+            format!("starting: /var/lib/tuf-verifier/metadata: {cause}")
+        );
+        // A cause the message does not include is still shown.
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_chain(&plain), "outer: inner");
     }
 }

@@ -249,3 +249,33 @@ fn json_logs_are_one_object_per_line() {
     let refusal = refusal.unwrap_or_else(|| panic!("no WARN line names the refusal:\n{log}"));
     assert!(refusal["fields"].is_object(), "{refusal}");
 }
+
+/// With JSON logs, even the last word of a proxy that cannot start is an object on
+/// stderr, and the cause is said once.
+#[test]
+fn json_logs_report_a_fatal_error_as_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("verifier.toml");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_tuf-verifier"))
+        .args(["serve", "--config"])
+        .arg(&missing)
+        .env("TUF_VERIFIER_LOG_FORMAT", "json")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty(), "nothing on stderr");
+    let objects: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|e| panic!("not a JSON object ({e}): {line:?}\n{stderr}"))
+        })
+        .collect();
+    let last = objects.last().unwrap();
+    assert_eq!(last["level"], "ERROR", "{stderr}");
+    let error = last["fields"]["error"].as_str().unwrap();
+    assert!(error.contains(&missing.display().to_string()), "{error}");
+    assert_eq!(error.matches("os error 2").count(), 1, "{error}");
+}
