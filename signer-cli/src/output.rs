@@ -53,22 +53,9 @@ pub fn emit_outcome<T: Serialize>(global: &GlobalArgs, value: &T, ok: bool, huma
     }
 }
 
-/// The cause chain in one line, `outer: inner: innermost`, leaving out a cause whose
-/// words the line already ends with (errors that print their source in their own
-/// message would otherwise show it twice).
+/// The cause chain in one line ([`tuf_core::error_chain::error_chain`]).
 pub fn error_chain(error: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if message.ends_with(&text) {
-            continue;
-        }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-    }
-    message
+    tuf_core::error_chain::error_chain(error.as_ref())
 }
 
 /// Prints a failure: the whole cause chain on stderr, and `{"ok": false, "error"}` on

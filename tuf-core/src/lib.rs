@@ -38,6 +38,7 @@ pub mod client;
 pub mod clock;
 pub mod crate_archive;
 pub mod crate_index;
+pub mod error_chain;
 pub mod fs;
 pub mod hash;
 pub mod index_entry;

@@ -167,22 +167,9 @@ fn serve_exit(stopped: serve::Stopped, format: LogFormat) -> ExitCode {
     }
 }
 
-/// An error and its causes, as `{:#}` shows them but without a cause that the message
-/// before it already ends with: this crate's errors say their cause in their own text
-/// and also name it as their source.
+/// An error and its causes in one line, each said once.
 fn error_chain(error: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in error.chain() {
-        let text = cause.to_string();
-        if message.ends_with(&text) {
-            continue;
-        }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-    }
-    message
+    tuf_core::error_chain::error_chain(error.as_ref())
 }
 
 fn main() -> ExitCode {
@@ -246,30 +233,5 @@ fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[derive(Debug, thiserror::Error)]
-    #[error("/var/lib/tuf-verifier/metadata: {source}")]
-    struct SaysItsCause {
-        source: std::io::Error,
-    }
-
-    #[test]
-    fn an_error_chain_says_each_cause_once() {
-        let io = std::io::Error::from(std::io::ErrorKind::PermissionDenied);
-        let cause = io.to_string();
-        let error = anyhow::Error::new(SaysItsCause { source: io }).context("starting");
-        assert_eq!(
-            error_chain(&error),
-            format!("starting: /var/lib/tuf-verifier/metadata: {cause}")
-        );
-        // A cause the message does not include is still shown.
-        let plain = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(error_chain(&plain), "outer: inner");
     }
 }
