@@ -141,6 +141,16 @@ fn the_proxy_authenticates_to_a_private_registry_and_cargo_builds() {
         assert_eq!(request.header("authorization"), None, "{request:?}");
     }
     assert_token_nowhere(&proxy, UPSTREAM_AUTHORIZATION, None);
+    // The log says that requests carry a token, and from which file, not what it is.
+    let stderr = proxy.stderr();
+    let said = stderr
+        .lines()
+        .find(|l| l.contains("upstream requests to its origin carry the proxy's token"))
+        .unwrap_or_else(|| panic!("the log never says a token is used:\n{stderr}"));
+    assert!(
+        said.contains("token-"),
+        "the line names no token file: {said}"
+    );
 }
 
 #[test]
