@@ -224,3 +224,23 @@ fn an_index_line_for_a_release_only_an_untrusted_role_lists_is_an_error() {
         ],
     );
 }
+
+/// A release listed twice, by the role clients get it from and by another: the index
+/// line covers both listings (the other is an error of its own, not a second one).
+#[test]
+fn a_release_listed_twice_is_covered_by_the_line_of_the_entry_clients_get() {
+    let mut repo = hand_built(false);
+    repo.delegate("targets", "other-team", &["crates/*/*/*"], false);
+    release(&mut repo, "demo", "1.0.0");
+    let path = crate_target_path("demo", "1.0.0").unwrap();
+    repo.add_target("other-team", &path, &tarball("demo", "1.0.0"));
+    index_file(&mut repo, "demo", &[line("demo", "1.0.0")]);
+    repo.publish();
+    assert_eq!(
+        audit(&repo, true).errors(),
+        [format!(
+            "error: other-team: {path}: listed here, but a client looking it up gets the \
+             entry of targets"
+        )],
+    );
+}
