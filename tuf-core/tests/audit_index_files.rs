@@ -244,3 +244,50 @@ fn a_release_listed_twice_is_covered_by_the_line_of_the_entry_clients_get() {
         )],
     );
 }
+
+/// A progress bar that records what it is told.
+#[derive(Default)]
+struct Recorded {
+    length: std::sync::atomic::AtomicU64,
+    advanced: std::sync::atomic::AtomicU64,
+}
+
+impl tuf_core::repository::Progress for Recorded {
+    fn set_length(&self, length: u64) {
+        self.length
+            .fetch_add(length, std::sync::atomic::Ordering::Relaxed);
+    }
+    fn advance(&self, steps: u64) {
+        self.advanced
+            .fetch_add(steps, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The audit's progress ends full: each target counts once looked up and once checked.
+#[test]
+fn the_progress_of_an_audit_ends_at_its_length() {
+    let mut repo = hand_built(true);
+    release(&mut repo, "demo", "1.0.0");
+    release(&mut repo, "demo", "1.1.0");
+    index_file(
+        &mut repo,
+        "demo",
+        &[line("demo", "1.0.0"), line("demo", "1.1.0")],
+    );
+    repo.publish();
+    let root = std::fs::read(repo.metadata_dir().join("1.root.json")).unwrap();
+    let mut options = AuditOptions::new(now());
+    options.targets_dir = Some(repo.dir.path().join("targets"));
+    let progress = Recorded::default();
+    let report = audit_repository(
+        &DirectorySource::new(repo.metadata_dir()),
+        &root,
+        &options,
+        &progress,
+    );
+    assert!(report.is_ok(), "{:?}", problems(&report));
+    let length = progress.length.into_inner();
+    let advanced = progress.advanced.into_inner();
+    assert_eq!(advanced, length);
+    assert!(length >= 2 * report.targets_checked as u64, "{length}");
+}
