@@ -725,6 +725,36 @@ mod tests {
         let server = s3::S3Server::start("tuf-crates-unit");
         let runtime = tokio::runtime::Runtime::new().unwrap();
         let shared = connect(&server, &runtime);
+        // What it shows of itself (in logs and panics): where, never the credentials.
+        let shown = format!("{shared:?}");
+        assert!(shown.contains("s3://tuf-crates-unit/p"), "{shown}");
+        for (key, value) in server.env() {
+            if key == "AWS_SECRET_ACCESS_KEY" {
+                assert!(!shown.contains(&value), "{shown}");
+            }
+        }
+        // A tarball's key is its signed sha256, only when that is 64 hex digits.
+        let release = |sha256: &str| SignedTarget {
+            target: "crates/demo/demo/demo-1.0.0.crate".into(),
+            role: "targets".into(),
+            delegator: "root".into(),
+            length: 1,
+            sha256: sha256.into(),
+            hashes: Default::default(),
+            valid_until: chrono::Utc::now(),
+            scan: None,
+        };
+        let hex = "ab".repeat(32);
+        assert_eq!(
+            shared.tarball_key(&release(&hex)).map(|k| k.to_string()),
+            Some(format!("p/tarballs/{hex}"))
+        );
+        for not_a_digest in ["x".repeat(64), "ab".repeat(16), "..".repeat(32)] {
+            assert!(
+                shared.tarball_key(&release(&not_a_digest)).is_none(),
+                "{not_a_digest}"
+            );
+        }
         let key = shared.key("metadata/timestamp.json");
         runtime.block_on(async {
             shared
