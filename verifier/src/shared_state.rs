@@ -720,6 +720,85 @@ mod tests {
         assert_eq!(shared.status().baseline_refused, 1);
     }
 
+    /// The baseline a replica takes from the bucket only ever moves its own forward,
+    /// and a later root that keeps the timestamp and snapshot keys keeps its copies.
+    #[test]
+    fn the_shared_baseline_is_taken_only_when_newer_and_survives_a_root_keeping_its_keys() {
+        let server = s3::S3Server::start("tuf-crates-unit");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let shared = connect(&server, &runtime);
+        let (mut repo, timestamps, _root) = timestamps();
+        let limits = Limits::default();
+        let disk = tempfile::tempdir().unwrap();
+        let local = MetadataDir::new(disk.path());
+        local
+            .persist("root", &std::fs::read(repo.root_path()).unwrap())
+            .unwrap();
+        let local_timestamp = || {
+            let bytes = local.load("timestamp", 1 << 20).unwrap().unwrap();
+            Metadata::<Timestamp>::from_bytes(&bytes)
+                .unwrap()
+                .signed()
+                .version
+        };
+        let share = |bytes: &Bytes| {
+            let key = shared.key("metadata/timestamp.json");
+            runtime
+                .block_on(shared.write(&key, bytes.clone(), PutMode::Overwrite))
+                .unwrap();
+        };
+        let [(oldest, oldest_bytes), (middle, middle_bytes), (newest, newest_bytes)] =
+            <[_; 3]>::try_from(timestamps).unwrap();
+        local.persist("timestamp", &middle_bytes).unwrap();
+        // Newer in the bucket: taken.
+        share(&newest_bytes);
+        shared.adopt_baseline(disk.path(), &limits).unwrap();
+        assert_eq!(local_timestamp(), newest);
+        // Older in the bucket: the disk keeps the newer one.
+        share(&oldest_bytes);
+        shared.adopt_baseline(disk.path(), &limits).unwrap();
+        assert_eq!(local_timestamp(), newest);
+        assert!(oldest < middle && middle < newest);
+        // The same version in the bucket, other bytes (signed by the timestamp key, naming
+        // an older snapshot): the disk keeps its own, and so its snapshot baseline.
+        let snapshot_named = |bytes: &[u8]| {
+            Metadata::<Timestamp>::from_bytes(bytes)
+                .unwrap()
+                .signed()
+                .meta["snapshot.json"]
+                .version
+        };
+        let mut same_version = Metadata::<Timestamp>::from_bytes(&newest_bytes)
+            .unwrap()
+            .into_signed();
+        same_version.meta.get_mut("snapshot.json").unwrap().version -= 1;
+        let mut forged = Metadata::new(same_version);
+        forged.sign(&repo.keys.online, false).unwrap();
+        share(&Bytes::from(forged.to_bytes().unwrap()));
+        shared.adopt_baseline(disk.path(), &limits).unwrap();
+        let kept = local.load("timestamp", 1 << 20).unwrap().unwrap();
+        assert_eq!(snapshot_named(&kept), snapshot_named(&newest_bytes));
+        // A later root with the same keys, from the bucket: taken, and the timestamp
+        // kept (only new timestamp keys make it worthless, §5.3.11).
+        let version = repo.forge_root(|_| {});
+        let root_bytes =
+            std::fs::read(repo.metadata_dir().join(format!("{version}.root.json"))).unwrap();
+        let key = shared.key(&format!("metadata/roots/{version}.root.json"));
+        runtime
+            .block_on(shared.write(&key, Bytes::from(root_bytes), PutMode::Overwrite))
+            .unwrap();
+        shared.adopt_baseline(disk.path(), &limits).unwrap();
+        let root = local.load("root", 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            Metadata::<Root>::from_bytes(&root)
+                .unwrap()
+                .signed()
+                .version,
+            version
+        );
+        assert_eq!(local_timestamp(), newest);
+    }
+
     #[test]
     fn a_write_made_after_a_stale_read_is_refused_by_the_store() {
         let server = s3::S3Server::start("tuf-crates-unit");
