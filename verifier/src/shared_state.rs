@@ -799,6 +799,53 @@ mod tests {
         assert_eq!(local_timestamp(), newest);
     }
 
+    /// A root object in the bucket that is not the trusted bytes is written again; a
+    /// newer snapshot in the bucket is taken like a newer timestamp.
+    #[test]
+    fn a_wrong_root_object_is_repaired_and_a_newer_shared_snapshot_is_taken() {
+        let server = s3::S3Server::start("tuf-crates-unit");
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let shared = connect(&server, &runtime);
+        let (repo, _timestamps, _root) = timestamps();
+        let limits = Limits::default();
+        let disk = tempfile::tempdir().unwrap();
+        let local = MetadataDir::new(disk.path());
+        let root_bytes = std::fs::read(repo.root_path()).unwrap();
+        local.persist("root", &root_bytes).unwrap();
+        let history = disk.path().join("roots");
+        std::fs::create_dir_all(&history).unwrap();
+        std::fs::write(history.join("1.root.json"), &root_bytes).unwrap();
+        server.put("p/metadata/roots/1.root.json", b"not the root");
+        shared.publish_baseline(disk.path(), &limits).unwrap();
+        assert_eq!(
+            server.get("p/metadata/roots/1.root.json").unwrap(),
+            root_bytes
+        );
+
+        let newest = repo.snapshot_version();
+        let snapshot = |version: u64| {
+            std::fs::read(
+                repo.published_dir()
+                    .join(format!("metadata/{version}.snapshot.json")),
+            )
+            .unwrap()
+        };
+        local.persist("snapshot", &snapshot(newest - 1)).unwrap();
+        let key = shared.key("metadata/snapshot.json");
+        runtime
+            .block_on(shared.write(&key, Bytes::from(snapshot(newest)), PutMode::Overwrite))
+            .unwrap();
+        shared.adopt_baseline(disk.path(), &limits).unwrap();
+        let kept = local.load("snapshot", 1 << 20).unwrap().unwrap();
+        assert_eq!(
+            Metadata::<Snapshot>::from_bytes(&kept)
+                .unwrap()
+                .signed()
+                .version,
+            newest
+        );
+    }
+
     #[test]
     fn a_write_made_after_a_stale_read_is_refused_by_the_store() {
         let server = s3::S3Server::start("tuf-crates-unit");
