@@ -53,6 +53,14 @@ fn index_file(repo: &mut Repo, at: &str, lines: &[Vec<u8>]) {
 }
 
 fn audit(repo: &Repo, with_files: bool) -> AuditReport {
+    audit_with_progress(repo, with_files, &())
+}
+
+fn audit_with_progress(
+    repo: &Repo,
+    with_files: bool,
+    progress: &dyn tuf_core::repository::Progress,
+) -> AuditReport {
     let root = std::fs::read(repo.metadata_dir().join("1.root.json")).unwrap();
     let mut options = AuditOptions::new(now());
     if with_files {
@@ -62,7 +70,7 @@ fn audit(repo: &Repo, with_files: bool) -> AuditReport {
         &DirectorySource::new(repo.metadata_dir()),
         &root,
         &options,
-        &(),
+        progress,
     )
 }
 
@@ -275,16 +283,8 @@ fn the_progress_of_an_audit_ends_at_its_length() {
         &[line("demo", "1.0.0"), line("demo", "1.1.0")],
     );
     repo.publish();
-    let root = std::fs::read(repo.metadata_dir().join("1.root.json")).unwrap();
-    let mut options = AuditOptions::new(now());
-    options.targets_dir = Some(repo.dir.path().join("targets"));
     let progress = Recorded::default();
-    let report = audit_repository(
-        &DirectorySource::new(repo.metadata_dir()),
-        &root,
-        &options,
-        &progress,
-    );
+    let report = audit_with_progress(&repo, true, &progress);
     assert!(report.is_ok(), "{:?}", problems(&report));
     let length = progress.length.into_inner();
     let advanced = progress.advanced.into_inner();

@@ -665,6 +665,15 @@ mod tests {
         SharedState::open_with(builder, "s3://tuf-crates-unit/p", Some(server.endpoint())).unwrap()
     }
 
+    /// The version of the `T` metadata a replica keeps as `role` in `local`.
+    fn local_version<T: tuf_core::metadata::Role>(local: &MetadataDir, role: &str) -> u64 {
+        let bytes = local.load(role, 1 << 20).unwrap().unwrap();
+        Metadata::<T>::from_bytes(&bytes)
+            .unwrap()
+            .signed()
+            .version()
+    }
+
     #[test]
     fn racing_publishers_never_move_the_baseline_backwards() {
         let server = s3::S3Server::start("tuf-crates-unit");
@@ -734,19 +743,8 @@ mod tests {
         local
             .persist("root", &std::fs::read(repo.root_path()).unwrap())
             .unwrap();
-        let local_timestamp = || {
-            let bytes = local.load("timestamp", 1 << 20).unwrap().unwrap();
-            Metadata::<Timestamp>::from_bytes(&bytes)
-                .unwrap()
-                .signed()
-                .version
-        };
-        let share = |bytes: &Bytes| {
-            let key = shared.key("metadata/timestamp.json");
-            runtime
-                .block_on(shared.write(&key, bytes.clone(), PutMode::Overwrite))
-                .unwrap();
-        };
+        let local_timestamp = || local_version::<Timestamp>(&local, "timestamp");
+        let share = |bytes: &[u8]| server.put("p/metadata/timestamp.json", bytes);
         let [(oldest, oldest_bytes), (middle, middle_bytes), (newest, newest_bytes)] =
             <[_; 3]>::try_from(timestamps).unwrap();
         local.persist("timestamp", &middle_bytes).unwrap();
@@ -774,7 +772,7 @@ mod tests {
         same_version.meta.get_mut("snapshot.json").unwrap().version -= 1;
         let mut forged = Metadata::new(same_version);
         forged.sign(&repo.keys.online, false).unwrap();
-        share(&Bytes::from(forged.to_bytes().unwrap()));
+        share(&forged.to_bytes().unwrap());
         shared.adopt_baseline(disk.path(), &limits).unwrap();
         let kept = local.load("timestamp", 1 << 20).unwrap().unwrap();
         assert_eq!(snapshot_named(&kept), snapshot_named(&newest_bytes));
@@ -783,19 +781,12 @@ mod tests {
         let version = repo.forge_root(|_| {});
         let root_bytes =
             std::fs::read(repo.metadata_dir().join(format!("{version}.root.json"))).unwrap();
-        let key = shared.key(&format!("metadata/roots/{version}.root.json"));
-        runtime
-            .block_on(shared.write(&key, Bytes::from(root_bytes), PutMode::Overwrite))
-            .unwrap();
-        shared.adopt_baseline(disk.path(), &limits).unwrap();
-        let root = local.load("root", 1 << 20).unwrap().unwrap();
-        assert_eq!(
-            Metadata::<Root>::from_bytes(&root)
-                .unwrap()
-                .signed()
-                .version,
-            version
+        server.put(
+            &format!("p/metadata/roots/{version}.root.json"),
+            &root_bytes,
         );
+        shared.adopt_baseline(disk.path(), &limits).unwrap();
+        assert_eq!(local_version::<Root>(&local, "root"), version);
         assert_eq!(local_timestamp(), newest);
     }
 
@@ -831,19 +822,9 @@ mod tests {
             .unwrap()
         };
         local.persist("snapshot", &snapshot(newest - 1)).unwrap();
-        let key = shared.key("metadata/snapshot.json");
-        runtime
-            .block_on(shared.write(&key, Bytes::from(snapshot(newest)), PutMode::Overwrite))
-            .unwrap();
+        server.put("p/metadata/snapshot.json", &snapshot(newest));
         shared.adopt_baseline(disk.path(), &limits).unwrap();
-        let kept = local.load("snapshot", 1 << 20).unwrap().unwrap();
-        assert_eq!(
-            Metadata::<Snapshot>::from_bytes(&kept)
-                .unwrap()
-                .signed()
-                .version,
-            newest
-        );
+        assert_eq!(local_version::<Snapshot>(&local, "snapshot"), newest);
     }
 
     #[test]
