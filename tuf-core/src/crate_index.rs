@@ -95,11 +95,28 @@ pub struct CrateIndexFile {
 impl CrateIndexFile {
     /// Parses the file of crate `name` (compared case-insensitively, as cargo does).
     pub fn parse(name: &str, bytes: &[u8]) -> Result<Self, CrateIndexError> {
+        Self::parse_lines(Some(name), bytes).map(|(_, file)| file)
+    }
+
+    /// Parses a file whose crate is the one its first entry names (for a reader that
+    /// knows only the file, such as an audit, which then checks the file's path): that
+    /// name and the file, or `None` when the file has no entries.
+    pub fn parse_unnamed(bytes: &[u8]) -> Result<Option<(String, Self)>, CrateIndexError> {
+        Self::parse_lines(None, bytes).map(|(name, file)| name.map(|name| (name, file)))
+    }
+
+    /// The file, every line about the crate `expected`, or else about the crate the
+    /// first entry names, with that name as the first entry writes it.
+    fn parse_lines(
+        expected: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<(Option<String>, Self), CrateIndexError> {
         if bytes.len() as u64 > MAX_CRATE_INDEX_BYTES {
             return Err(CrateIndexError::Malformed("longer than the limit"));
         }
         let mut lines = Vec::new();
         let mut versions = BTreeSet::new();
+        let mut first_name: Option<String> = None;
         for (index, line) in bytes.split(|&b| b == b'\n').enumerate() {
             let number = index + 1;
             if line.iter().all(u8::is_ascii_whitespace) {
@@ -110,6 +127,10 @@ impl CrateIndexFile {
                     line: number,
                     error,
                 })?;
+            if expected.is_none() && first_name.is_none() {
+                first_name = Some(entry.name.clone());
+            }
+            let name = expected.or(first_name.as_deref()).unwrap_or_default();
             if !entry.name.eq_ignore_ascii_case(name) {
                 return Err(CrateIndexError::OtherCrate {
                     line: number,
@@ -142,7 +163,7 @@ impl CrateIndexFile {
                 attestations,
             });
         }
-        Ok(Self { lines })
+        Ok((first_name, Self { lines }))
     }
 
     /// The file's bytes: one canonical line per version, attestations included.

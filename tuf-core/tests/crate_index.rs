@@ -115,6 +115,40 @@ fn a_file_of_exactly_the_cap_is_read_and_one_byte_more_is_refused() {
     }
 }
 
+/// A reader that knows only the file (an audit) takes the crate from the first entry, as
+/// written there, and holds every later line to it, case-insensitively as cargo does.
+#[test]
+fn a_file_read_without_its_crates_name_is_the_crate_its_first_entry_names() {
+    let mut bytes = b"\n".to_vec();
+    let first = IndexEntry::without_dependencies("Demo", "1.0.0", b"one");
+    bytes.extend_from_slice(&first.to_canonical_line());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(&entry("1.1.0").to_canonical_line());
+    let (name, file) = CrateIndexFile::parse_unnamed(&bytes).unwrap().unwrap();
+    assert_eq!(name, "Demo");
+    assert_eq!(file.lines.len(), 2);
+    assert_eq!(file.lines[1].entry.vers, "1.1.0");
+    // A later line of another crate is refused, naming the first entry's crate.
+    bytes.push(b'\n');
+    bytes.extend_from_slice(
+        &IndexEntry::without_dependencies("evil", "1.0.0", b"x").to_canonical_line(),
+    );
+    match CrateIndexFile::parse_unnamed(&bytes) {
+        Err(CrateIndexError::OtherCrate {
+            line: 4,
+            expected,
+            found,
+        }) if expected == "Demo" && found == "evil" => {}
+        other => panic!("expected another crate on line 4, got {other:?}"),
+    }
+    // A blank file names no crate; a first line that is no entry is that line's error.
+    assert!(CrateIndexFile::parse_unnamed(b" \n\n").unwrap().is_none());
+    assert!(matches!(
+        CrateIndexFile::parse_unnamed(b"\nnot json\n"),
+        Err(CrateIndexError::Entry { line: 2, .. })
+    ));
+}
+
 #[test]
 fn errors_name_the_line_counted_from_one() {
     let mut bytes = entry("1.0.0").to_canonical_line();
