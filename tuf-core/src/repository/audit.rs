@@ -10,8 +10,10 @@
 //! (pre-order depth-first, terminating delegations, §5.6.7.2) reaches the role that lists
 //! it, and optionally that the hash-prefixed tarball on disk matches.
 
+use std::cell::RefCell;
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -22,10 +24,9 @@ use super::{Progress, RepositoryError};
 use crate::client::{
     find_target, quote_role_name, Limits, TargetFind, TrustError, TrustedMetadataSet,
 };
-use crate::crate_index::CrateIndexFile;
+use crate::crate_index::{CrateIndexError, CrateIndexFile};
 use crate::fs::BoundedReadError;
 use crate::hash::{verify_length_and_hashes, HashError};
-use crate::index_entry::IndexEntry;
 use crate::layout::{crate_index_path, crate_target_path, tarball_is_upstream};
 use crate::metadata::{format_expires, Delegations, Role, TargetFile};
 
@@ -218,6 +219,11 @@ pub fn audit_repository(
     }
     let loaded = audit.targets_roles(&mut trusted, consistent);
     audit.target_lookups(&trusted, &loaded, consistent, progress);
+    // A large repository's trusted set is millions of allocations (0.2 s at 1,000,000
+    // releases): they are freed on a thread of their own, not before the report comes
+    // back. If no thread can be had, here.
+    let freeing = std::thread::Builder::new().name("audit-free".into());
+    freeing.spawn(move || drop(trusted)).ok();
     let names = std::mem::take(&mut audit.release_names);
     for upstream in &mut audit.report.upstream_releases {
         upstream.release = names.get(&upstream.path).cloned();
@@ -592,15 +598,42 @@ impl Audit<'_> {
         let options = self.options;
         let limits = self.limits;
         let threads = threads_for(total);
-        // First every listed path is looked up as a client would; then each role is
-        // checked, its index files' lines answered from those lookups.
+        // One flag per listed target, set when a signed index line covers it.
+        let covered: Vec<Vec<AtomicBool>> = check_roles
+            .iter()
+            .map(|role| {
+                let listed = trusted
+                    .targets(role)
+                    .map_or(0, |t| t.signed().targets.len());
+                std::iter::repeat_with(|| AtomicBool::new(false))
+                    .take(listed)
+                    .collect()
+            })
+            .collect();
+        // First every listed path is looked up as a client would, and the entries that
+        // resolve to their own role are gathered as the lookups come in (on this thread,
+        // while the others go on looking up); then each role is checked, its index
+        // files' lines answered from those lookups.
+        let resolved = RefCell::new(ResolvedTargets::with_capacity(total));
+        let numbered_roles: Vec<(usize, &String)> =
+            check_roles.iter().copied().enumerate().collect();
         let resolutions = map_on_cores(
-            &check_roles,
+            &numbered_roles,
             threads,
-            |role| resolve_role(trusted, role, limits),
-            |resolved| progress.advance(resolved.len() as u64),
+            |&(number, role)| (number, resolve_role(trusted, role, limits)),
+            |(number, resolutions)| {
+                progress.advance(resolutions.len() as u64);
+                if let (Some(role), Some(covered)) =
+                    (check_roles.get(*number), covered.get(*number))
+                {
+                    resolved
+                        .borrow_mut()
+                        .add(trusted, role, resolutions, covered);
+                }
+            },
         );
-        let resolved = ResolvedTargets::new(trusted, &check_roles, &resolutions);
+        let resolutions: Vec<Vec<Resolution>> = resolutions.into_iter().map(|(_, r)| r).collect();
+        let resolved = resolved.into_inner();
         let findings = map_on_cores(
             &check_roles.iter().zip(&resolutions).collect::<Vec<_>>(),
             threads,
@@ -611,12 +644,12 @@ impl Audit<'_> {
             },
             |check| progress.advance(check.report.targets_checked as u64),
         );
-        let mut coverage = IndexCoverage::default();
+        let mut index_dirs: HashSet<&str> = HashSet::new();
         for check in findings {
             let RoleCheck {
                 report,
                 release_names,
-                coverage: role_coverage,
+                index_dirs: role_index_dirs,
                 ..
             } = check;
             self.report.problems.extend(report.problems);
@@ -627,34 +660,55 @@ impl Audit<'_> {
                 .upstream_releases
                 .extend(report.upstream_releases);
             self.release_names.extend(release_names);
-            coverage.index_files.extend(role_coverage.index_files);
-            coverage.releases.extend(role_coverage.releases);
+            index_dirs.extend(role_index_dirs);
         }
         // A whole audit with the files at hand: every release has its signed entry.
         if changed.is_none() && self.options.targets_dir.is_some() {
             let signs_entries = trusted
                 .targets("targets")
                 .is_some_and(|t| crate::layout::signs_index_entries(t.signed()));
-            for &(role, path) in &coverage.releases {
-                match coverage.index_files.get(parent_dir(path)) {
-                    Some(covered) if covered.contains(path) => {}
-                    Some(_) => self.report.error(
-                        Some(role),
-                        Some(path),
-                        "its crate's signed index file has no entry for it: the proxy \
-                         serves it by cksum alone, or not at all where signed entries are \
-                         required",
-                    ),
-                    None if signs_entries => self.report.push(
-                        Severity::Warning,
-                        Some(role),
-                        Some(path),
-                        "its crate has no signed index file: the proxy serves no version of \
-                         it while signed entries are required (release add it again)",
-                    ),
-                    None => {}
+            let listings = check_roles.iter().zip(&resolutions).zip(&covered);
+            for ((role, resolutions), covered) in listings {
+                for (path, _, resolution, flag) in listed(trusted, role, resolutions, covered) {
+                    if !path.ends_with(".crate") {
+                        continue;
+                    }
+                    // A path that resolves elsewhere is covered where it resolves.
+                    let is_covered = match resolution {
+                        Resolution::Own => flag.load(Ordering::Relaxed),
+                        _ => resolved.get(path).is_some_and(|found| found.is_covered()),
+                    };
+                    if !is_covered {
+                        self.uncovered_release(role, path, &index_dirs, signs_entries);
+                    }
                 }
             }
+        }
+    }
+
+    /// Reports a release that no line of its crate's signed index file covers.
+    fn uncovered_release(
+        &mut self,
+        role: &str,
+        path: &str,
+        index_dirs: &HashSet<&str>,
+        signs_entries: bool,
+    ) {
+        if index_dirs.contains(parent_dir(path)) {
+            self.report.error(
+                Some(role),
+                Some(path),
+                "its crate's signed index file has no entry for it: the proxy serves it by \
+                 cksum alone, or not at all where signed entries are required",
+            );
+        } else if signs_entries {
+            self.report.push(
+                Severity::Warning,
+                Some(role),
+                Some(path),
+                "its crate has no signed index file: the proxy serves no version of it while \
+                 signed entries are required (release add it again)",
+            );
         }
     }
 }
@@ -760,64 +814,109 @@ fn resolve_role<'t>(
         .collect()
 }
 
+/// Each target `role` lists, in listing order, with how it resolves and its coverage
+/// flag (`resolutions` and `covered` being that role's, in the same order).
+fn listed<'t, 'x, 'f>(
+    trusted: &'t TrustedMetadataSet,
+    role: &str,
+    resolutions: &'x [Resolution<'t>],
+    covered: &'f [AtomicBool],
+) -> impl Iterator<
+    Item = (
+        &'t String,
+        &'t TargetFile,
+        &'x Resolution<'t>,
+        &'f AtomicBool,
+    ),
+> {
+    let targets = trusted.targets(role).map(|t| &t.signed().targets);
+    targets
+        .into_iter()
+        .flatten()
+        .zip(resolutions)
+        .zip(covered)
+        .map(|(((path, info), resolution), flag)| (path, info, resolution, flag))
+}
+
 /// The entry a client gets for each path that a checked role lists and resolves to
 /// itself: what an index line's release is looked up in, instead of a second search
-/// from the top for the million releases the bins already resolved.
-struct ResolvedTargets<'t>(HashMap<&'t str, &'t TargetFile>);
+/// from the top for the million releases the bins already resolved. Each entry carries
+/// the flag that a signed index line covering it sets.
+struct ResolvedTargets<'t, 'f>(HashMap<&'t str, Resolved<'t, 'f>>);
 
-impl<'t> ResolvedTargets<'t> {
-    fn new(
-        trusted: &'t TrustedMetadataSet,
-        roles: &[&String],
-        resolutions: &[Vec<Resolution<'t>>],
-    ) -> Self {
-        let mut found = HashMap::with_capacity(resolutions.iter().map(Vec::len).sum());
-        for (role, resolutions) in roles.iter().zip(resolutions) {
-            let Some(targets) = trusted.targets(role) else {
-                continue;
-            };
-            for ((path, info), resolution) in targets.signed().targets.iter().zip(resolutions) {
-                if matches!(resolution, Resolution::Own) {
-                    found.insert(path.as_str(), info);
-                }
-            }
-        }
-        Self(found)
+/// One entry of [`ResolvedTargets`].
+#[derive(Clone, Copy)]
+struct Resolved<'t, 'f> {
+    info: &'t TargetFile,
+    /// Set when a line of its crate's signed index file covers it.
+    covered: &'f AtomicBool,
+}
+
+impl Resolved<'_, '_> {
+    /// Whether a line of its crate's signed index file covers it.
+    fn is_covered(&self) -> bool {
+        self.covered.load(Ordering::Relaxed)
+    }
+}
+
+impl<'t, 'f> ResolvedTargets<'t, 'f> {
+    /// Room for `targets` entries.
+    fn with_capacity(targets: usize) -> Self {
+        Self(HashMap::with_capacity(targets))
     }
 
-    /// The entry of `path` a client gets, as the path and entry the listing role holds,
-    /// if a checked role resolved it; `None` means not looked up (not necessarily not
-    /// signed).
-    fn get(&self, path: &str) -> Option<(&'t str, &'t TargetFile)> {
-        self.0
-            .get_key_value(path)
-            .map(|(path, info)| (*path, *info))
+    /// Adds the entries of `role` that resolve to `role` itself, given how each of its
+    /// listed targets resolves and one flag for each, in listing order.
+    fn add(
+        &mut self,
+        trusted: &'t TrustedMetadataSet,
+        role: &str,
+        resolutions: &[Resolution<'t>],
+        covered: &'f [AtomicBool],
+    ) {
+        for (path, info, resolution, covered) in listed(trusted, role, resolutions, covered) {
+            if matches!(resolution, Resolution::Own) {
+                self.0.insert(path.as_str(), Resolved { info, covered });
+            }
+        }
+    }
+
+    /// The entry of `path` a client gets, if a checked role resolved it; `None` means
+    /// not looked up (not necessarily not signed).
+    fn get(&self, path: &str) -> Option<Resolved<'t, 'f>> {
+        self.0.get(path).copied()
     }
 }
 
 /// The checks of one role's targets ([`Audit::target_lookups`]): what it found, kept
 /// apart so that roles can be checked at once.
-struct RoleCheck<'a, 't> {
+struct RoleCheck<'a, 't, 'f> {
     options: &'a AuditOptions,
     limits: Limits,
     /// Every checked role's own resolved entries.
-    resolved: &'a ResolvedTargets<'t>,
+    resolved: &'a ResolvedTargets<'t, 'f>,
     /// Problems and counts (the other fields of the report stay empty).
     report: AuditReport,
     /// Name and version of each release path a signed index line covers.
     release_names: HashMap<String, (String, String)>,
-    coverage: IndexCoverage<'t>,
+    /// The crate directories that hold a signed index file (read and matching its
+    /// signed hashes).
+    index_dirs: HashSet<&'t str>,
 }
 
-impl<'a, 't> RoleCheck<'a, 't> {
-    fn new(options: &'a AuditOptions, limits: Limits, resolved: &'a ResolvedTargets<'t>) -> Self {
+impl<'a, 't, 'f> RoleCheck<'a, 't, 'f> {
+    fn new(
+        options: &'a AuditOptions,
+        limits: Limits,
+        resolved: &'a ResolvedTargets<'t, 'f>,
+    ) -> Self {
         Self {
             options,
             limits,
             resolved,
             report: AuditReport::default(),
             release_names: HashMap::new(),
-            coverage: IndexCoverage::default(),
+            index_dirs: HashSet::new(),
         }
     }
 
@@ -867,14 +966,11 @@ impl<'a, 't> RoleCheck<'a, 't> {
                 match check_target_file(dir, path, info, consistent) {
                     Err(e) => self.report.error(Some(role), Some(path), e.to_string()),
                     Ok(bytes) if is_crate_index_path(path) => {
-                        let covered = self.index_file(trusted, role, path, &bytes);
-                        self.coverage.index_files.insert(parent_dir(path), covered);
+                        self.index_file(trusted, role, path, &bytes);
+                        self.index_dirs.insert(parent_dir(path));
                     }
                     Ok(_) => {}
                 }
-            }
-            if path.ends_with(".crate") {
-                self.coverage.releases.push((role, path.as_str()));
             }
         }
     }
@@ -882,39 +978,32 @@ impl<'a, 't> RoleCheck<'a, 't> {
     /// Checks a crate's signed index file, listed by `role` at `path`: each line is a
     /// signed release of that crate whose sha256 is the line's `cksum`, and each
     /// attestation verifies for it (a warning when not: an attestation authorises
-    /// nothing). Returns the release paths its lines cover.
+    /// nothing). Marks each resolved release that a line covers.
     fn index_file(
         &mut self,
         trusted: &'t TrustedMetadataSet,
         role: &str,
         path: &str,
         bytes: &[u8],
-    ) -> HashSet<&'t str> {
-        let mut covered = HashSet::new();
-        let name = bytes
-            .split(|&b| b == b'\n')
-            .find(|l| !l.iter().all(u8::is_ascii_whitespace))
-            .and_then(|line| IndexEntry::parse_line(line).ok())
-            .map(|entry| entry.name);
-        let Some(name) = name else {
-            if !bytes.iter().all(u8::is_ascii_whitespace) {
-                self.report.error(
-                    Some(role),
-                    Some(path),
-                    "not a signed index file: its first line is not an index entry",
-                );
-            }
-            return covered;
-        };
-        let index = match CrateIndexFile::parse(&name, bytes) {
-            Ok(index) => index,
+    ) {
+        let (name, index) = match CrateIndexFile::parse_unnamed(bytes) {
+            Ok(Some(parsed)) => parsed,
+            // A blank file: no versions to check.
+            Ok(None) => return,
             Err(error) => {
-                self.report.error(
-                    Some(role),
-                    Some(path),
-                    format!("not a signed index file: {error}"),
-                );
-                return covered;
+                let first_line = bytes
+                    .split(|&b| b == b'\n')
+                    .position(|l| !l.iter().all(u8::is_ascii_whitespace));
+                let message = match error {
+                    CrateIndexError::Entry { line, .. }
+                        if first_line.map(|i| i + 1) == Some(line) =>
+                    {
+                        "not a signed index file: its first line is not an index entry".into()
+                    }
+                    error => format!("not a signed index file: {error}"),
+                };
+                self.report.error(Some(role), Some(path), message);
+                return;
             }
         };
         match crate_index_path(&name) {
@@ -925,7 +1014,7 @@ impl<'a, 't> RoleCheck<'a, 't> {
                     Some(path),
                     format!("the index file of {name} is not at its path"),
                 );
-                return covered;
+                return;
             }
         }
         for line in &index.lines {
@@ -941,9 +1030,9 @@ impl<'a, 't> RoleCheck<'a, 't> {
             // Resolved in the first pass, or else (a role this partial audit does not
             // check, or no role) searched for now.
             let found = match self.resolved.get(&release) {
-                Some(found) => found,
+                Some(found) => (found.info, Some(found)),
                 None => match find_target(trusted, &release, self.limits.max_delegations) {
-                    TargetFind::Found { target, .. } => (target.path, target.info),
+                    TargetFind::Found { target, .. } => (target.info, None),
                     TargetFind::NotFound => {
                         self.report.error(
                             Some(role),
@@ -958,7 +1047,7 @@ impl<'a, 't> RoleCheck<'a, 't> {
                     TargetFind::Needs { .. } => continue,
                 },
             };
-            let (found_path, found_info) = found;
+            let (found_info, resolved) = found;
             let sha256 = found_info.hashes.get("sha256");
             if !sha256.is_some_and(|s| s.eq_ignore_ascii_case(&entry.cksum)) {
                 self.report.error(
@@ -978,7 +1067,13 @@ impl<'a, 't> RoleCheck<'a, 't> {
                 self.release_names
                     .insert(release, (entry.name.clone(), entry.vers.clone()));
             }
-            covered.insert(found_path);
+            // The line covers the release: every line names this file's crate and the
+            // file is at that crate's path, so the release is in the file's directory. (A
+            // release found only outside the checked roles, in a partial audit, is not
+            // tracked: coverage is checked by whole audits.)
+            if let Some(resolved) = resolved {
+                resolved.covered.store(true, Ordering::Relaxed);
+            }
             if line.attestations.is_empty() {
                 continue;
             }
@@ -1006,16 +1101,7 @@ impl<'a, 't> RoleCheck<'a, 't> {
                 }
             }
         }
-        covered
     }
-}
-
-/// What a whole audit learns about signed index files: the releases each crate's file
-/// covers (by crate directory), and every release listed.
-#[derive(Default)]
-struct IndexCoverage<'a> {
-    index_files: HashMap<&'a str, HashSet<&'a str>>,
-    releases: Vec<(&'a str, &'a str)>,
 }
 
 fn is_crate_index_path(path: &str) -> bool {
