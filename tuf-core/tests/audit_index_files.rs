@@ -164,6 +164,20 @@ fn an_index_file_that_is_not_one_or_not_at_its_crates_path_is_an_error() {
             format!("error: targets: {other_index}: the index file of demo is not at its path"),
         ],
     );
+    // A file whose first line is an entry and a later one is not: that line's error.
+    let mut later = hand_built(false);
+    let mut bytes = line("demo", "1.0.0");
+    bytes.extend_from_slice(b"\nnot an index entry\n");
+    later.add_target("targets", &demo_index, &bytes);
+    later.publish();
+    let errors = audit(&later, true).errors();
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(&format!(
+            "error: targets: {demo_index}: not a signed index file: line 2: "
+        )),
+        "{errors:?}"
+    );
     // An empty file is no file to judge (and its crate's releases are then not covered).
     let mut empty = hand_built(false);
     release(&mut empty, "demo", "1.0.0");
@@ -250,6 +264,31 @@ fn a_release_listed_twice_is_covered_by_the_line_of_the_entry_clients_get() {
             "error: other-team: {path}: listed here, but a client looking it up gets the \
              entry of targets"
         )],
+    );
+}
+
+/// A release listed twice that no line covers: both listings are reported, the one that
+/// resolves elsewhere because the entry clients get is not covered.
+#[test]
+fn a_release_listed_twice_and_covered_by_no_line_is_reported_at_both_listings() {
+    let mut repo = hand_built(false);
+    repo.delegate("targets", "other-team", &["crates/*/*/*"], false);
+    release(&mut repo, "demo", "1.0.0");
+    release(&mut repo, "demo", "1.1.0");
+    let path = crate_target_path("demo", "1.1.0").unwrap();
+    repo.add_target("other-team", &path, &tarball("demo", "1.1.0"));
+    index_file(&mut repo, "demo", &[line("demo", "1.0.0")]);
+    repo.publish();
+    assert_eq!(
+        audit(&repo, true).errors(),
+        [
+            format!(
+                "error: other-team: {path}: listed here, but a client looking it up gets the \
+                 entry of targets"
+            ),
+            not_covered(&path),
+            not_covered(&path).replace("error: targets:", "error: other-team:"),
+        ],
     );
 }
 
