@@ -615,24 +615,24 @@ impl Audit<'_> {
         // while the others go on looking up); then each role is checked, its index
         // files' lines answered from those lookups.
         let resolved = RefCell::new(ResolvedTargets::with_capacity(total));
-        let numbered_roles: Vec<(usize, &String)> =
-            check_roles.iter().copied().enumerate().collect();
+        let lookups: Vec<(&String, &[AtomicBool])> = check_roles
+            .iter()
+            .copied()
+            .zip(covered.iter().map(Vec::as_slice))
+            .collect();
         let resolutions = map_on_cores(
-            &numbered_roles,
+            &lookups,
             threads,
-            |&(number, role)| (number, resolve_role(trusted, role, limits)),
-            |(number, resolutions)| {
+            |&(role, covered)| (role, covered, resolve_role(trusted, role, limits)),
+            |(role, covered, resolutions)| {
                 progress.advance(resolutions.len() as u64);
-                if let (Some(role), Some(covered)) =
-                    (check_roles.get(*number), covered.get(*number))
-                {
-                    resolved
-                        .borrow_mut()
-                        .add(trusted, role, resolutions, covered);
-                }
+                resolved
+                    .borrow_mut()
+                    .add(trusted, role, resolutions, covered);
             },
         );
-        let resolutions: Vec<Vec<Resolution>> = resolutions.into_iter().map(|(_, r)| r).collect();
+        let resolutions: Vec<Vec<Resolution>> =
+            resolutions.into_iter().map(|(_, _, r)| r).collect();
         let resolved = resolved.into_inner();
         let findings = map_on_cores(
             &check_roles.iter().zip(&resolutions).collect::<Vec<_>>(),
