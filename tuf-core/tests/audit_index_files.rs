@@ -86,8 +86,9 @@ fn not_covered(path: &str) -> String {
     )
 }
 
-#[test]
-fn releases_covered_by_their_index_file_pass_and_every_check_runs() {
+/// A repository that says every crate has a signed index file, with two releases of
+/// `demo` and its index file covering both.
+fn two_releases_both_covered() -> Repo {
     let mut repo = hand_built(true);
     release(&mut repo, "demo", "1.0.0");
     release(&mut repo, "demo", "1.1.0");
@@ -97,6 +98,12 @@ fn releases_covered_by_their_index_file_pass_and_every_check_runs() {
         &[line("demo", "1.0.0"), line("demo", "1.1.0")],
     );
     repo.publish();
+    repo
+}
+
+#[test]
+fn releases_covered_by_their_index_file_pass_and_every_check_runs() {
+    let repo = two_releases_both_covered();
     for with_files in [true, false] {
         let report = audit(&repo, with_files);
         assert!(report.problems.is_empty(), "{:?}", problems(&report));
@@ -313,15 +320,7 @@ impl tuf_core::repository::Progress for Recorded {
 /// The audit's progress ends full: each target counts once looked up and once checked.
 #[test]
 fn the_progress_of_an_audit_ends_at_its_length() {
-    let mut repo = hand_built(true);
-    release(&mut repo, "demo", "1.0.0");
-    release(&mut repo, "demo", "1.1.0");
-    index_file(
-        &mut repo,
-        "demo",
-        &[line("demo", "1.0.0"), line("demo", "1.1.0")],
-    );
-    repo.publish();
+    let repo = two_releases_both_covered();
     let progress = Recorded::default();
     let report = audit_with_progress(&repo, true, &progress);
     assert!(report.is_ok(), "{:?}", problems(&report));
